@@ -1,0 +1,69 @@
+// The backend table: one C ABI that every backend fills in (ref, cpu, cuda-emu
+// built into the addon; cuda in a plugin loaded with dlopen). A NULL entry means
+// the backend does not implement that operation.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define FP8K_ABI_VERSION 1
+
+typedef enum {
+  FP8K_F32 = 0, FP8K_BF16 = 1, FP8K_F16 = 2, FP8K_E4M3 = 3, FP8K_E5M2 = 4, FP8K_I32 = 5, FP8K_U8 = 6
+} fp8k_dtype;
+
+// Status codes map one to one onto Fp8kitError codes (lib/errors.ts).
+typedef enum {
+  FP8K_OK = 0,
+  FP8K_ERR_ARGUMENT = 1,
+  FP8K_ERR_SHAPE = 2,
+  FP8K_ERR_DTYPE = 3,
+  FP8K_ERR_NON_FINITE = 4,
+  FP8K_ERR_BACKEND_UNAVAILABLE = 5,
+  FP8K_ERR_OUT_OF_MEMORY = 6,
+  FP8K_ERR_CUDA = 7,
+  FP8K_ERR_INTERNAL = 8
+} fp8k_status;
+
+typedef struct {
+  char message[512];
+} fp8k_error;
+
+typedef struct fp8k_backend {
+  uint32_t abi_version;
+  const char* name;
+  // 1 when usable; otherwise 0 with the reason written to `reason`.
+  int (*probe)(char* reason, size_t cap);
+  // A word on how this backend runs here (the SIMD path for cpu, the device for cuda).
+  const char* (*describe)(void);
+
+  // SPEC §1. x: f32 or bf16 (n elements); q: n bytes; format: FP8K_FORMAT_*.
+  int (*cast_to_fp8)(const void* x, int x_dtype, uint8_t* q, size_t n, int format, int saturate, fp8k_error* err);
+  // q: n bytes -> y: f32 or bf16.
+  int (*cast_from_fp8)(const uint8_t* q, int format, void* y, int y_dtype, size_t n, fp8k_error* err);
+  // f32 <-> bf16.
+  int (*convert)(const void* x, int x_dtype, void* y, int y_dtype, size_t n, fp8k_error* err);
+} fp8k_backend;
+
+// Backends compiled into the addon.
+const fp8k_backend* fp8k_backend_ref(void);
+const fp8k_backend* fp8k_backend_cpu(void);
+
+// Writes a formatted message into err (when non-NULL) and returns status.
+int fp8k_fail(fp8k_error* err, int status, const char* fmt, ...);
+
+#ifdef __cplusplus
+}
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+// Every backend compiled into this binary, in the order backends() lists them.
+const fp8k_backend* const* fp8k_builtin_backends(size_t* count);
+#ifdef __cplusplus
+}
+#endif
