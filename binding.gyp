@@ -1,0 +1,15 @@
+{
+  "targets": [
+    {
+      "target_name": "fp8kit",
+      "sources": ["<!@(node scripts/sources.cjs)"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+      "cflags": ["-O3", "-ffp-contract=off", "-fvisibility=hidden", "-Wall", "-Wno-unused-function"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti"],
+      "libraries": ["-ldl", "-lpthread"]
+    }
+  ]
+}

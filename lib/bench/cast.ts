@@ -1,0 +1,50 @@
+/** `fp8kit bench cast`: every cast of SPEC.md §1 over n elements, next to a copy of the same bytes. */
+import { castFromFp8Sync, castToBf16Sync, castToF32Sync, castToFp8Sync } from '../cast.js';
+import { bytesPerElement, DType, Tensor, tensor } from '../tensor.js';
+import { BenchRow, measure } from './harness.js';
+
+export interface BenchOptions {
+  n: number;
+  reps: number;
+  backend: string;
+}
+
+/** Normal random values (Box–Muller from a fixed-seed xorshift): the data the casts see in practice. */
+function randomF32(n: number, seed: number): Float32Array {
+  const x = new Float32Array(n);
+  let s = seed >>> 0 || 1;
+  const next = () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return ((s >>> 0) + 0.5) / 4294967296;
+  };
+  for (let i = 0; i < n; i += 2) {
+    const r = Math.sqrt(-2 * Math.log(next())) * 64;
+    const a = 2 * Math.PI * next();
+    x[i] = r * Math.cos(a);
+    if (i + 1 < n) x[i + 1] = r * Math.sin(a);
+  }
+  return x;
+}
+
+export function benchCast(o: BenchOptions): BenchRow[] {
+  const { n, reps, backend } = o;
+  const f32 = tensor('f32', [n], randomF32(n, 0x5eed));
+  const bf16 = castToBf16Sync(f32, { backend });
+  const e4m3 = castToFp8Sync(f32, { backend });
+  const e5m2 = castToFp8Sync(f32, { format: 'e5m2', backend });
+  const moved = (a: DType, b: DType) => n * (bytesPerElement(a) + bytesPerElement(b));
+  const cases: [string, DType, DType, () => Tensor][] = [
+    ['f32 -> e4m3', 'f32', 'e4m3', () => castToFp8Sync(f32, { backend })],
+    ['f32 -> e5m2', 'f32', 'e5m2', () => castToFp8Sync(f32, { format: 'e5m2', backend })],
+    ['f32 -> e4m3 (no saturate)', 'f32', 'e4m3', () => castToFp8Sync(f32, { saturate: false, backend })],
+    ['bf16 -> e4m3', 'bf16', 'e4m3', () => castToFp8Sync(bf16, { backend })],
+    ['e4m3 -> f32', 'e4m3', 'f32', () => castFromFp8Sync(e4m3, { backend })],
+    ['e5m2 -> f32', 'e5m2', 'f32', () => castFromFp8Sync(e5m2, { backend })],
+    ['e4m3 -> bf16', 'e4m3', 'bf16', () => castFromFp8Sync(e4m3, { out: 'bf16', backend })],
+    ['f32 -> bf16', 'f32', 'bf16', () => castToBf16Sync(f32, { backend })],
+    ['bf16 -> f32', 'bf16', 'f32', () => castToF32Sync(bf16, { backend })],
+  ];
+  return cases.map(([name, a, b, fn]) => measure(name, moved(a, b), reps, fn));
+}

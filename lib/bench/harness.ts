@@ -1,0 +1,58 @@
+/** Timing for the microbenchmarks: medians, and a memory copy of the same bytes measured alongside. */
+import { native } from '../native.js';
+
+export interface BenchRow {
+  name: string;
+  /** Bytes the operation reads plus bytes it writes. */
+  bytes: number;
+  medianMs: number;
+  gbps: number;
+  /** Copy bandwidth (read + write bytes counted) measured interleaved with this case. */
+  copyGbps: number;
+  /** gbps / copyGbps. */
+  ofCopy: number;
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+function timeMs(fn: () => void): number {
+  const t0 = process.hrtime.bigint();
+  fn();
+  return Number(process.hrtime.bigint() - t0) / 1e6;
+}
+
+/**
+ * Times `fn` (moving `bytes` bytes) and a copy moving the same bytes (bytes/2 read, bytes/2 written),
+ * alternating the two `reps` times after one warm-up each, so both see the same machine load.
+ */
+export function measure(name: string, bytes: number, reps: number, fn: () => void): BenchRow {
+  const half = Math.max(1, Math.round(bytes / 2));
+  const src = new Uint8Array(half).fill(1);
+  const dst = new Uint8Array(half);
+  const copy = () => native().benchCopy(dst, src);
+  copy();
+  fn();
+  const t: number[] = [];
+  const c: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    c.push(timeMs(copy));
+    t.push(timeMs(fn));
+  }
+  const medianMs = median(t);
+  const gbps = bytes / medianMs / 1e6;
+  const copyGbps = (2 * half) / median(c) / 1e6;
+  return { name, bytes, medianMs, gbps, copyGbps, ofCopy: gbps / copyGbps };
+}
+
+export function formatTable(title: string, rows: BenchRow[]): string {
+  const head = `${'case'.padEnd(28)} ${'MB moved'.padStart(9)} ${'median ms'.padStart(10)} ${'GB/s'.padStart(7)} ${'copy GB/s'.padStart(10)} ${'of copy'.padStart(8)}`;
+  const body = rows.map(
+    (r) =>
+      `${r.name.padEnd(28)} ${(r.bytes / 1e6).toFixed(0).padStart(9)} ${r.medianMs.toFixed(2).padStart(10)} ${r.gbps.toFixed(1).padStart(7)} ${r.copyGbps.toFixed(1).padStart(10)} ${(100 * r.ofCopy).toFixed(0).padStart(7)}%`,
+  );
+  return [title, head, ...body].join('\n') + '\n';
+}

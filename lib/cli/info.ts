@@ -1,0 +1,87 @@
+/** `fp8kit info`: what this machine can run, and why not where it cannot. */
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { backends } from '../backends.js';
+import { native } from '../native.js';
+import { version } from '../version.js';
+
+export interface CudaToolkit {
+  nvcc: string | null;
+  version: string | null;
+  include: string | null;
+}
+
+/** The CUDA toolkit: CUDA_HOME / CUDA_PATH, else nvcc on PATH, else /usr/local/cuda. */
+export function findCudaToolkit(): CudaToolkit {
+  const roots = [process.env.CUDA_HOME, process.env.CUDA_PATH].filter((r): r is string => !!r);
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    if (dir && existsSync(path.join(dir, 'nvcc'))) roots.push(path.dirname(dir));
+  }
+  roots.push('/usr/local/cuda');
+  let nvcc: string | null = null;
+  let include: string | null = null;
+  for (const r of roots) {
+    if (!nvcc && existsSync(path.join(r, 'bin', 'nvcc'))) nvcc = path.join(r, 'bin', 'nvcc');
+    if (!include && existsSync(path.join(r, 'include', 'cuda_fp8.h'))) include = path.join(r, 'include');
+  }
+  if (!include && nvcc) {
+    // A wrapper on PATH (as /usr/local/bin/nvcc): ask nvcc where its headers are.
+    try {
+      const out = execFileSync(nvcc, ['--dryrun', '-x', 'cu', '-c', '/dev/null', '-o', '/dev/null'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      const m = /INCLUDES="?-I"?([^"\s]+)/.exec(out);
+      if (m && existsSync(path.join(m[1], 'cuda_fp8.h'))) include = m[1];
+    } catch (e) {
+      const m = /INCLUDES="?-I"?([^"\s]+)/.exec(String((e as { stderr?: string }).stderr ?? ''));
+      if (m && existsSync(path.join(m[1], 'cuda_fp8.h'))) include = m[1];
+    }
+  }
+  let ver: string | null = null;
+  if (nvcc) {
+    try {
+      ver = /release ([\d.]+)/.exec(execFileSync(nvcc, ['--version'], { encoding: 'utf8' }))?.[1] ?? null;
+    } catch {
+      ver = null;
+    }
+  }
+  return { nvcc, version: ver, include };
+}
+
+export function runInfo(args: string[]): number {
+  const json = args.includes('--json');
+  const simd = native().cpuSimd();
+  const flags = /^flags\s*:(.*)$/m.exec(safeRead('/proc/cpuinfo'))?.[1].trim().split(/\s+/) ?? [];
+  const info = {
+    version,
+    node: process.versions.node,
+    napi: process.versions.napi,
+    platform: `${process.platform}-${process.arch}`,
+    cpu: { model: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, simd: simd.name, features: ['avx2', 'avx512f', 'avx512bw', 'avx512vl', 'avx512_bf16'].filter((f) => flags.includes(f)) },
+    backends: backends(),
+    cuda: { toolkit: findCudaToolkit(), driver: native().cudaDriver() },
+  };
+  if (json) {
+    process.stdout.write(JSON.stringify(info, null, 2) + '\n');
+    return 0;
+  }
+  const lines = [
+    `fp8kit ${info.version} (Node ${info.node}, N-API ${info.napi}, ${info.platform})`,
+    `cpu: ${info.cpu.model}, ${info.cpu.cores} cores; SIMD path: ${info.cpu.simd} (features: ${info.cpu.features.join(' ') || 'none'})`,
+    'backends:',
+    ...info.backends.map((b) => `  ${b.name.padEnd(9)} ${b.available ? 'available  ' : 'unavailable'} ${b.available ? (b.device ?? '') : b.reason}`),
+    `cuda toolkit: ${info.cuda.toolkit.nvcc ? `nvcc ${info.cuda.toolkit.version ?? '?'} at ${info.cuda.toolkit.nvcc}` : 'nvcc not found'}; headers: ${info.cuda.toolkit.include ?? 'not found'}`,
+    `cuda driver: ${info.cuda.driver.found ? `found (version ${info.cuda.driver.version ?? '?'}), ${info.cuda.driver.devices !== undefined ? `${info.cuda.driver.devices} device(s)` : info.cuda.driver.reason}` : info.cuda.driver.reason}`,
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
+  return 0;
+}
+
+function safeRead(p: string): string {
+  try {
+    return readFileSync(p, 'utf8');
+  } catch {
+    return '';
+  }
+}

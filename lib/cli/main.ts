@@ -1,0 +1,37 @@
+#!/usr/bin/env node
+/** The fp8kit command: `fp8kit info`, `fp8kit bench [name…]`. */
+import { Fp8kitError } from '../errors.js';
+import { runBench } from './bench.js';
+import { runInfo } from './info.js';
+
+const USAGE = `usage: fp8kit <command> [options]
+
+commands:
+  info                 version, backends (and why one is unavailable), SIMD path, CUDA toolkit/driver/device
+  bench [name…]        microbenchmarks next to a memory copy of the same bytes; names: cast (default: all)
+      --n N            elements per case (default 67108864 = 64 Mi)
+      --reps R         timed repetitions; medians are reported (default 7)
+      --backend B      backend to measure (default cpu)
+      --json           print the results as JSON
+`;
+
+function main(argv: string[]): number {
+  const [cmd, ...rest] = argv;
+  if (cmd === 'info') return runInfo(rest);
+  if (cmd === 'bench') return runBench(rest);
+  if (cmd === undefined || cmd === 'help' || cmd === '--help' || cmd === '-h') {
+    process.stdout.write(USAGE);
+    return cmd === undefined ? 1 : 0;
+  }
+  process.stderr.write(`fp8kit: unknown command '${cmd}'\n\n${USAGE}`);
+  return 2;
+}
+
+try {
+  process.exitCode = main(process.argv.slice(2));
+} catch (e) {
+  if (e instanceof Fp8kitError) {
+    process.stderr.write(`fp8kit: ${e.code}: ${e.message}\n`);
+    process.exitCode = 1;
+  } else throw e;
+}

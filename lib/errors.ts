@@ -1,0 +1,55 @@
+/** Stable error codes (SPEC.md §10); native statuses map onto the same names. */
+export type ErrorCode =
+  | 'ERR_ARGUMENT'
+  | 'ERR_SHAPE'
+  | 'ERR_DTYPE'
+  | 'ERR_NON_FINITE'
+  | 'ERR_BACKEND_UNAVAILABLE'
+  | 'ERR_OUT_OF_MEMORY'
+  | 'ERR_CUDA'
+  | 'ERR_INTERNAL';
+
+const CODES = new Set<string>([
+  'ERR_ARGUMENT', 'ERR_SHAPE', 'ERR_DTYPE', 'ERR_NON_FINITE',
+  'ERR_BACKEND_UNAVAILABLE', 'ERR_OUT_OF_MEMORY', 'ERR_CUDA', 'ERR_INTERNAL',
+]);
+
+export class Fp8kitError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.name = 'Fp8kitError';
+    this.code = code;
+  }
+}
+
+/** An error thrown by the addon (or the engine) as an Fp8kitError; `stack` is the caller's. */
+export function fromNative(e: unknown, stack?: string): Fp8kitError {
+  if (e instanceof Fp8kitError) return e;
+  const err = e as { code?: unknown; message?: unknown };
+  const message = typeof err?.message === 'string' ? err.message : String(e);
+  let code: ErrorCode = typeof err?.code === 'string' && CODES.has(err.code) ? (err.code as ErrorCode) : 'ERR_INTERNAL';
+  if (e instanceof RangeError && /allocat|memory|Array buffer|Invalid typed array length/i.test(message)) code = 'ERR_OUT_OF_MEMORY';
+  const out = new Fp8kitError(code, message);
+  if (stack) out.stack = `Fp8kitError: ${message}\n${stack.split('\n').slice(1).join('\n')}`;
+  return out;
+}
+
+/** Runs a native call now, rethrowing its errors as Fp8kitError. */
+export function callSync<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw fromNative(e);
+  }
+}
+
+/** Runs a native call that returns a Promise; a rejection carries the caller's stack. */
+export async function callAsync<T>(fn: () => Promise<T>): Promise<T> {
+  const stack = new Error().stack;
+  try {
+    return await fn();
+  } catch (e) {
+    throw fromNative(e, stack);
+  }
+}

@@ -1,0 +1,13 @@
+/** fp8kit: FP8 kernels for Node.js. The public surface of SPEC.md §10. */
+export { Fp8kitError } from './errors.js';
+export type { ErrorCode } from './errors.js';
+export { tensor, numel, checkTensor, isDType, bytesPerElement, DTYPES } from './tensor.js';
+export type { DType, Fp8Format, Tensor, ArrayOf } from './tensor.js';
+export { backends } from './backends.js';
+export type { BackendInfo } from './backends.js';
+export {
+  castToFp8, castToFp8Sync, castFromFp8, castFromFp8Sync,
+  castToBf16, castToBf16Sync, castToF32, castToF32Sync,
+} from './cast.js';
+export type { CastToFp8Options, CastFromFp8Options, ConvertOptions } from './cast.js';
+export { version } from './version.js';

@@ -1,0 +1,25 @@
+// The module: one export per binding. Context-aware (no global JS state), so it loads in worker_threads.
+#include <napi.h>
+
+#include "../backend.h"
+#include "cast.h"
+#include "info.h"
+
+namespace fp8k::addon {
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("abiVersion", Napi::Number::New(env, FP8K_ABI_VERSION));
+  exports.Set("backends", Napi::Function::New(env, Backends));
+  exports.Set("cudaDriver", Napi::Function::New(env, CudaDriver));
+  exports.Set("cpuSimd", Napi::Function::New(env, CpuSimd));
+  exports.Set("benchCopy", Napi::Function::New(env, BenchCopy));
+  exports.Set("isDetached", Napi::Function::New(env, IsDetached));
+  exports.Set("castToFp8", Napi::Function::New(env, CastToFp8));
+  exports.Set("castFromFp8", Napi::Function::New(env, CastFromFp8));
+  exports.Set("convert", Napi::Function::New(env, Convert));
+  return exports;
+}
+
+NODE_API_MODULE(fp8kit, Init)
+
+}  // namespace fp8k::addon

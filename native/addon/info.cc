@@ -1,0 +1,80 @@
+// What this process can run, for backends() and `fp8kit info`, and the copy baseline of the benchmarks.
+#include "info.h"
+
+#include <dlfcn.h>
+
+#include "../cpu/copy.h"
+#include "../cpu/simd.h"
+#include "args.h"
+#include "registry.h"
+
+namespace fp8k::addon {
+
+// [{name, available, reason, device}]
+Napi::Value Backends(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto list = all_backends();
+  Napi::Array out = Napi::Array::New(env, list.size());
+  for (size_t i = 0; i < list.size(); i++) {
+    std::string reason;
+    bool ok = backend_usable(list[i], &reason);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("name", list[i]->name);
+    o.Set("available", ok);
+    o.Set("reason", ok ? env.Null() : Napi::String::New(env, reason));
+    o.Set("device", list[i]->describe ? Napi::String::New(env, list[i]->describe()) : env.Null());
+    out.Set(i, o);
+  }
+  return out;
+}
+
+// {found, version, devices, reason}: asks the driver library itself, without the CUDA runtime.
+Napi::Value CudaDriver(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  void* lib = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
+  o.Set("found", lib != nullptr);
+  if (!lib) {
+    o.Set("reason", std::string("libcuda.so.1 not found: ") + dlerror());
+    return o;
+  }
+  using InitFn = int (*)(unsigned);
+  using IntFn = int (*)(int*);
+  auto init = reinterpret_cast<InitFn>(dlsym(lib, "cuInit"));
+  auto version = reinterpret_cast<IntFn>(dlsym(lib, "cuDriverGetVersion"));
+  auto count = reinterpret_cast<IntFn>(dlsym(lib, "cuDeviceGetCount"));
+  int v = 0, n = 0, rc = -1;
+  if (version && version(&v) == 0) o.Set("version", v);
+  if (init && count && (rc = init(0)) == 0 && count(&n) == 0)
+    o.Set("devices", n);
+  else
+    o.Set("reason", "cuInit failed with CUresult " + std::to_string(rc));
+  return o;  // the library stays loaded: unloading a driver is not safe
+}
+
+// (level?) -> {level, name}: reads, or for tests caps, the cpu backend's SIMD path.
+Napi::Value CpuSimd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int level = info.Length() > 0 && !info[0].IsUndefined() ? fp8k_cpu_force_simd(int_arg(info, 0, "level")) : fp8k_cpu_simd_level();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("level", level);
+  o.Set("name", fp8k_cpu_simd_name(level));
+  return o;
+}
+
+// (dst, src): the memory-copy baseline, over the same threads as the cpu backend.
+Napi::Value BenchCopy(const Napi::CallbackInfo& info) {
+  size_t bytes = info[1].IsTypedArray() ? info[1].As<Napi::TypedArray>().ByteLength() : 0;
+  View src = typed_array(info, 1, FP8K_U8, bytes, "src");
+  View dst = typed_array(info, 0, FP8K_U8, bytes, "dst");
+  fp8k_cpu_copy(dst.data, src.data, bytes);
+  return info.Env().Undefined();
+}
+
+Napi::Value IsDetached(const Napi::CallbackInfo& info) {
+  bool detached = false;
+  if (info[0].IsArrayBuffer()) napi_is_detached_arraybuffer(info.Env(), info[0], &detached);
+  return Napi::Boolean::New(info.Env(), detached);
+}
+
+}  // namespace fp8k::addon

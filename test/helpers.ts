@@ -1,0 +1,69 @@
+/** Shared by the test files: the package under test (the built artifact), seeds, random data, backends. */
+import * as fp8 from '../dist/index.js';
+import { native } from '../dist/native.js';
+
+export { fp8 };
+/** The addon itself, for the hooks tests need (forcing a SIMD level). */
+export const addon = native();
+
+/** A seed from FP8KIT_SEED, else fresh; printed so a failure can be replayed. */
+export function seed(label: string): number {
+  const s = process.env.FP8KIT_SEED ? Number(process.env.FP8KIT_SEED) : (Math.random() * 2 ** 32) >>> 0;
+  console.log(`[${label}] seed ${s} (replay with FP8KIT_SEED=${s})`);
+  return s;
+}
+
+/** xorshift32: small, fast, reproducible. */
+export function rng(s: number): () => number {
+  let x = s >>> 0 || 0x9e3779b9;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return x >>> 0;
+  };
+}
+
+/** Uniform in [0, 1). */
+export function uniform(next: () => number): () => number {
+  return () => next() / 4294967296;
+}
+
+/**
+ * f32 values that exercise every path of an fp8 cast: arbitrary bit patterns (NaN, inf, f32 subnormals
+ * included), values across the e4m3/e5m2 ranges and their subnormals, exact ties, and overflow.
+ */
+export function castInputs(n: number, s: number): Float32Array {
+  const next = rng(s);
+  const u = uniform(next);
+  const x = new Float32Array(n);
+  const bits = new Uint32Array(x.buffer);
+  for (let i = 0; i < n; i++) {
+    switch (next() % 4) {
+      case 0:
+        bits[i] = next();
+        break;
+      case 1: // magnitudes 2^-20 .. 2^17, both signs
+        x[i] = (u() < 0.5 ? -1 : 1) * 2 ** (u() * 37 - 20);
+        break;
+      case 2: // exact midpoints between neighbouring fp8 values: ties to even
+        x[i] = (u() < 0.5 ? -1 : 1) * (1 + (2 * (next() % 16) + 1) / 32) * 2 ** ((next() % 40) - 22);
+        break;
+      default: // a normal distribution in the range quantized data lives in
+        x[i] = Math.sqrt(-2 * Math.log(u() + 1e-12)) * Math.cos(2 * Math.PI * u()) * 100;
+    }
+  }
+  return x;
+}
+
+/** The backends available here, ref first. */
+export function availableBackends(): string[] {
+  return fp8.backends().filter((b) => b.available).map((b) => b.name);
+}
+
+/** Index of the first differing element, or -1. */
+export function firstMismatch(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) return Math.min(a.length, b.length);
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return i;
+  return -1;
+}

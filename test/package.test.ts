@@ -1,0 +1,71 @@
+import { describe, expect, test } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import * as path from 'node:path';
+
+import { fp8 } from './helpers.js';
+
+const root = path.join(__dirname, '..');
+const cli = path.join(root, 'dist', 'cli', 'main.js');
+
+describe('the package', () => {
+  test('is usable from require and from import, with the same names', () => {
+    // Child processes resolve 'fp8kit' through package.json "exports", as a user's code does.
+    const probe = "const q = m.castToFp8Sync({dtype: 'f32', shape: [2], data: Float32Array.of(448, -0.5)});" +
+      "console.log(JSON.stringify({names: Object.keys(m).filter((n) => n !== 'default' && n !== '__esModule').sort(), q: [...q.data]}))";
+    const run = (args: string[]) => JSON.parse(execFileSync(process.execPath, args, { cwd: root, encoding: 'utf8' }));
+    const cjs = run(['-e', `const m = require('fp8kit'); ${probe}`]);
+    const esm = run(['--input-type=module', '-e', `import * as m from 'fp8kit'; ${probe}`]);
+    expect(cjs.names).toContain('castToFp8');
+    expect(esm.names).toEqual(cjs.names);
+    expect(cjs.q).toEqual([0x7e, 0xb0]);
+    expect(esm.q).toEqual([0x7e, 0xb0]);
+  });
+
+  test('backends() lists ref and cpu as available, each with a reason when not', () => {
+    const list = fp8.backends();
+    for (const name of ['ref', 'cpu']) expect(list.find((b) => b.name === name)?.available).toBe(true);
+    for (const b of list) {
+      if (b.available) expect(b.reason).toBeNull();
+      else expect(b.reason, b.name).toMatch(/\w/);
+    }
+  });
+});
+
+describe('the fp8kit command', () => {
+  test('info names the version, backends, SIMD path and the CUDA state', () => {
+    const out = execFileSync(process.execPath, [cli, 'info'], { encoding: 'utf8' });
+    expect(out).toContain(`fp8kit ${fp8.version}`);
+    expect(out).toMatch(/SIMD path: (avx512|avx2|scalar)/);
+    expect(out).toMatch(/^ {2}cpu +available/m);
+    expect(out).toMatch(/cuda toolkit: /);
+    expect(out).toMatch(/cuda driver: /);
+    const json = JSON.parse(execFileSync(process.execPath, [cli, 'info', '--json'], { encoding: 'utf8' }));
+    expect(json.backends.map((b: { name: string }) => b.name)).toEqual(fp8.backends().map((b) => b.name));
+  });
+
+  test('bench cast measures every cast next to a copy of the same bytes', () => {
+    const out = JSON.parse(execFileSync(process.execPath, [cli, 'bench', 'cast', '--n', '300000', '--reps', '3', '--json'], { encoding: 'utf8' }));
+    const rows = out.results.cast as { name: string; bytes: number; gbps: number; copyGbps: number; ofCopy: number }[];
+    expect(rows.map((r) => r.name)).toContain('f32 -> e4m3');
+    const f32e4m3 = rows.find((r) => r.name === 'f32 -> e4m3')!;
+    expect(f32e4m3.bytes).toBe(300000 * 5);
+    for (const r of rows) {
+      expect(r.gbps, r.name).toBeGreaterThan(0);
+      expect(r.copyGbps, r.name).toBeGreaterThan(0);
+      expect(r.ofCopy).toBeCloseTo(r.gbps / r.copyGbps, 6);
+    }
+  });
+
+  test('bad usage exits non-zero with a message', () => {
+    let status = 0;
+    let stderr = '';
+    try {
+      execFileSync(process.execPath, [cli, 'bench', 'nosuch'], { encoding: 'utf8', stdio: 'pipe' });
+    } catch (e) {
+      status = (e as { status: number }).status;
+      stderr = String((e as { stderr: string }).stderr);
+    }
+    expect(status).toBe(1);
+    expect(stderr).toMatch(/unknown benchmark 'nosuch'/);
+  });
+});
