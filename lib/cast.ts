@@ -1,71 +1,77 @@
 /** SPEC.md §1: element-wise casts between f32, bf16 and the two FP8 formats. */
 import { callAsync, callSync, Fp8kitError } from './errors.js';
-import { backendOption } from './backends.js';
+import { DeviceTensor, Stream, streamHandle } from './device.js';
 import { native } from './native.js';
+import { checkOperand, nativeArg, newOutput, Operand, operandBackend } from './operand.js';
 import { checkOptions, choice, flag } from './options.js';
-import { allocate, checkTensor, dtypeCode, Fp8Format, numel, Tensor } from './tensor.js';
+import { DType, dtypeCode, Fp8Format, numel, Tensor } from './tensor.js';
 
 const FORMATS = ['e4m3', 'e5m2'] as const;
 const FORMAT_CODE: Record<Fp8Format, number> = { e4m3: 0, e5m2: 1 };
 type FloatDType = 'f32' | 'bf16';
 
-export interface CastToFp8Options {
+interface Common {
+  /** Backend to run on (default cpu, or the backend of device-tensor inputs). */
+  backend?: string;
+  /** Device backends: the stream to queue on. */
+  stream?: Stream;
+}
+
+export interface CastToFp8Options extends Common {
   /** 'e4m3' (default) or 'e5m2'. */
   format?: Fp8Format;
   /** true (default): overflow and ±inf become ±max; false: NaN (e4m3) or ±inf (e5m2). */
   saturate?: boolean;
-  backend?: string;
 }
 
-export interface CastFromFp8Options {
+export interface CastFromFp8Options extends Common {
   /** The format of raw 'u8' bytes; for e4m3/e5m2 tensors it must agree with the dtype. */
   format?: Fp8Format;
   /** 'f32' (default) or 'bf16'. */
   out?: FloatDType;
-  backend?: string;
 }
 
-export interface ConvertOptions {
-  backend?: string;
-}
+export type ConvertOptions = Common;
 
 type Call = (async: boolean) => unknown;
 
-function prepareToFp8(x: Tensor, opts: CastToFp8Options | undefined): [Tensor<Fp8Format>, Call] {
+function prepareToFp8(x: Operand, opts: CastToFp8Options | undefined): [Operand<Fp8Format>, Call] {
   const fn = 'castToFp8';
-  const o = checkOptions(opts, ['format', 'saturate', 'backend'], fn);
-  const t = checkTensor(x, 'x', ['f32', 'bf16'] as const);
+  const o = checkOptions(opts, ['format', 'saturate', 'backend', 'stream'], fn);
+  const t = checkOperand(x, 'x', ['f32', 'bf16'] as const);
   const format = choice(o.format, FORMATS, 'e4m3', `${fn}: options.format`);
   const saturate = flag(o.saturate, true, `${fn}: options.saturate`);
-  const backend = backendOption(o.backend, fn);
+  const backend = operandBackend(o.backend, [t], fn);
+  const stream = streamHandle(o.stream, backend);
+  const out = newOutput(format, t.shape, backend, [t]);
   const n = numel(t.shape);
-  const out: Tensor<Fp8Format> = { dtype: format, shape: [...t.shape], data: allocate(format, n) };
-  return [out, (a) => native().castToFp8(backend, t.data, dtypeCode(t.dtype), n, out.data, FORMAT_CODE[format], saturate, a)];
+  return [out, (a) => native().castToFp8(backend, nativeArg(t), dtypeCode(t.dtype), n, nativeArg(out), FORMAT_CODE[format], saturate, stream, a)];
 }
 
-function prepareFromFp8(q: Tensor, opts: CastFromFp8Options | undefined): [Tensor<FloatDType>, Call] {
+function prepareFromFp8(q: Operand, opts: CastFromFp8Options | undefined): [Operand<FloatDType>, Call] {
   const fn = 'castFromFp8';
-  const o = checkOptions(opts, ['format', 'out', 'backend'], fn);
-  const t = checkTensor(q, 'q', ['e4m3', 'e5m2', 'u8'] as const);
-  if (t.dtype === 'u8' && o.format === undefined)
-    throw new Fp8kitError('ERR_ARGUMENT', `${fn}: options.format is required for raw 'u8' bytes`);
+  const o = checkOptions(opts, ['format', 'out', 'backend', 'stream'], fn);
+  const t = checkOperand(q, 'q', ['e4m3', 'e5m2', 'u8'] as const);
+  if (t.dtype === 'u8' && o.format === undefined) throw new Fp8kitError('ERR_ARGUMENT', `${fn}: options.format is required for raw 'u8' bytes`);
   const format = choice(o.format, FORMATS, t.dtype === 'u8' ? 'e4m3' : t.dtype, `${fn}: options.format`);
   if (t.dtype !== 'u8' && format !== t.dtype)
     throw new Fp8kitError('ERR_ARGUMENT', `${fn}: options.format '${format}' disagrees with q.dtype '${t.dtype}'`);
   const outType = choice(o.out, ['f32', 'bf16'] as const, 'f32', `${fn}: options.out`);
-  const backend = backendOption(o.backend, fn);
+  const backend = operandBackend(o.backend, [t], fn);
+  const stream = streamHandle(o.stream, backend);
+  const out = newOutput(outType, t.shape, backend, [t]);
   const n = numel(t.shape);
-  const out: Tensor<FloatDType> = { dtype: outType, shape: [...t.shape], data: allocate(outType, n) };
-  return [out, (a) => native().castFromFp8(backend, t.data as Uint8Array, FORMAT_CODE[format], n, out.data, dtypeCode(outType), a)];
+  return [out, (a) => native().castFromFp8(backend, nativeArg(t), FORMAT_CODE[format], n, nativeArg(out), dtypeCode(outType), stream, a)];
 }
 
-function prepareConvert(x: Tensor, to: FloatDType, opts: ConvertOptions | undefined, fn: string): [Tensor<FloatDType>, Call] {
-  const o = checkOptions(opts, ['backend'], fn);
-  const t = checkTensor(x, 'x', ['f32', 'bf16'] as const);
-  const backend = backendOption(o.backend, fn);
+function prepareConvert(x: Operand, to: FloatDType, opts: ConvertOptions | undefined, fn: string): [Operand<FloatDType>, Call] {
+  const o = checkOptions(opts, ['backend', 'stream'], fn);
+  const t = checkOperand(x, 'x', ['f32', 'bf16'] as const);
+  const backend = operandBackend(o.backend, [t], fn);
+  const stream = streamHandle(o.stream, backend);
+  const out = newOutput(to, t.shape, backend, [t]);
   const n = numel(t.shape);
-  const out: Tensor<FloatDType> = { dtype: to, shape: [...t.shape], data: allocate(to, n) };
-  return [out, (a) => native().convert(backend, t.data, dtypeCode(t.dtype), n, out.data, dtypeCode(to), a)];
+  return [out, (a) => native().convert(backend, nativeArg(t), dtypeCode(t.dtype), n, nativeArg(out), dtypeCode(to), stream, a)];
 }
 
 function runSync<T>([out, call]: [T, Call]): T {
@@ -80,33 +86,36 @@ async function runAsync<T>(prepared: () => [T, Call]): Promise<T> {
 }
 
 /** f32 or bf16 → FP8, round to nearest even (bit-identical to cuda_fp8.h). */
-export function castToFp8Sync(x: Tensor, opts?: CastToFp8Options): Tensor<Fp8Format> {
-  return runSync(prepareToFp8(x, opts));
+export function castToFp8Sync<T extends Operand>(x: T, opts?: CastToFp8Options): Result<T, Fp8Format> {
+  return runSync(prepareToFp8(x, opts)) as Result<T, Fp8Format>;
 }
-export function castToFp8(x: Tensor, opts?: CastToFp8Options): Promise<Tensor<Fp8Format>> {
-  return runAsync(() => prepareToFp8(x, opts));
+export function castToFp8<T extends Operand>(x: T, opts?: CastToFp8Options): Promise<Result<T, Fp8Format>> {
+  return runAsync(() => prepareToFp8(x, opts)) as Promise<Result<T, Fp8Format>>;
 }
 
 /** FP8 → f32 (exact) or bf16. */
-export function castFromFp8Sync(q: Tensor, opts?: CastFromFp8Options): Tensor<FloatDType> {
-  return runSync(prepareFromFp8(q, opts));
+export function castFromFp8Sync<T extends Operand>(q: T, opts?: CastFromFp8Options): Result<T, FloatDType> {
+  return runSync(prepareFromFp8(q, opts)) as Result<T, FloatDType>;
 }
-export function castFromFp8(q: Tensor, opts?: CastFromFp8Options): Promise<Tensor<FloatDType>> {
-  return runAsync(() => prepareFromFp8(q, opts));
+export function castFromFp8<T extends Operand>(q: T, opts?: CastFromFp8Options): Promise<Result<T, FloatDType>> {
+  return runAsync(() => prepareFromFp8(q, opts)) as Promise<Result<T, FloatDType>>;
 }
 
 /** f32 (or bf16) → bf16, round to nearest even; NaN stays a quiet NaN. */
-export function castToBf16Sync(x: Tensor, opts?: ConvertOptions): Tensor<'bf16'> {
-  return runSync(prepareConvert(x, 'bf16', opts, 'castToBf16')) as Tensor<'bf16'>;
+export function castToBf16Sync<T extends Operand>(x: T, opts?: ConvertOptions): Result<T, 'bf16'> {
+  return runSync(prepareConvert(x, 'bf16', opts, 'castToBf16')) as Result<T, 'bf16'>;
 }
-export function castToBf16(x: Tensor, opts?: ConvertOptions): Promise<Tensor<'bf16'>> {
-  return runAsync(() => prepareConvert(x, 'bf16', opts, 'castToBf16')) as Promise<Tensor<'bf16'>>;
+export function castToBf16<T extends Operand>(x: T, opts?: ConvertOptions): Promise<Result<T, 'bf16'>> {
+  return runAsync(() => prepareConvert(x, 'bf16', opts, 'castToBf16')) as Promise<Result<T, 'bf16'>>;
 }
 
 /** bf16 (or f32) → f32, exact. */
-export function castToF32Sync(x: Tensor, opts?: ConvertOptions): Tensor<'f32'> {
-  return runSync(prepareConvert(x, 'f32', opts, 'castToF32')) as Tensor<'f32'>;
+export function castToF32Sync<T extends Operand>(x: T, opts?: ConvertOptions): Result<T, 'f32'> {
+  return runSync(prepareConvert(x, 'f32', opts, 'castToF32')) as Result<T, 'f32'>;
 }
-export function castToF32(x: Tensor, opts?: ConvertOptions): Promise<Tensor<'f32'>> {
-  return runAsync(() => prepareConvert(x, 'f32', opts, 'castToF32')) as Promise<Tensor<'f32'>>;
+export function castToF32<T extends Operand>(x: T, opts?: ConvertOptions): Promise<Result<T, 'f32'>> {
+  return runAsync(() => prepareConvert(x, 'f32', opts, 'castToF32')) as Promise<Result<T, 'f32'>>;
 }
+
+/** A device tensor in gives a device tensor out; a host tensor, a host tensor. */
+export type Result<T, D extends DType> = T extends DeviceTensor ? DeviceTensor<D> : Tensor<D>;

@@ -10,4 +10,7 @@ export {
   castToBf16, castToBf16Sync, castToF32, castToF32Sync,
 } from './cast.js';
 export type { CastToFp8Options, CastFromFp8Options, ConvertOptions } from './cast.js';
+export { DeviceTensor, Stream, upload, uploadSync, deviceEmpty, createStream, isDeviceTensor } from './device.js';
+export type { Operand } from './operand.js';
+export type { Result } from './cast.js';
 export { version } from './version.js';

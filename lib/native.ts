@@ -5,14 +5,21 @@ import { Fp8kitError } from './errors.js';
 /** The addon's exports (native/addon/addon.cc). */
 export interface NativeAddon {
   abiVersion: number;
+  loadPlugin(name: string, paths: string[]): void;
   backends(): { name: string; available: boolean; reason: string | null; device: string | null }[];
   cudaDriver(): { found: boolean; version?: number; devices?: number; reason?: string };
   cpuSimd(level?: number): { level: number; name: string };
   benchCopy(dst: Uint8Array, src: Uint8Array): void;
   isDetached(buffer: ArrayBufferLike): boolean;
-  castToFp8(backend: string, x: ArrayBufferView, xDtype: number, n: number, q: Uint8Array, format: number, saturate: boolean, async: boolean): unknown;
-  castFromFp8(backend: string, q: Uint8Array, format: number, n: number, y: ArrayBufferView, yDtype: number, async: boolean): unknown;
-  convert(backend: string, x: ArrayBufferView, xDtype: number, n: number, y: ArrayBufferView, yDtype: number, async: boolean): unknown;
+  deviceAlloc(backend: string, bytes: number): object;
+  deviceFree(handle: object): void;
+  deviceCopy(handle: object, host: ArrayBufferView, direction: 'upload' | 'download', stream: object | undefined, async: boolean): unknown;
+  streamCreate(backend: string): object;
+  streamSync(backend: string, stream: object, async: boolean): unknown;
+  // Tensor arguments are typed arrays (host) or device-memory handles.
+  castToFp8(backend: string, x: object, xDtype: number, n: number, q: object, format: number, saturate: boolean, stream: object | undefined, async: boolean): unknown;
+  castFromFp8(backend: string, q: object, format: number, n: number, y: object, yDtype: number, stream: object | undefined, async: boolean): unknown;
+  convert(backend: string, x: object, xDtype: number, n: number, y: object, yDtype: number, stream: object | undefined, async: boolean): unknown;
 }
 
 export const packageRoot = path.join(__dirname, '..');
@@ -35,5 +42,17 @@ export function native(): NativeAddon {
         `To fix: install a C++ toolchain (g++, make, python3) and run \`npm rebuild fp8kit\`.`,
     );
   }
+  addon.loadPlugin('cuda', cudaPluginPaths());
   return addon;
+}
+
+/** Where the CUDA plugin may be: FP8KIT_CUDA_PLUGIN alone when set, else the build folders and prebuilds. */
+export function cudaPluginPaths(): string[] {
+  if (process.env.FP8KIT_CUDA_PLUGIN) return [process.env.FP8KIT_CUDA_PLUGIN];
+  const file = 'fp8kit_cuda.so';
+  return [
+    path.join(packageRoot, 'build-cmake', 'Release', file),
+    path.join(packageRoot, 'build', 'Release', file),
+    path.join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`, file),
+  ];
 }

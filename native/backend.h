@@ -28,9 +28,11 @@ typedef enum {
   FP8K_ERR_INTERNAL = 8
 } fp8k_status;
 
+// Per-call context: where a device backend runs the call, and where a failure's message goes.
 typedef struct {
+  void* stream;  // device backends: the stream to queue on; NULL for the backend's per-thread default
   char message[512];
-} fp8k_error;
+} fp8k_call;
 
 typedef struct fp8k_backend {
   uint32_t abi_version;
@@ -41,19 +43,29 @@ typedef struct fp8k_backend {
   const char* (*describe)(void);
 
   // SPEC §1. x: f32 or bf16 (n elements); q: n bytes; format: FP8K_FORMAT_*.
-  int (*cast_to_fp8)(const void* x, int x_dtype, uint8_t* q, size_t n, int format, int saturate, fp8k_error* err);
+  int (*cast_to_fp8)(const void* x, int x_dtype, uint8_t* q, size_t n, int format, int saturate, fp8k_call* call);
   // q: n bytes -> y: f32 or bf16.
-  int (*cast_from_fp8)(const uint8_t* q, int format, void* y, int y_dtype, size_t n, fp8k_error* err);
+  int (*cast_from_fp8)(const uint8_t* q, int format, void* y, int y_dtype, size_t n, fp8k_call* call);
   // f32 <-> bf16.
-  int (*convert)(const void* x, int x_dtype, void* y, int y_dtype, size_t n, fp8k_error* err);
+  int (*convert)(const void* x, int x_dtype, void* y, int y_dtype, size_t n, fp8k_call* call);
+
+  // Device memory, for backends whose operations take device pointers (cuda, cuda-emu); NULL for
+  // host backends. Copies and operations are queued on call->stream; synchronize waits for it.
+  int (*mem_alloc)(void** ptr, size_t bytes, fp8k_call* call);
+  int (*mem_free)(void* ptr, fp8k_call* call);
+  int (*mem_upload)(void* dst, const void* src, size_t bytes, fp8k_call* call);
+  int (*mem_download)(void* dst, const void* src, size_t bytes, fp8k_call* call);
+  int (*stream_create)(void** stream, fp8k_call* call);
+  int (*stream_destroy)(void* stream, fp8k_call* call);
+  int (*synchronize)(fp8k_call* call);
 } fp8k_backend;
 
 // Backends compiled into the addon.
 const fp8k_backend* fp8k_backend_ref(void);
 const fp8k_backend* fp8k_backend_cpu(void);
 
-// Writes a formatted message into err (when non-NULL) and returns status.
-int fp8k_fail(fp8k_error* err, int status, const char* fmt, ...);
+// Writes a formatted message into call (when non-NULL) and returns status.
+int fp8k_fail(fp8k_call* call, int status, const char* fmt, ...);
 
 #ifdef __cplusplus
 }

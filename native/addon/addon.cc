@@ -3,6 +3,7 @@
 
 #include "../backend.h"
 #include "cast.h"
+#include "device.h"
 #include "info.h"
 
 namespace fp8k::addon {
@@ -10,6 +11,7 @@ namespace fp8k::addon {
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("abiVersion", Napi::Number::New(env, FP8K_ABI_VERSION));
   exports.Set("backends", Napi::Function::New(env, Backends));
+  exports.Set("loadPlugin", Napi::Function::New(env, LoadPlugin));
   exports.Set("cudaDriver", Napi::Function::New(env, CudaDriver));
   exports.Set("cpuSimd", Napi::Function::New(env, CpuSimd));
   exports.Set("benchCopy", Napi::Function::New(env, BenchCopy));
@@ -17,6 +19,11 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("castToFp8", Napi::Function::New(env, CastToFp8));
   exports.Set("castFromFp8", Napi::Function::New(env, CastFromFp8));
   exports.Set("convert", Napi::Function::New(env, Convert));
+  exports.Set("deviceAlloc", Napi::Function::New(env, DeviceAlloc));
+  exports.Set("deviceFree", Napi::Function::New(env, DeviceFree));
+  exports.Set("deviceCopy", Napi::Function::New(env, DeviceCopy));
+  exports.Set("streamCreate", Napi::Function::New(env, StreamCreate));
+  exports.Set("streamSync", Napi::Function::New(env, StreamSync));
   return exports;
 }
 

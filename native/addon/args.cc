@@ -19,16 +19,79 @@ static napi_typedarray_type array_type(int dtype) {
   }
 }
 
-View typed_array(const Napi::CallbackInfo& info, size_t index, int dtype, size_t n, const char* name) {
+static size_t element_bytes(int dtype) {
+  switch (dtype) {
+    case FP8K_F32:
+    case FP8K_I32: return 4;
+    case FP8K_BF16:
+    case FP8K_F16: return 2;
+    default: return 1;
+  }
+}
+
+Arg tensor_arg(const Napi::CallbackInfo& info, size_t index, int dtype, size_t n, const char* name, const fp8k_backend* b) {
   Napi::Env env = info.Env();
-  if (!info[index].IsTypedArray()) fail(env, FP8K_ERR_DTYPE, std::string(name) + " must be a typed array");
+  Arg arg;
+  arg.bytes = n * element_bytes(dtype);
+  if (DeviceMem* m = device_mem(info[index])) {
+    if (m->backend != b) fail(env, FP8K_ERR_ARGUMENT, std::string(name) + " lives on backend '" + m->backend->name + "', not '" + b->name + "'");
+    if (m->freed()) fail(env, FP8K_ERR_ARGUMENT, std::string(name) + " is a device tensor that was freed");
+    if (m->bytes() < arg.bytes) fail(env, FP8K_ERR_SHAPE, std::string(name) + " holds fewer elements than its shape says");
+    arg.device = std::make_shared<DeviceUse>(m);
+    return arg;
+  }
+  if (!info[index].IsTypedArray()) fail(env, FP8K_ERR_DTYPE, std::string(name) + " must be a typed array or a device tensor");
   Napi::TypedArray a = info[index].As<Napi::TypedArray>();
   if (a.TypedArrayType() != array_type(dtype)) fail(env, FP8K_ERR_DTYPE, std::string(name) + " has the wrong typed-array type");
   bool detached = false;
   napi_is_detached_arraybuffer(env, a.ArrayBuffer(), &detached);
   if (detached) fail(env, FP8K_ERR_ARGUMENT, std::string(name) + " is backed by a detached ArrayBuffer");
   if (a.ElementLength() < n) fail(env, FP8K_ERR_SHAPE, std::string(name) + " holds fewer elements than its shape says");
-  return {static_cast<uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset(), a.ElementLength()};
+  arg.host = static_cast<uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset();
+  return arg;
+}
+
+Staging::~Staging() {
+  for (void* t : temps_) b_->mem_free(t, c_);
+}
+
+void* Staging::temp(size_t bytes) {
+  void* p = nullptr;
+  status_ = b_->mem_alloc(&p, bytes, c_);
+  if (status_ != FP8K_OK) return nullptr;
+  temps_.push_back(p);
+  return p;
+}
+
+bool Staging::input(const Arg& a, const void** p) {
+  if (a.device || !b_->mem_alloc) {
+    *p = a.device ? a.device->ptr : a.host;
+    return true;
+  }
+  void* d = temp(a.bytes);
+  if (!d) return false;
+  status_ = b_->mem_upload(d, a.host, a.bytes, c_);
+  *p = d;
+  return status_ == FP8K_OK;
+}
+
+bool Staging::output(const Arg& a, void** p) {
+  if (a.device || !b_->mem_alloc) {
+    *p = a.device ? a.device->ptr : a.host;
+    return true;
+  }
+  void* d = temp(a.bytes);
+  if (!d) return false;
+  downloads_.push_back({d, &a});
+  *p = d;
+  return true;
+}
+
+int Staging::finish(int op_status) {
+  if (op_status != FP8K_OK || !b_->mem_alloc) return op_status;
+  for (auto& [d, a] : downloads_)
+    if ((status_ = b_->mem_download(a->host, d, a->bytes, c_)) != FP8K_OK) return status_;
+  return b_->synchronize(c_);
 }
 
 size_t size_arg(const Napi::CallbackInfo& info, size_t index, const char* name) {
@@ -52,10 +115,11 @@ const fp8k_backend* backend_arg(const Napi::CallbackInfo& info, size_t index) {
   Napi::Env env = info.Env();
   if (!info[index].IsString()) fail(env, FP8K_ERR_ARGUMENT, "backend must be a string");
   std::string name = info[index].As<Napi::String>();
-  const fp8k_backend* b = find_backend(name);
-  if (!b) fail(env, FP8K_ERR_ARGUMENT, "unknown backend '" + name + "'");
+  bool known = false;
   std::string reason;
-  if (!backend_usable(b, &reason)) fail(env, FP8K_ERR_BACKEND_UNAVAILABLE, "backend '" + name + "' is unavailable: " + reason);
+  const fp8k_backend* b = find_backend(name, &known, &reason);
+  if (!known) fail(env, FP8K_ERR_ARGUMENT, "unknown backend '" + name + "'");
+  if (!b || !reason.empty()) fail(env, FP8K_ERR_BACKEND_UNAVAILABLE, "backend '" + name + "' is unavailable: " + reason);
   return b;
 }
 

@@ -3,27 +3,54 @@
 #pragma once
 #include <napi.h>
 
+#include <memory>
 #include <string>
 
 #include "../backend.h"
+#include "device.h"
 
 namespace fp8k::addon {
 
 [[noreturn]] void fail(Napi::Env env, int status, const std::string& message);
 
-struct View {
-  void* data;
-  size_t length;  // elements
+// A tensor argument: host memory (a typed array) or device memory (a device buffer).
+struct Arg {
+  void* host = nullptr;
+  std::shared_ptr<DeviceUse> device;
+  size_t bytes = 0;
 };
 
-// A typed array whose element type matches dtype and that holds at least n elements.
-View typed_array(const Napi::CallbackInfo& info, size_t index, int dtype, size_t n, const char* name);
+// A typed array of dtype's element type, or a device buffer of backend b, holding n elements.
+Arg tensor_arg(const Napi::CallbackInfo& info, size_t index, int dtype, size_t n, const char* name, const fp8k_backend* b);
 size_t size_arg(const Napi::CallbackInfo& info, size_t index, const char* name);
 int int_arg(const Napi::CallbackInfo& info, size_t index, const char* name);
 bool bool_arg(const Napi::CallbackInfo& info, size_t index, const char* name);
 
-// The backend named by argument `index`, usable here, and implementing `op` (a non-NULL entry).
+// The backend named by argument `index`, usable here.
 const fp8k_backend* backend_arg(const Napi::CallbackInfo& info, size_t index);
 void require_op(Napi::Env env, const fp8k_backend* b, const void* op, const char* op_name);
+
+// Gives each tensor argument a pointer the backend can use: device backends get host arrays
+// staged through temporary device memory (uploaded before, downloaded after); host backends
+// get host pointers. Runs on the thread doing the work.
+class Staging {
+ public:
+  Staging(const fp8k_backend* b, fp8k_call* c) : b_(b), c_(c) {}
+  ~Staging();
+  // Each returns false on failure, with the status in status().
+  bool input(const Arg& a, const void** p);
+  bool output(const Arg& a, void** p);
+  // After the operation: downloads staged outputs and waits for the stream.
+  int finish(int op_status);
+  int status() const { return status_; }
+
+ private:
+  void* temp(size_t bytes);
+  const fp8k_backend* b_;
+  fp8k_call* c_;
+  int status_ = FP8K_OK;
+  std::vector<void*> temps_;
+  std::vector<std::pair<void*, const Arg*>> downloads_;
+};
 
 }  // namespace fp8k::addon

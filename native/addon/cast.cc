@@ -18,46 +18,55 @@ static int float_dtype_arg(const Napi::CallbackInfo& info, size_t index, const c
   return d;
 }
 
-// (backend, x, xDtype, n, q, format, saturate, async)
+// One input, one output: stage both, run `op(in, out, call)`, finish. Arguments 1 (input) and 4 (output)
+// are kept alive; `stream_index` and the one after it are the stream and the async flag.
+template <class Op>
+static Napi::Value unary(const Napi::CallbackInfo& info, const fp8k_backend* b, Arg in, Arg out, size_t stream_index, Op op) {
+  void* stream = stream_handle(info[stream_index], b);
+  return run_job(info.Env(), bool_arg(info, stream_index + 1, "async"), {info[1], info[4], info[stream_index]},
+                 [=](fp8k_call* c) {
+                   c->stream = stream;
+                   Staging s(b, c);
+                   const void* x;
+                   void* y;
+                   if (!s.input(in, &x) || !s.output(out, &y)) return s.status();
+                   return s.finish(op(x, y, c));
+                 },
+                 info[4]);
+}
+
+// (backend, x, xDtype, n, q, format, saturate, stream, async)
 Napi::Value CastToFp8(const Napi::CallbackInfo& info) {
   const fp8k_backend* b = backend_arg(info, 0);
   require_op(info.Env(), b, reinterpret_cast<const void*>(b->cast_to_fp8), "castToFp8");
   int x_dtype = float_dtype_arg(info, 2, "x dtype");
   size_t n = size_arg(info, 3, "n");
-  View x = typed_array(info, 1, x_dtype, n, "x");
   int format = format_arg(info, 5);
-  View q = typed_array(info, 4, format == FP8K_FORMAT_E5M2 ? FP8K_E5M2 : FP8K_E4M3, n, "out");
   bool saturate = bool_arg(info, 6, "saturate");
-  return run_job(info.Env(), bool_arg(info, 7, "async"), {info[1], info[4]},
-                 [=](fp8k_error* e) { return b->cast_to_fp8(x.data, x_dtype, static_cast<uint8_t*>(q.data), n, format, saturate, e); },
-                 info[4]);
+  return unary(info, b, tensor_arg(info, 1, x_dtype, n, "x", b), tensor_arg(info, 4, FP8K_E4M3, n, "out", b), 7,
+               [=](const void* x, void* q, fp8k_call* c) { return b->cast_to_fp8(x, x_dtype, static_cast<uint8_t*>(q), n, format, saturate, c); });
 }
 
-// (backend, q, format, n, y, yDtype, async)
+// (backend, q, format, n, y, yDtype, stream, async)
 Napi::Value CastFromFp8(const Napi::CallbackInfo& info) {
   const fp8k_backend* b = backend_arg(info, 0);
   require_op(info.Env(), b, reinterpret_cast<const void*>(b->cast_from_fp8), "castFromFp8");
   int format = format_arg(info, 2);
   size_t n = size_arg(info, 3, "n");
-  View q = typed_array(info, 1, FP8K_E4M3, n, "q");
   int y_dtype = float_dtype_arg(info, 5, "out dtype");
-  View y = typed_array(info, 4, y_dtype, n, "out");
-  return run_job(info.Env(), bool_arg(info, 6, "async"), {info[1], info[4]},
-                 [=](fp8k_error* e) { return b->cast_from_fp8(static_cast<const uint8_t*>(q.data), format, y.data, y_dtype, n, e); },
-                 info[4]);
+  return unary(info, b, tensor_arg(info, 1, FP8K_E4M3, n, "q", b), tensor_arg(info, 4, y_dtype, n, "out", b), 6,
+               [=](const void* q, void* y, fp8k_call* c) { return b->cast_from_fp8(static_cast<const uint8_t*>(q), format, y, y_dtype, n, c); });
 }
 
-// (backend, x, xDtype, n, y, yDtype, async)
+// (backend, x, xDtype, n, y, yDtype, stream, async)
 Napi::Value Convert(const Napi::CallbackInfo& info) {
   const fp8k_backend* b = backend_arg(info, 0);
   require_op(info.Env(), b, reinterpret_cast<const void*>(b->convert), "convert");
   int x_dtype = float_dtype_arg(info, 2, "x dtype");
   size_t n = size_arg(info, 3, "n");
-  View x = typed_array(info, 1, x_dtype, n, "x");
   int y_dtype = float_dtype_arg(info, 5, "out dtype");
-  View y = typed_array(info, 4, y_dtype, n, "out");
-  return run_job(info.Env(), bool_arg(info, 6, "async"), {info[1], info[4]},
-                 [=](fp8k_error* e) { return b->convert(x.data, x_dtype, y.data, y_dtype, n, e); }, info[4]);
+  return unary(info, b, tensor_arg(info, 1, x_dtype, n, "x", b), tensor_arg(info, 4, y_dtype, n, "out", b), 6,
+               [=](const void* x, void* y, fp8k_call* c) { return b->convert(x, x_dtype, y, y_dtype, n, c); });
 }
 
 }  // namespace fp8k::addon

@@ -13,19 +13,30 @@ namespace fp8k::addon {
 // [{name, available, reason, device}]
 Napi::Value Backends(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto list = all_backends();
+  auto list = list_backends();
   Napi::Array out = Napi::Array::New(env, list.size());
   for (size_t i = 0; i < list.size(); i++) {
-    std::string reason;
-    bool ok = backend_usable(list[i], &reason);
+    const BackendEntry& e = list[i];
+    bool ok = e.backend && e.reason.empty();
     Napi::Object o = Napi::Object::New(env);
-    o.Set("name", list[i]->name);
+    o.Set("name", e.name);
     o.Set("available", ok);
-    o.Set("reason", ok ? env.Null() : Napi::String::New(env, reason));
-    o.Set("device", list[i]->describe ? Napi::String::New(env, list[i]->describe()) : env.Null());
+    o.Set("reason", ok ? env.Null() : Napi::String::New(env, e.reason));
+    o.Set("device", ok && e.backend->describe ? Napi::String::New(env, e.backend->describe()) : env.Null());
     out.Set(i, o);
   }
   return out;
+}
+
+// (name, paths[]): loads the plugin providing backend `name` from the first path that works.
+Napi::Value LoadPlugin(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString() || !info[1].IsArray()) fail(env, FP8K_ERR_ARGUMENT, "loadPlugin(name, paths)");
+  Napi::Array a = info[1].As<Napi::Array>();
+  std::vector<std::string> paths;
+  for (uint32_t i = 0; i < a.Length(); i++) paths.push_back(a.Get(i).ToString());
+  load_plugin_backend(info[0].As<Napi::String>(), paths);
+  return env.Undefined();
 }
 
 // {found, version, devices, reason}: asks the driver library itself, without the CUDA runtime.
@@ -64,11 +75,13 @@ Napi::Value CpuSimd(const Napi::CallbackInfo& info) {
 
 // (dst, src): the memory-copy baseline, over the same threads as the cpu backend.
 Napi::Value BenchCopy(const Napi::CallbackInfo& info) {
-  size_t bytes = info[1].IsTypedArray() ? info[1].As<Napi::TypedArray>().ByteLength() : 0;
-  View src = typed_array(info, 1, FP8K_U8, bytes, "src");
-  View dst = typed_array(info, 0, FP8K_U8, bytes, "dst");
-  fp8k_cpu_copy(dst.data, src.data, bytes);
-  return info.Env().Undefined();
+  Napi::Env env = info.Env();
+  if (!info[0].IsTypedArray() || !info[1].IsTypedArray()) fail(env, FP8K_ERR_ARGUMENT, "benchCopy(dst, src) takes typed arrays");
+  Napi::TypedArray dst = info[0].As<Napi::TypedArray>(), src = info[1].As<Napi::TypedArray>();
+  if (dst.ByteLength() != src.ByteLength()) fail(env, FP8K_ERR_SHAPE, "benchCopy: dst and src differ in size");
+  fp8k_cpu_copy(static_cast<char*>(dst.ArrayBuffer().Data()) + dst.ByteOffset(),
+                static_cast<const char*>(src.ArrayBuffer().Data()) + src.ByteOffset(), src.ByteLength());
+  return env.Undefined();
 }
 
 Napi::Value IsDetached(const Napi::CallbackInfo& info) {

@@ -3,6 +3,7 @@
 
 namespace fp8k::addon {
 Napi::Value Backends(const Napi::CallbackInfo& info);
+Napi::Value LoadPlugin(const Napi::CallbackInfo& info);
 Napi::Value CudaDriver(const Napi::CallbackInfo& info);
 Napi::Value CpuSimd(const Napi::CallbackInfo& info);
 Napi::Value BenchCopy(const Napi::CallbackInfo& info);

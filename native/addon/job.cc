@@ -22,13 +22,13 @@ Napi::Error status_error(Napi::Env env, int status, const std::string& message) 
 }
 
 // A C++ exception escaping a backend (bad_alloc, an emulator fault) becomes a status.
-static int guarded(const Work& work, fp8k_error* err) {
+static int guarded(const Work& work, fp8k_call* call) {
   try {
-    return work(err);
+    return work(call);
   } catch (const std::bad_alloc&) {
-    return fp8k_fail(err, FP8K_ERR_OUT_OF_MEMORY, "out of memory");
+    return fp8k_fail(call, FP8K_ERR_OUT_OF_MEMORY, "out of memory");
   } catch (const std::exception& e) {
-    return fp8k_fail(err, FP8K_ERR_INTERNAL, "%s", e.what());
+    return fp8k_fail(call, FP8K_ERR_INTERNAL, "%s", e.what());
   }
 }
 
@@ -37,18 +37,19 @@ class Job : public Napi::AsyncWorker {
  public:
   Job(Napi::Env env, const std::vector<Napi::Value>& keep, Work work, Napi::Value result)
       : Napi::AsyncWorker(env, "fp8kit"), deferred_(Napi::Promise::Deferred::New(env)), work_(std::move(work)) {
-    for (const auto& v : keep) keep_.push_back(Napi::Persistent(v));
-    result_ = Napi::Persistent(result);
+    for (const auto& v : keep)
+      if (v.IsObject()) keep_.push_back(Napi::Persistent(v));  // references hold objects only
+    if (result.IsObject()) result_ = Napi::Persistent(result);
   }
   Napi::Promise promise() { return deferred_.Promise(); }
 
  protected:
-  void Execute() override { status_ = guarded(work_, &err_); }
+  void Execute() override { status_ = guarded(work_, &call_); }
   void OnOK() override {
     if (status_ == FP8K_OK)
-      deferred_.Resolve(result_.Value());
+      deferred_.Resolve(result_.IsEmpty() ? Env().Undefined() : result_.Value());
     else
-      deferred_.Reject(status_error(Env(), status_, err_.message).Value());
+      deferred_.Reject(status_error(Env(), status_, call_.message).Value());
   }
 
  private:
@@ -56,16 +57,16 @@ class Job : public Napi::AsyncWorker {
   Work work_;
   std::vector<Napi::Reference<Napi::Value>> keep_;
   Napi::Reference<Napi::Value> result_;
-  fp8k_error err_{};
+  fp8k_call call_{};
   int status_ = FP8K_OK;
 };
 }  // namespace
 
 Napi::Value run_job(Napi::Env env, bool async, const std::vector<Napi::Value>& keep, Work work, Napi::Value result) {
   if (!async) {
-    fp8k_error err{};
-    int status = guarded(work, &err);
-    if (status != FP8K_OK) throw status_error(env, status, err.message);
+    fp8k_call call{};
+    int status = guarded(work, &call);
+    if (status != FP8K_OK) throw status_error(env, status, call.message);
     return result;
   }
   auto* job = new Job(env, keep, std::move(work), result);  // deleted by AsyncWorker after OnOK

@@ -11,7 +11,7 @@
 
 namespace fp8k::addon {
 
-using Work = std::function<int(fp8k_error*)>;
+using Work = std::function<int(fp8k_call*)>;
 
 // The JS error for a backend status: an Error whose `code` lib/errors.ts maps onto Fp8kitError.
 Napi::Error status_error(Napi::Env env, int status, const std::string& message);

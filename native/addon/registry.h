@@ -1,4 +1,4 @@
-// The backends this process can use: those built into the addon, then plugins.
+// The backends this process knows: those built into the addon, then plugin slots.
 #pragma once
 #include <string>
 #include <vector>
@@ -7,8 +7,16 @@
 
 namespace fp8k::addon {
 
-std::vector<const fp8k_backend*> all_backends();
-const fp8k_backend* find_backend(const std::string& name);
-bool backend_usable(const fp8k_backend* b, std::string* reason);
+struct BackendEntry {
+  std::string name;
+  const fp8k_backend* backend;  // null for a plugin that is not loaded
+  std::string reason;           // why it is unusable, empty when usable
+};
+
+std::vector<BackendEntry> list_backends();
+// The named backend, or null if no backend has that name; `reason` says why it is unusable, if it is.
+const fp8k_backend* find_backend(const std::string& name, bool* known, std::string* reason);
+// Loads the plugin that provides backend `name` from the first of `paths` that works.
+void load_plugin_backend(const std::string& name, const std::vector<std::string>& paths);
 
 }  // namespace fp8k::addon

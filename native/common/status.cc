@@ -3,11 +3,11 @@
 
 #include "../backend.h"
 
-extern "C" int fp8k_fail(fp8k_error* err, int status, const char* fmt, ...) {
-  if (err) {
+extern "C" int fp8k_fail(fp8k_call* call, int status, const char* fmt, ...) {
+  if (call) {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    vsnprintf(call->message, sizeof call->message, fmt, ap);
     va_end(ap);
   }
   return status;

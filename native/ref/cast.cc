@@ -16,17 +16,17 @@ void store_f32(void* y, int dtype, size_t i, float v) {
     static_cast<float*>(y)[i] = v;
 }
 
-int cast_to_fp8(const void* x, int x_dtype, uint8_t* q, size_t n, int format, int saturate, fp8k_error*) {
+int cast_to_fp8(const void* x, int x_dtype, uint8_t* q, size_t n, int format, int saturate, fp8k_call*) {
   for (size_t i = 0; i < n; i++) q[i] = fp8k_from_f32(load_f32(x, x_dtype, i), format, saturate);
   return FP8K_OK;
 }
 
-int cast_from_fp8(const uint8_t* q, int format, void* y, int y_dtype, size_t n, fp8k_error*) {
+int cast_from_fp8(const uint8_t* q, int format, void* y, int y_dtype, size_t n, fp8k_call*) {
   for (size_t i = 0; i < n; i++) store_f32(y, y_dtype, i, fp8k_to_f32(q[i], format));
   return FP8K_OK;
 }
 
-int convert(const void* x, int x_dtype, void* y, int y_dtype, size_t n, fp8k_error*) {
+int convert(const void* x, int x_dtype, void* y, int y_dtype, size_t n, fp8k_call*) {
   for (size_t i = 0; i < n; i++) store_f32(y, y_dtype, i, load_f32(x, x_dtype, i));
   return FP8K_OK;
 }

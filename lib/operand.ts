@@ -1,0 +1,36 @@
+/** Tensor arguments that may live on the host or on a device, and where an operation's output goes. */
+import { backendOption } from './backends.js';
+import { DeviceTensor, deviceEmpty, isDeviceTensor } from './device.js';
+import { Fp8kitError } from './errors.js';
+import { allocate, checkTensor, DType, numel, Tensor } from './tensor.js';
+
+export type Operand<D extends DType = DType> = Tensor<D> | DeviceTensor<D>;
+
+/** A host tensor (checked as checkTensor does) or a live device tensor of one of `dtypes`. */
+export function checkOperand<D extends DType>(t: unknown, name: string, dtypes: readonly D[]): Operand<D> {
+  if (!isDeviceTensor(t)) return checkTensor(t, name, dtypes);
+  if (!dtypes.includes(t.dtype as D)) throw new Fp8kitError('ERR_DTYPE', `${name}.dtype must be ${dtypes.join(' or ')}; got '${t.dtype}'`);
+  if (t.freed) throw new Fp8kitError('ERR_ARGUMENT', `${name} is a device tensor that was freed`);
+  return t as DeviceTensor<D>;
+}
+
+/** The backend of a call: the option, else the device tensors' backend, else the default; device tensors must agree. */
+export function operandBackend(requested: unknown, operands: Operand[], fn: string): string {
+  const device = operands.find(isDeviceTensor);
+  const backend = backendOption(requested ?? device?.backend, fn);
+  for (const t of operands)
+    if (isDeviceTensor(t) && t.backend !== backend)
+      throw new Fp8kitError('ERR_ARGUMENT', `${fn}: a device tensor of backend '${t.backend}' cannot be used with backend '${backend}'`);
+  return backend;
+}
+
+/** What the addon takes for an operand: the typed array, or the device memory handle. */
+export function nativeArg(t: Operand): object {
+  return isDeviceTensor(t) ? t.handle : t.data;
+}
+
+/** A new output: on the device when any input was a device tensor, else a host tensor. */
+export function newOutput<D extends DType>(dtype: D, shape: readonly number[], backend: string, inputs: Operand[]): Operand<D> {
+  if (inputs.some(isDeviceTensor)) return deviceEmpty(dtype, shape, { backend });
+  return { dtype, shape: [...shape], data: allocate(dtype, numel(shape)) };
+}
