@@ -1,0 +1,16 @@
+// The one include of every kernel header in native/cuda/: the same source then
+// builds with nvcc (CUDA headers, <<<>>>) and with g++ against the CPU emulator
+// (native/emu/cuda_emu.h). It provides
+//   FP8K_LAUNCH(kernel, grid, block, smem_bytes, stream, args...)
+//     nvcc: kernel<<<grid, block, smem_bytes, stream>>>(args...)  (check cudaGetLastError)
+//     g++:  runs the grid synchronously, throws fp8k::emu::Fault with file:line
+//   FP8K_DYNAMIC_SHARED(type, name)   -- `extern __shared__ type name[]` under nvcc
+// A template kernel goes in parentheses: FP8K_LAUNCH((k<float, 128>), ...).
+#pragma once
+#if defined(__CUDACC__)
+#include <cuda_runtime.h>
+#define FP8K_LAUNCH(kernel, grid, block, smem, stream, ...) kernel<<<grid, block, smem, stream>>>(__VA_ARGS__)
+#define FP8K_DYNAMIC_SHARED(type, name) extern __shared__ __align__(16) type name[]
+#else
+#include "../emu/cuda_emu.h"
+#endif

@@ -1,0 +1,116 @@
+// mma.sync.aligned.m16n8k32.row.col.f32.{e4m3,e5m2}.{e4m3,e5m2}.f32 (sm_89+):
+// D[16x8] = A[16x32] * B[32x8] + C, one warp, fp8 inputs, f32 accumulate.
+// Fragments (PTX ISA, "Matrix Fragments for mma.m16n8k32"), g = lane>>2, t = lane&3:
+//   A: a[0..3] hold bytes a0..a15 (low byte first); a_i is at
+//      row g + 8*((i>>2)&1), col 4t + (i&3) + 16*(i>=8)
+//   B: b[0..1] hold bytes b0..b7; b_i is at k = 4t + (i&3) + 16*(i>=4), n = g
+//   C/D: c_i is at row g + 8*(i>=2), col 2t + (i&1)
+// The emulation is a warp collective: all 32 lanes post their fragments and one
+// combine computes D. Each fp8 product is exact; the 32 products and C are
+// summed in double and rounded once to f32. That equals the device wherever the
+// sums are exact (small integers: how the tests pin the layout); elsewhere the
+// device's narrower accumulator may differ in the last bits.
+#pragma once
+#include "ptx_common.cuh"
+#include "../../common/fp8.h"
+
+#if !defined(__CUDACC__)
+namespace fp8k {
+namespace emu {
+
+struct MmaPost {
+  const uint32_t* a;
+  const uint32_t* b;
+  const float* c;
+  float* d;
+};
+
+// fp8 -> f32 by table: the combine decodes 768 bytes per instruction.
+template <int F>
+inline const float* fp8_table() {
+  static const struct T {
+    float v[256];
+    T() {
+      for (int i = 0; i < 256; ++i) v[i] = fp8k_to_f32((uint8_t)i, F);
+    }
+  } t;
+  return t.v;
+}
+
+template <int FA, int FB>
+inline void mma_m16n8k32_combine(void* const* pp, unsigned, const Loc&) {
+  MmaPost* const* p = reinterpret_cast<MmaPost* const*>(pp);
+  const float* ta = fp8_table<FA>();
+  const float* tb = fp8_table<FB>();
+  float A[16][32], B[32][8];
+  double C[16][8];
+  for (int lane = 0; lane < 32; ++lane) {
+    const int g = lane >> 2, t = lane & 3;
+    for (int i = 0; i < 16; ++i)
+      A[g + 8 * ((i >> 2) & 1)][4 * t + (i & 3) + 16 * (i >= 8)] =
+          ta[(uint8_t)(p[lane]->a[i >> 2] >> (8 * (i & 3)))];
+    for (int i = 0; i < 8; ++i)
+      B[4 * t + (i & 3) + 16 * (i >= 4)][g] = tb[(uint8_t)(p[lane]->b[i >> 2] >> (8 * (i & 3)))];
+    for (int i = 0; i < 4; ++i) C[g + 8 * (i >= 2)][2 * t + (i & 1)] = p[lane]->c[i];
+  }
+  // All of C is read before any D is written: d and c may be the same registers.
+  for (int m = 0; m < 16; ++m)
+    for (int n = 0; n < 8; ++n) {
+      double s = C[m][n];
+      for (int k = 0; k < 32; ++k) s += (double)A[m][k] * (double)B[k][n];
+      C[m][n] = (double)(float)s;
+    }
+  for (int lane = 0; lane < 32; ++lane) {
+    const int g = lane >> 2, t = lane & 3;
+    for (int i = 0; i < 4; ++i) p[lane]->d[i] = (float)C[g + 8 * (i >= 2)][2 * t + (i & 1)];
+  }
+}
+
+template <int FA, int FB>
+struct MmaOp {
+  static const Collective op;
+};
+template <int FA, int FB>
+const Collective MmaOp<FA, FB>::op = {"mma.sync.m16n8k32", mma_m16n8k32_combine<FA, FB>};
+
+}  // namespace emu
+}  // namespace fp8k
+#define FP8K_MMA_EMU(FA, FB)                                    \
+  ::fp8k::emu::MmaPost post{a, b, c, d};                        \
+  ::fp8k::emu::warp_collective(::fp8k::emu::MmaOp<FA, FB>::op, 0xFFFFFFFFu, &post, loc);
+#endif
+
+#define FP8K_MMA_ASM(ta, tb)                                                                       \
+  asm volatile("mma.sync.aligned.m16n8k32.row.col.f32." ta "." tb ".f32 "                          \
+               "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%10,%11,%12,%13};"                         \
+               : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])                                    \
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]),      \
+                 "f"(c[1]), "f"(c[2]), "f"(c[3]))
+
+namespace fp8k {
+namespace ptx {
+
+#if defined(__CUDA_ARCH__)
+#define FP8K_MMA_BODY(ta, tb, FA, FB) FP8K_MMA_ASM(ta, tb);
+#elif !defined(__CUDACC__)
+#define FP8K_MMA_BODY(ta, tb, FA, FB) FP8K_MMA_EMU(FA, FB)
+#else
+#define FP8K_MMA_BODY(ta, tb, FA, FB)
+#endif
+
+#define FP8K_MMA_WRAPPER(name, ta, tb, FA, FB)                                                       \
+  FP8K_PTX_DEV void name(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2],               \
+                         const float (&c)[4] FP8K_PTX_LOC) {                                          \
+    FP8K_MMA_BODY(ta, tb, FA, FB)                                                                     \
+  }
+
+FP8K_MMA_WRAPPER(mma_m16n8k32_e4m3_e4m3, "e4m3", "e4m3", FP8K_FORMAT_E4M3, FP8K_FORMAT_E4M3)
+FP8K_MMA_WRAPPER(mma_m16n8k32_e5m2_e5m2, "e5m2", "e5m2", FP8K_FORMAT_E5M2, FP8K_FORMAT_E5M2)
+FP8K_MMA_WRAPPER(mma_m16n8k32_e4m3_e5m2, "e4m3", "e5m2", FP8K_FORMAT_E4M3, FP8K_FORMAT_E5M2)
+FP8K_MMA_WRAPPER(mma_m16n8k32_e5m2_e4m3, "e5m2", "e4m3", FP8K_FORMAT_E5M2, FP8K_FORMAT_E4M3)
+
+#undef FP8K_MMA_WRAPPER
+#undef FP8K_MMA_BODY
+
+}  // namespace ptx
+}  // namespace fp8k

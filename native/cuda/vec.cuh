@@ -1,0 +1,29 @@
+// 16-byte vector access for elementwise kernels: 16 fp8, 8 bf16 or 4 f32 values in one load or store.
+#pragma once
+#include <stdint.h>
+
+#include "../common/fp8.h"
+
+namespace fp8k::cuda {
+
+// 16 bytes of T, aligned so nvcc moves it with one ld/st.global.v4. Reading T through Pack<T>
+// keeps the element type (no type punning), so g++ -O3 and nvcc both see well-defined code.
+template <typename T>
+struct alignas(16) Pack {
+  static constexpr int N = 16 / sizeof(T);
+  T v[N];
+};
+
+template <typename T>
+__device__ __forceinline__ Pack<T> load16(const T* p) {
+  return *reinterpret_cast<const Pack<T>*>(p);
+}
+
+template <typename T>
+__device__ __forceinline__ void store16(T* p, const Pack<T>& v) {
+  *reinterpret_cast<Pack<T>*>(p) = v;
+}
+
+__host__ __device__ __forceinline__ bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
+
+}  // namespace fp8k::cuda

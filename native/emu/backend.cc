@@ -1,0 +1,91 @@
+// The cuda-emu backend: native/cuda's kernels, compiled by g++ against cuda_emu.h and run on the CPU.
+// Its "device memory" is host memory, so host and device tensors both exercise the same paths as cuda.
+#include <stdlib.h>
+#include <string.h>
+
+#include <new>
+
+#include "../backend.h"
+#include "../cuda/ops.cuh"
+
+namespace {
+
+// A kernel fault (bad barrier, bad mask, deadlock) is a bug in fp8kit: report it with its source line.
+template <class F>
+int guarded(fp8k_call* c, const char* op, F&& f) {
+  try {
+    f();
+    return FP8K_OK;
+  } catch (const fp8k::emu::Fault& e) {
+    return fp8k_fail(c, FP8K_ERR_INTERNAL, "%s: emulated kernel fault: %s", op, e.what());
+  } catch (const std::bad_alloc&) {
+    return fp8k_fail(c, FP8K_ERR_OUT_OF_MEMORY, "%s: out of memory", op);
+  }
+}
+
+int probe(char*, size_t) { return 1; }
+const char* describe() { return getenv("FP8KIT_EMU_ORDER") && !strcmp(getenv("FP8KIT_EMU_ORDER"), "reverse") ? "CPU emulation of the CUDA kernels (reverse thread order)" : "CPU emulation of the CUDA kernels"; }
+
+int cast_to_fp8(const void* x, int x_dtype, uint8_t* q, size_t n, int format, int saturate, fp8k_call* c) {
+  return guarded(c, "castToFp8", [&] { fp8k::cuda::cast_to_fp8(x, x_dtype, q, n, format, saturate, nullptr); });
+}
+int cast_from_fp8(const uint8_t* q, int format, void* y, int y_dtype, size_t n, fp8k_call* c) {
+  return guarded(c, "castFromFp8", [&] { fp8k::cuda::cast_from_fp8(q, format, y, y_dtype, n, nullptr); });
+}
+int convert(const void* x, int x_dtype, void* y, int y_dtype, size_t n, fp8k_call* c) {
+  return guarded(c, "convert", [&] { fp8k::cuda::convert(x, x_dtype, y, y_dtype, n, nullptr); });
+}
+
+// Device memory as cudaMalloc gives it: 256-byte aligned, and poisoned so a kernel that reads
+// memory nobody wrote sees NaNs rather than zeros.
+int mem_alloc(void** p, size_t bytes, fp8k_call* c) {
+  size_t rounded = (bytes + 255) / 256 * 256;
+  *p = aligned_alloc(256, rounded ? rounded : 256);
+  if (!*p) return fp8k_fail(c, FP8K_ERR_OUT_OF_MEMORY, "cuda-emu: cannot allocate %zu bytes", bytes);
+  memset(*p, 0xFF, rounded);
+  return FP8K_OK;
+}
+int mem_free(void* p, fp8k_call*) {
+  free(p);
+  return FP8K_OK;
+}
+int mem_copy(void* dst, const void* src, size_t bytes, fp8k_call*) {
+  memcpy(dst, src, bytes);
+  return FP8K_OK;
+}
+// Emulated launches are synchronous: a stream is only a token, synchronize has nothing to wait for.
+int stream_create(void** s, fp8k_call*) {
+  *s = new int(0);
+  return FP8K_OK;
+}
+int stream_destroy(void* s, fp8k_call*) {
+  delete static_cast<int*>(s);
+  return FP8K_OK;
+}
+int synchronize(fp8k_call*) { return FP8K_OK; }
+
+fp8k_backend make_table() {
+  fp8k_backend t{};
+  t.abi_version = FP8K_ABI_VERSION;
+  t.name = "cuda-emu";
+  t.probe = probe;
+  t.describe = describe;
+  t.cast_to_fp8 = cast_to_fp8;
+  t.cast_from_fp8 = cast_from_fp8;
+  t.convert = convert;
+  t.mem_alloc = mem_alloc;
+  t.mem_free = mem_free;
+  t.mem_upload = mem_copy;
+  t.mem_download = mem_copy;
+  t.stream_create = stream_create;
+  t.stream_destroy = stream_destroy;
+  t.synchronize = synchronize;
+  return t;
+}
+
+}  // namespace
+
+extern "C" const fp8k_backend* fp8k_backend_cuda_emu(void) {
+  static const fp8k_backend table = make_table();
+  return &table;
+}

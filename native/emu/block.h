@@ -1,0 +1,69 @@
+// Internal state of the emulator: one Block at a time per process. Launches are
+// serialized by a mutex (the fiber stacks and this state are process-wide).
+#pragma once
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "fiber.h"
+#include "runtime.h"
+
+namespace fp8k {
+namespace emu {
+
+struct CpAsyncCopy {
+  void* dst;
+  const void* src;
+  unsigned bytes, src_bytes;
+  long group;  // -1 until committed
+};
+
+struct Thread {
+  enum State : unsigned char { FRESH, RUN, BARRIER, WARP, DONE };
+  Context ctx;
+  Stack* stack = nullptr;
+  uint3 idx{};
+  int id = 0, lane = 0, warp = 0;
+  State state = FRESH;
+  bool cancel = false;
+  void* asan_fake = nullptr;  // AddressSanitizer's fake stack while switched out
+  Loc where{nullptr, 0};  // where it waits (barrier or warp op)
+  int bar_pred = 0;
+  const Collective* op = nullptr;
+  unsigned op_mask = 0;
+  void* op_payload = nullptr;
+  std::vector<CpAsyncCopy> cp;
+  long cp_next_group = 0;
+};
+
+struct Block {
+  const char* kernel = "";
+  Loc launch_loc{nullptr, 0};
+  Thunk thunk = nullptr;
+  void* ctx = nullptr;
+  dim3 grid, dim;
+  uint3 idx{};
+  int n = 0;  // threads per block
+  std::vector<Thread> threads;
+  Thread* cur = nullptr;
+  Context sched;
+  int done = 0;
+  // barrier arrivals since the last release
+  int bar_arrived = 0;
+  bool bar_mixed = false;
+  Loc bar_loc{nullptr, 0};
+  int bar_result = 0;
+  std::vector<int> warp_posted;  // lanes of each warp waiting in a collective
+  std::exception_ptr error;
+  char* dyn = nullptr;
+  size_t dyn_size = 0;
+};
+
+extern Block* g_block;  // the block being emulated, or nullptr
+
+[[noreturn]] void fault_at(Block& b, const Thread* t, Loc loc, const std::string& msg);
+void yield_to_scheduler(Thread& t);
+std::string thread_list(const std::vector<int>& ids);
+
+}  // namespace emu
+}  // namespace fp8k

@@ -1,0 +1,57 @@
+// Compile CUDA C++ kernels with g++ and run them on the CPU (fp8kit's cuda-emu).
+// Include this instead of the CUDA headers (native/cuda/launch.cuh does so when
+// not under nvcc). Build with -ffp-contract=off: nvcc fuses a*b+c only where the
+// kernel writes fmaf, so the two builds compute the same bits.
+#pragma once
+#ifdef __CUDACC__
+#error "cuda_emu.h is for the g++ build; nvcc uses the CUDA headers"
+#endif
+
+#define FP8K_EMU 1
+
+// Qualifiers. Kernels live in headers, so __global__ means inline here (one
+// definition across translation units, as -rdc=false nvcc needs them per TU).
+#define __global__ inline
+#define __device__
+#define __host__
+#define __constant__
+#define __managed__
+#define __forceinline__ inline
+#define __noinline__ __attribute__((noinline))
+#define __launch_bounds__(...)
+#define __align__(n) __attribute__((aligned(n)))
+// __restrict__ is already a g++ keyword.
+
+// __shared__: a thread_local static. g++ 12 ignores section attributes on the
+// statics of function templates (GCC PR 70435), so a linker section cannot hold
+// them; the module's TLS block can. Before every block the scheduler fills this
+// module's whole TLS block of the launching OS thread with 0xFF, after saving it,
+// and restores it when the launch ends. So: keep other thread_local variables of
+// the module that holds the kernels out of device code, and link libstdc++
+// dynamically (the launch refuses a module that holds libstdc++'s own TLS).
+#define __shared__ static thread_local __attribute__((used))
+
+#include "runtime.h"
+
+// Dynamic shared memory: `extern __shared__ T name[]` under nvcc.
+#define FP8K_DYNAMIC_SHARED(type, name) type* const name = static_cast<type*>(::fp8k::emu::dynamic_smem())
+
+// Kernel launch: kernel<<<grid, block, smem, stream>>>(args...) under nvcc.
+// Here: synchronous; throws fp8k::emu::Fault.
+#define FP8K_LAUNCH(kernel, grid, block, smem, stream, ...) \
+  ::fp8k::emu::launch(::fp8k::emu::Loc(), #kernel, kernel, grid, block, smem, stream, ##__VA_ARGS__)
+
+// Built-in variables, set by the scheduler before it resumes a thread.
+extern uint3 threadIdx, blockIdx;
+extern dim3 blockDim, gridDim;
+constexpr int warpSize = 32;
+
+// __syncthreads and its predicate forms; the defaulted Loc records the caller's line.
+inline void __syncthreads(::fp8k::emu::Loc loc = {}) { ::fp8k::emu::barrier(::fp8k::emu::BAR_SYNC, 0, loc); }
+inline int __syncthreads_count(int p, ::fp8k::emu::Loc loc = {}) { return ::fp8k::emu::barrier(::fp8k::emu::BAR_COUNT, p, loc); }
+inline int __syncthreads_and(int p, ::fp8k::emu::Loc loc = {}) { return ::fp8k::emu::barrier(::fp8k::emu::BAR_AND, p, loc); }
+inline int __syncthreads_or(int p, ::fp8k::emu::Loc loc = {}) { return ::fp8k::emu::barrier(::fp8k::emu::BAR_OR, p, loc); }
+
+#include "atomics.h"
+#include "intrinsics.h"
+#include "warp.h"

@@ -1,0 +1,87 @@
+// The emulator's runtime interface: faults, launches, and the per-block
+// primitives (barrier, warp collectives, dynamic shared memory, cp.async) that
+// the inline device functions of cuda_emu.h and native/cuda/ptx/ build on.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include "types.h"
+
+namespace fp8k {
+namespace emu {
+
+// A source position. As a defaulted parameter it records the caller's line,
+// so every device intrinsic reports where the kernel called it.
+struct Loc {
+  const char* file;
+  int line;
+  Loc(const char* f = __builtin_FILE(), int l = __builtin_LINE()) : file(f), line(l) {}
+};
+
+// Every error of an emulated launch: bad configuration, a divergent or partial
+// barrier, a bad warp mask, a deadlock, an exception inside a kernel. Thrown out
+// of the launch call after every fiber of the block has been unwound.
+class Fault : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Throws a Fault naming the kernel, block, thread and `loc`. Only inside a kernel.
+[[noreturn]] void fault(Loc loc, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+
+// ---- launches ----------------------------------------------------------------
+using Thunk = void (*)(void* ctx);
+// Runs thunk(ctx) once per CUDA thread of every block; throws Fault.
+void run_grid(const char* kernel, Loc loc, dim3 grid, dim3 block, size_t dynamic_smem, Thunk thunk, void* ctx);
+
+template <class... P>
+struct KernelCall {
+  void (*kernel)(P...);
+  std::tuple<std::decay_t<P>...> args;
+  // Each CUDA thread gets its own copies of the parameters, as on the device.
+  static void thunk(void* c) {
+    auto* s = static_cast<KernelCall*>(c);
+    std::apply(s->kernel, s->args);
+  }
+};
+
+template <class... P, class... A>
+void launch(Loc loc, const char* name, void (*kernel)(P...), dim3 grid, dim3 block, size_t smem,
+            cudaStream_t /*stream: launches are synchronous*/, A&&... args) {
+  static_assert(sizeof...(P) == sizeof...(A), "FP8K_LAUNCH: argument count differs from the kernel's");
+  KernelCall<P...> call{kernel, std::tuple<std::decay_t<P>...>(std::forward<A>(args)...)};
+  run_grid(name, loc, grid, block, smem, &KernelCall<P...>::thunk, &call);
+}
+
+// ---- inside a kernel -----------------------------------------------------------
+void* dynamic_smem();
+// True when [p, p+n) lies in this block's static or dynamic shared memory.
+bool in_shared(const void* p, size_t n);
+
+enum BarrierKind { BAR_SYNC = 0, BAR_COUNT = 1, BAR_AND = 2, BAR_OR = 3 };
+int barrier(BarrierKind kind, int pred, Loc loc);
+
+// A warp collective ("every lane named in the mask posted, then one combine"):
+// each lane posts `payload`; when all lanes of `mask` posted the same collective
+// with the same mask, `combine` runs once with the payloads indexed by lane
+// (nullptr outside the mask) and writes each lane's result into its payload.
+struct Collective {
+  const char* name;
+  void (*combine)(void* const* payload, unsigned mask, const Loc& loc);
+};
+void warp_collective(const Collective& op, unsigned mask, void* payload, Loc loc);
+int lane_id();
+unsigned live_lanes();  // lanes of the caller's warp that exist and have not exited
+
+// cp.async, emulated as a deferred copy: recorded at issue, performed at
+// wait_group / wait_all, so shared memory read before the wait holds 0xFF poison.
+void cp_async(void* dst_smem, const void* src, unsigned bytes, unsigned src_bytes, Loc loc);
+void cp_async_commit();
+void cp_async_wait(int pending_groups_allowed);  // wait_all == commit + wait(0)
+
+}  // namespace emu
+}  // namespace fp8k

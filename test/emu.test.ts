@@ -1,0 +1,153 @@
+// The CUDA-on-CPU emulator (native/emu) and the inline-PTX wrappers
+// (native/cuda/ptx): test kernels in test/emu/*.cuh are compiled with g++ into a
+// driver that runs them and compares with plain C++, in both thread orders;
+// planted faults must be reported with their source line; an out-of-bounds
+// write must be caught by AddressSanitizer; and the same kernels must compile
+// with nvcc for sm_89 and sm_90a (skipped when nvcc is absent).
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+// The emulator's runtime (native/emu/backend.cc, the fp8kit backend built on it, belongs to the addon).
+const emuSources = ['fiber.cc', 'scheduler.cc', 'warp.cc', 'cp_async.cc'].map((f) => join('native/emu', f));
+const seed = process.env.FP8KIT_SEED ?? String(Math.floor(Math.random() * 2 ** 31));
+console.log(`emu tests: seed ${seed} (set FP8KIT_SEED to repeat)`);
+
+const dir = mkdtempSync(join(tmpdir(), 'fp8kit-emu-'));
+const driver = join(dir, 'driver');
+const driverAsan = join(dir, 'driver-asan');
+const cxxflags = ['-std=c++17', '-g', '-ffp-contract=off', '-Wall', '-Wextra', `-I${root}`];
+
+function build(out: string, extra: string[]): void {
+  execFileSync('g++', [...cxxflags, ...extra, 'test/emu/driver.cc', ...emuSources, '-o', out], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+type Run = { rc: number | null; out: string; err: string };
+function run(bin: string, name: string, order: string): Run {
+  const r = spawnSync(bin, ['run', name, seed], {
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...process.env, FP8KIT_EMU_ORDER: order },
+    timeout: 60_000,
+  });
+  return { rc: r.status, out: r.stdout, err: r.stderr };
+}
+
+// Line of the `FAULT: <tag>` marker in a test kernel file.
+function markerLine(file: string, tag: string): string {
+  const lines = readFileSync(join(root, 'test/emu', file), 'utf8').split('\n');
+  const i = lines.findIndex((l) => l.includes(`// FAULT: ${tag}`));
+  expect(i, `marker ${tag}`).toBeGreaterThanOrEqual(0);
+  return `test/emu/${file}:${i + 1}`;
+}
+
+beforeAll(() => build(driver, ['-O1']));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const correct = [
+  'block_sum', 'warp_max', 'vote', 'scan', 'atomics', 'dynamic_smem', 'transpose',
+  'mma_e4m3', 'mma_e5m2', 'mma_e4m3_e5m2', 'mma_e5m2_e4m3',
+  'ldmatrix_x1', 'ldmatrix_x2', 'ldmatrix_x4', 'ldmatrix_x1_trans', 'ldmatrix_x2_trans', 'ldmatrix_x4_trans',
+  'cp_async', 'cvt', 'concurrent',
+];
+
+for (const order of ['forward', 'reverse']) {
+  describe(`cuda-emu, ${order} thread order`, () => {
+    for (const name of correct) {
+      test(`${name} matches plain C++`, () => {
+        const r = run(driver, name, order);
+        expect(r.out.trim(), r.err).toBe('OK');
+        expect(r.rc).toBe(0);
+      });
+    }
+
+    test('a missing __syncthreads reads the 0xFF poison (NaN)', () => {
+      const r = run(driver, 'missing_sync', order);
+      expect(r.rc).toBe(1);
+      expect(r.out).toMatch(/MISMATCH: y\[\d+\]: got -?nan/);
+    });
+
+    test('a forgotten cp.async wait reads the 0xFF poison', () => {
+      const r = run(driver, 'cp_async_missing_wait', order);
+      expect(r.rc).toBe(1);
+      expect(r.out).toContain('got 4.2949673e+09'); // 0xFFFFFFFF
+    });
+
+    test('a shuffle whose mask leaves out a participating lane', () => {
+      const r = run(driver, 'shfl_mask', order);
+      expect(r.rc, r.out + r.err).toBe(3);
+      expect(r.out).toContain(markerLine('fault_kernels.cuh', 'shfl-mask'));
+      // Which lane notices first depends on the order; both are clear.
+      expect(r.out).toMatch(/is not in its own mask 0x0000ffff|reads lane \d+, which is not in the mask/);
+    });
+
+    test('a barrier reached by only part of the block', () => {
+      const r = run(driver, 'partial_barrier', order);
+      expect(r.rc).toBe(3);
+      expect(r.out).toContain(`${markerLine('fault_kernels.cuh', 'partial-barrier')}: __syncthreads reached by only 96 of 128`);
+      expect(r.out).toContain('threads 96..127: exited');
+    });
+
+    test('threads waiting at different __syncthreads', () => {
+      const r = run(driver, 'divergent_barrier', order);
+      expect(r.rc).toBe(3);
+      expect(r.out).toContain('threads wait at different __syncthreads');
+      expect(r.out).toContain(`threads 0..63: __syncthreads at ${markerLine('fault_kernels.cuh', 'divergent-barrier-a')}`);
+      expect(r.out).toContain(`threads 64..127: __syncthreads at ${markerLine('fault_kernels.cuh', 'divergent-barrier-b')}`);
+    });
+
+    test('a deadlock names where every thread is stuck', () => {
+      const r = run(driver, 'deadlock', order);
+      expect(r.rc).toBe(3);
+      expect(r.out).toContain('deadlock');
+      expect(r.out).toContain(`__syncwarp(mask 0xffffffff) at ${markerLine('fault_kernels.cuh', 'deadlock-warp')}`);
+      expect(r.out).toContain(`__syncthreads at ${markerLine('fault_kernels.cuh', 'deadlock-bar')}`);
+    });
+
+    test('an invalid launch configuration', () => {
+      const r = run(driver, 'bad_config', order);
+      expect(r.rc).toBe(3);
+      expect(r.out).toContain('invalid configuration: block (2048,1,1)');
+    });
+  });
+}
+
+test('AddressSanitizer build catches an out-of-bounds kernel write with file:line', () => {
+  build(driverAsan, ['-O1', '-fsanitize=address', '-fno-omit-frame-pointer']);
+  for (const name of ['block_sum', 'deadlock', 'mma_e4m3', 'cp_async']) {
+    const r = run(driverAsan, name, 'forward'); // fibers and fault unwinding are clean under ASan
+    expect(r.err).not.toContain('AddressSanitizer');
+  }
+  const r = run(driverAsan, 'oob', 'forward');
+  expect(r.rc).not.toBe(0);
+  expect(r.err).toContain('heap-buffer-overflow');
+  expect(r.err).toContain(`in oob_kernel(float*, int) ${markerLine('fault_kernels.cuh', 'oob')}`);
+});
+
+test('speeds of the emulator (printed)', () => {
+  const out = execFileSync(driver, ['bench'], { cwd: root, encoding: 'utf8' });
+  console.log(out);
+  expect(out).toMatch(/blocks\/s/);
+});
+
+const hasNvcc = spawnSync('nvcc', ['--version']).status === 0;
+if (!hasNvcc) console.log('nvcc not found: the sm_89/sm_90a compile check is skipped');
+test.skipIf(!hasNvcc)('test kernels and PTX wrappers compile with nvcc for sm_89 and sm_90a', () => {
+  const r = spawnSync(
+    'nvcc',
+    ['-std=c++17', '-gencode', 'arch=compute_89,code=sm_89', '-gencode', 'arch=compute_90a,code=sm_90a',
+      '--resource-usage', '-Werror', 'all-warnings', '-c', 'test/emu/nvcc_check.cu', '-o', join(dir, 'nvcc_check.o')],
+    { cwd: root, encoding: 'utf8', timeout: 300_000 },
+  );
+  expect(r.status, r.stderr).toBe(0);
+  const log = r.stdout + r.stderr;
+  for (const arch of ['sm_89', 'sm_90a']) expect(log).toContain(`_Z15mma_gemm_kernelILi0ELi0EEvPKhS1_PKfPfiii' for '${arch}'`);
+  expect(log).not.toMatch(/[1-9]\d* bytes spill stores/);
+}, 300_000);
