@@ -63,6 +63,7 @@ typedef struct fp8k_backend {
 // Backends compiled into the addon.
 const fp8k_backend* fp8k_backend_ref(void);
 const fp8k_backend* fp8k_backend_cpu(void);
+const fp8k_backend* fp8k_backend_cuda_emu(void);
 
 // Writes a formatted message into call (when non-NULL) and returns status.
 int fp8k_fail(fp8k_call* call, int status, const char* fmt, ...);
