@@ -10,6 +10,8 @@ export {
   castToBf16, castToBf16Sync, castToF32, castToF32Sync,
 } from './cast.js';
 export type { CastToFp8Options, CastFromFp8Options, ConvertOptions } from './cast.js';
+export { quantize, quantizeSync, dequantize, dequantizeSync, castTranspose, castTransposeSync } from './quant.js';
+export type { QuantizedTensor, QuantizeOptions, DequantizeOptions, CastTransposeOptions, CastTransposed, Tile, ScaleFormat, ScaleLayout } from './quant.js';
 export { DeviceTensor, Stream, upload, uploadSync, deviceEmpty, createStream, isDeviceTensor } from './device.js';
 export type { Operand } from './operand.js';
 export type { Result } from './cast.js';

@@ -19,6 +19,9 @@ export interface NativeAddon {
   // Tensor arguments are typed arrays (host) or device-memory handles.
   castToFp8(backend: string, x: object, xDtype: number, n: number, q: object, format: number, saturate: boolean, stream: object | undefined, async: boolean): unknown;
   castFromFp8(backend: string, q: object, format: number, n: number, y: object, yDtype: number, stream: object | undefined, async: boolean): unknown;
+  quantize(backend: string, x: object, xDtype: number, geometry: object, q: object, scales: object, stream: object | undefined, async: boolean): unknown;
+  dequantize(backend: string, q: object, scales: object, geometry: object, y: object, yDtype: number, stream: object | undefined, async: boolean): unknown;
+  castTranspose(backend: string, x: object, xDtype: number, geometry: object, qRow: object, sRow: object, qCol: object, sCol: object, stream: object | undefined, async: boolean): unknown;
   convert(backend: string, x: object, xDtype: number, n: number, y: object, yDtype: number, stream: object | undefined, async: boolean): unknown;
 }
 

@@ -34,6 +34,18 @@ typedef struct {
   char message[512];
 } fp8k_call;
 
+// SPEC §2: the tiling of one quantization. The input is `batch` matrices of rows × cols, row-major;
+// tiles are tile_rows × tile_cols with tile_rows 1 (activations) or tile_cols (weights).
+typedef struct {
+  size_t batch, rows, cols;
+  int tile_rows, tile_cols;
+  int format;        // FP8K_FORMAT_*
+  int scale_format;  // FP8K_SCALE_F32 or FP8K_SCALE_UE8M0
+  int scale_layout;  // FP8K_LAYOUT_ROW, or FP8K_LAYOUT_MN_MAJOR (1 x G tiles only): [ceil(cols/G), align4(rows)]
+  float eps;
+  int strict;        // 1: a tile with NaN/inf fails the call with FP8K_ERR_NON_FINITE naming the first such tile
+} fp8k_quant;
+
 typedef struct fp8k_backend {
   uint32_t abi_version;
   const char* name;
@@ -48,6 +60,15 @@ typedef struct fp8k_backend {
   int (*cast_from_fp8)(const uint8_t* q, int format, void* y, int y_dtype, size_t n, fp8k_call* call);
   // f32 <-> bf16.
   int (*convert)(const void* x, int x_dtype, void* y, int y_dtype, size_t n, fp8k_call* call);
+
+  // SPEC §2. x: f32 or bf16; q: the fp8 codes, same shape; scales: f32, laid out as p->scale_layout says.
+  int (*quantize)(const void* x, int x_dtype, const fp8k_quant* p, uint8_t* q, float* scales, fp8k_call* call);
+  // y = f32(q) * scale, as f32 or bf16.
+  int (*dequantize)(const uint8_t* q, const float* scales, const fp8k_quant* p, void* y, int y_dtype, fp8k_call* call);
+  // SPEC §3: one read of x, both outputs: rowwise = quantize(x), colwise = quantize(x^T) (data [cols, rows]).
+  // For 1 x G tiles colwise scales are [cols, ceil(rows/G)]; for G x G they are the transposed block scales.
+  int (*cast_transpose)(const void* x, int x_dtype, const fp8k_quant* p, uint8_t* q_row, float* s_row, uint8_t* q_col,
+                        float* s_col, fp8k_call* call);
 
   // Device memory, for backends whose operations take device pointers (cuda, cuda-emu); NULL for
   // host backends. Copies and operations are queued on call->stream; synchronize waits for it.

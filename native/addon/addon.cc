@@ -5,6 +5,7 @@
 #include "cast.h"
 #include "device.h"
 #include "info.h"
+#include "quant.h"
 
 namespace fp8k::addon {
 
@@ -19,6 +20,9 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("castToFp8", Napi::Function::New(env, CastToFp8));
   exports.Set("castFromFp8", Napi::Function::New(env, CastFromFp8));
   exports.Set("convert", Napi::Function::New(env, Convert));
+  exports.Set("quantize", Napi::Function::New(env, Quantize));
+  exports.Set("dequantize", Napi::Function::New(env, Dequantize));
+  exports.Set("castTranspose", Napi::Function::New(env, CastTranspose));
   exports.Set("deviceAlloc", Napi::Function::New(env, DeviceAlloc));
   exports.Set("deviceFree", Napi::Function::New(env, DeviceFree));
   exports.Set("deviceCopy", Napi::Function::New(env, DeviceCopy));

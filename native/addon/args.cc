@@ -127,4 +127,23 @@ void require_op(Napi::Env env, const fp8k_backend* b, const void* op, const char
   if (!op) fail(env, FP8K_ERR_BACKEND_UNAVAILABLE, std::string("backend '") + b->name + "' does not implement " + op_name);
 }
 
+Napi::Value staged(const Napi::CallbackInfo& info, const fp8k_backend* b, std::vector<Arg> ins, std::vector<Arg> outs,
+                   std::vector<Napi::Value> keep, size_t stream_index, Napi::Value result, StagedOp op) {
+  void* stream = stream_handle(info[stream_index], b);
+  keep.push_back(info[stream_index]);
+  return run_job(info.Env(), bool_arg(info, stream_index + 1, "async"), keep,
+                 [=](fp8k_call* c) {
+                   c->stream = stream;
+                   Staging s(b, c);
+                   std::vector<const void*> x(ins.size());
+                   std::vector<void*> y(outs.size());
+                   for (size_t i = 0; i < ins.size(); i++)
+                     if (!s.input(ins[i], &x[i])) return s.status();
+                   for (size_t i = 0; i < outs.size(); i++)
+                     if (!s.output(outs[i], &y[i])) return s.status();
+                   return s.finish(op(x.data(), y.data(), c));
+                 },
+                 result);
+}
+
 }  // namespace fp8k::addon

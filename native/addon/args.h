@@ -3,8 +3,10 @@
 #pragma once
 #include <napi.h>
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "../backend.h"
 #include "device.h"
@@ -52,5 +54,11 @@ class Staging {
   std::vector<void*> temps_;
   std::vector<std::pair<void*, const Arg*>> downloads_;
 };
+
+// Runs `op(inputs, outputs, call)` now or on the pool (argument `stream_index` is the stream, the next
+// one the async flag), staging every tensor argument; `keep` stays referenced until it settles.
+using StagedOp = std::function<int(const void* const* in, void* const* out, fp8k_call* call)>;
+Napi::Value staged(const Napi::CallbackInfo& info, const fp8k_backend* b, std::vector<Arg> ins, std::vector<Arg> outs,
+                   std::vector<Napi::Value> keep, size_t stream_index, Napi::Value result, StagedOp op);
 
 }  // namespace fp8k::addon

@@ -18,21 +18,11 @@ static int float_dtype_arg(const Napi::CallbackInfo& info, size_t index, const c
   return d;
 }
 
-// One input, one output: stage both, run `op(in, out, call)`, finish. Arguments 1 (input) and 4 (output)
-// are kept alive; `stream_index` and the one after it are the stream and the async flag.
+// One input, one output, staged; arguments 1 and 4 are the tensors, `stream_index` the stream.
 template <class Op>
 static Napi::Value unary(const Napi::CallbackInfo& info, const fp8k_backend* b, Arg in, Arg out, size_t stream_index, Op op) {
-  void* stream = stream_handle(info[stream_index], b);
-  return run_job(info.Env(), bool_arg(info, stream_index + 1, "async"), {info[1], info[4], info[stream_index]},
-                 [=](fp8k_call* c) {
-                   c->stream = stream;
-                   Staging s(b, c);
-                   const void* x;
-                   void* y;
-                   if (!s.input(in, &x) || !s.output(out, &y)) return s.status();
-                   return s.finish(op(x, y, c));
-                 },
-                 info[4]);
+  return staged(info, b, {in}, {out}, {info[1], info[4]}, stream_index, info[4],
+                [op](const void* const* x, void* const* y, fp8k_call* c) { return op(x[0], y[0], c); });
 }
 
 // (backend, x, xDtype, n, q, format, saturate, stream, async)

@@ -99,13 +99,28 @@ int stream_create(void** s, fp8k_call* c) {
 int stream_destroy(void* s, fp8k_call* c) { return cuda_status(cudaStreamDestroy(static_cast<cudaStream_t>(s)), c, "cudaStreamDestroy"); }
 int synchronize(fp8k_call* c) { return cuda_status(cudaStreamSynchronize(stream_of(c)), c, "cudaStreamSynchronize"); }
 
+fp8k_backend make_table() {
+  fp8k_backend t{};
+  t.abi_version = FP8K_ABI_VERSION;
+  t.name = "cuda";
+  t.probe = probe;
+  t.describe = describe;
+  t.cast_to_fp8 = cast_to_fp8;
+  t.cast_from_fp8 = cast_from_fp8;
+  t.convert = convert;
+  t.mem_alloc = mem_alloc;
+  t.mem_free = mem_free;
+  t.mem_upload = mem_upload;
+  t.mem_download = mem_download;
+  t.stream_create = stream_create;
+  t.stream_destroy = stream_destroy;
+  t.synchronize = synchronize;
+  return t;
+}
+
 }  // namespace
 
 extern "C" __attribute__((visibility("default"))) const fp8k_backend* fp8k_plugin_backend(void) {
-  static const fp8k_backend table = {
-      FP8K_ABI_VERSION, "cuda", probe, describe,
-      cast_to_fp8, cast_from_fp8, convert,
-      mem_alloc, mem_free, mem_upload, mem_download, stream_create, stream_destroy, synchronize,
-  };
+  static const fp8k_backend table = make_table();
   return &table;
 }

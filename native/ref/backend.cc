@@ -1,10 +1,4 @@
-#include "../backend.h"
-
-namespace fp8k::ref {
-int cast_to_fp8(const void*, int, uint8_t*, size_t, int, int, fp8k_call*);
-int cast_from_fp8(const uint8_t*, int, void*, int, size_t, fp8k_call*);
-int convert(const void*, int, void*, int, size_t, fp8k_call*);
-}  // namespace fp8k::ref
+#include "ref.h"
 
 static int probe(char*, size_t) { return 1; }
 static const char* describe(void) { return "scalar reference"; }
@@ -18,6 +12,9 @@ static fp8k_backend make_table() {
   t.cast_to_fp8 = fp8k::ref::cast_to_fp8;
   t.cast_from_fp8 = fp8k::ref::cast_from_fp8;
   t.convert = fp8k::ref::convert;
+  t.quantize = fp8k::ref::quantize;
+  t.dequantize = fp8k::ref::dequantize;
+  t.cast_transpose = fp8k::ref::cast_transpose;
   return t;
 }
 

@@ -1,6 +1,5 @@
 // SPEC §1, one element at a time: the oracle the other backends are checked against.
-#include "../backend.h"
-#include "../common/fp8.h"
+#include "ref.h"
 
 namespace fp8k::ref {
 

@@ -1,0 +1,239 @@
+/** SPEC.md §2 and §3: tile-wise FP8 quantization, dequantization and the fused cast-transpose. */
+import { Stream, streamHandle } from './device.js';
+import { callAsync, callSync, Fp8kitError } from './errors.js';
+import { native } from './native.js';
+import { checkOperand, nativeArg, newOutput, Operand, operandBackend } from './operand.js';
+import { checkOptions, choice, flag } from './options.js';
+import { dtypeCode, Fp8Format } from './tensor.js';
+
+export type Tile = readonly [number, number];
+export type ScaleFormat = 'f32' | 'ue8m0';
+export type ScaleLayout = 'row' | 'mn-major';
+
+/** FP8 data plus one f32 scale per tile: x ≈ f32(data) · scale. */
+export interface QuantizedTensor {
+  data: Operand<Fp8Format>;
+  scales: Operand<'f32'>;
+  tile: Tile;
+  format: Fp8Format;
+  scaleFormat: ScaleFormat;
+  scaleLayout: ScaleLayout;
+}
+
+export interface QuantizeOptions {
+  /** [1, G] (activations, default [1, 128]) or [G, G] (weights); G a power of two from 16 to 1024. */
+  tile?: Tile;
+  format?: Fp8Format;
+  /** 'f32' (default) or 'ue8m0' (scales rounded up to powers of two; still stored as f32). */
+  scaleFormat?: ScaleFormat;
+  /** 'row' (default) or, for 1×G tiles of a matrix, 'mn-major': [ceil(K/G), align4(M)], zero padded (DeepGEMM's TMA layout). */
+  scaleLayout?: ScaleLayout;
+  /** Floor of a tile's amax (default 1e-4): an all-zero tile gets a finite scale. */
+  eps?: number;
+  /** Fail with ERR_NON_FINITE, naming the first tile holding NaN or ±inf, instead of propagating NaN. */
+  strict?: boolean;
+  backend?: string;
+  stream?: Stream;
+}
+
+export interface DequantizeOptions {
+  out?: 'f32' | 'bf16';
+  backend?: string;
+  stream?: Stream;
+}
+
+export type CastTransposeOptions = Omit<QuantizeOptions, 'scaleLayout'>;
+
+const FORMAT_CODE = { e4m3: 0, e5m2: 1 } as const;
+const SCALE_FORMAT_CODE = { f32: 0, ue8m0: 1 } as const;
+const LAYOUT_CODE = { row: 0, 'mn-major': 1 } as const;
+
+/** The native fp8k_quant: `batch` matrices of rows × cols, tiled tileRows × tileCols. */
+interface Geometry {
+  batch: number;
+  rows: number;
+  cols: number;
+  tileRows: number;
+  tileCols: number;
+  format: number;
+  scaleFormat: number;
+  scaleLayout: number;
+  eps: number;
+  strict: boolean;
+}
+
+const cdiv = (a: number, b: number) => Math.ceil(a / b);
+const align4 = (a: number) => (a + 3) & ~3;
+
+function checkTile(tile: unknown, fn: string): Tile {
+  if (tile === undefined) return [1, 128];
+  const ok =
+    Array.isArray(tile) && tile.length === 2 && Number.isInteger(tile[1]) && tile[1] >= 16 && tile[1] <= 1024 &&
+    (tile[1] & (tile[1] - 1)) === 0 && (tile[0] === 1 || tile[0] === tile[1]);
+  if (!ok) throw new Fp8kitError('ERR_ARGUMENT', `${fn}: options.tile must be [1, G] or [G, G] with G a power of two from 16 to 1024; got ${JSON.stringify(tile)}`);
+  return [tile[0], tile[1]];
+}
+
+/** How a tensor of `shape` is tiled, and the shape of its scales. */
+function geometry(shape: readonly number[], tile: Tile, layout: ScaleLayout, fn: string): { batch: number; rows: number; cols: number; scaleShape: number[] } {
+  const [tr, g] = tile;
+  if (tr === 1) {
+    if (shape.length < 1) throw new Fp8kitError('ERR_SHAPE', `${fn}: x must have at least one dimension for 1×${g} tiles`);
+    const cols = shape[shape.length - 1];
+    const lead = shape.slice(0, -1);
+    const rows = lead.reduce((a, b) => a * b, 1);
+    if (layout === 'mn-major') {
+      if (shape.length > 2) throw new Fp8kitError('ERR_SHAPE', `${fn}: the mn-major scale layout is for a matrix; x has ${shape.length} dimensions`);
+      return { batch: 1, rows, cols, scaleShape: [cdiv(cols, g), align4(rows)] };
+    }
+    return { batch: 1, rows, cols, scaleShape: [...lead, cdiv(cols, g)] };
+  }
+  if (shape.length < 2) throw new Fp8kitError('ERR_SHAPE', `${fn}: ${g}×${g} tiles need a matrix (or a batch of them); x has ${shape.length} dimension(s)`);
+  if (layout === 'mn-major') throw new Fp8kitError('ERR_ARGUMENT', `${fn}: the mn-major scale layout is for 1×G tiles`);
+  const [rows, cols] = shape.slice(-2);
+  const lead = shape.slice(0, -2);
+  return { batch: lead.reduce((a, b) => a * b, 1), rows, cols, scaleShape: [...lead, cdiv(rows, g), cdiv(cols, g)] };
+}
+
+interface Parsed {
+  tile: Tile;
+  format: Fp8Format;
+  scaleFormat: ScaleFormat;
+  scaleLayout: ScaleLayout;
+  eps: number;
+  strict: boolean;
+}
+
+function parseQuantOptions(o: Partial<QuantizeOptions>, fn: string): Parsed {
+  const eps = o.eps ?? 1e-4;
+  if (typeof eps !== 'number' || !(eps > 0) || !Number.isFinite(eps))
+    throw new Fp8kitError('ERR_ARGUMENT', `${fn}: options.eps must be a positive finite number; got ${JSON.stringify(o.eps)}`);
+  return {
+    tile: checkTile(o.tile, fn),
+    format: choice(o.format, ['e4m3', 'e5m2'] as const, 'e4m3', `${fn}: options.format`),
+    scaleFormat: choice(o.scaleFormat, ['f32', 'ue8m0'] as const, 'f32', `${fn}: options.scaleFormat`),
+    scaleLayout: choice(o.scaleLayout, ['row', 'mn-major'] as const, 'row', `${fn}: options.scaleLayout`),
+    eps,
+    strict: flag(o.strict, false, `${fn}: options.strict`),
+  };
+}
+
+function nativeGeometry(g: { batch: number; rows: number; cols: number }, p: Parsed): Geometry {
+  return {
+    ...g,
+    tileRows: p.tile[0],
+    tileCols: p.tile[1],
+    format: FORMAT_CODE[p.format],
+    scaleFormat: SCALE_FORMAT_CODE[p.scaleFormat],
+    scaleLayout: LAYOUT_CODE[p.scaleLayout],
+    eps: p.eps,
+    strict: p.strict,
+  };
+}
+
+type Call = (async: boolean) => unknown;
+
+function prepareQuantize(x: Operand, opts: QuantizeOptions | undefined): [QuantizedTensor, Call] {
+  const fn = 'quantize';
+  const o = checkOptions(opts, ['tile', 'format', 'scaleFormat', 'scaleLayout', 'eps', 'strict', 'backend', 'stream'], fn);
+  const t = checkOperand(x, 'x', ['f32', 'bf16'] as const);
+  const p = parseQuantOptions(o, fn);
+  const g = geometry(t.shape, p.tile, p.scaleLayout, fn);
+  const backend = operandBackend(o.backend, [t], fn);
+  const stream = streamHandle(o.stream, backend);
+  const data = newOutput(p.format, t.shape, backend, [t]);
+  const scales = newOutput('f32', g.scaleShape, backend, [t]);
+  const out: QuantizedTensor = { data, scales, tile: p.tile, format: p.format, scaleFormat: p.scaleFormat, scaleLayout: p.scaleLayout };
+  const geo = nativeGeometry(g, p);
+  return [out, (a) => native().quantize(backend, nativeArg(t), dtypeCode(t.dtype), geo, nativeArg(data), nativeArg(scales), stream, a)];
+}
+
+/** Checks a QuantizedTensor argument: its fields, and that data and scales agree with its tiling. */
+function checkQuantized(q: unknown, fn: string): { q: QuantizedTensor; p: Parsed; g: ReturnType<typeof geometry> } {
+  if (q === null || typeof q !== 'object') throw new Fp8kitError('ERR_ARGUMENT', `${fn}: q must be a quantized tensor {data, scales, tile, format, scaleFormat, scaleLayout}`);
+  const r = q as QuantizedTensor;
+  const p = parseQuantOptions({ tile: r.tile, format: r.format, scaleFormat: r.scaleFormat, scaleLayout: r.scaleLayout }, `${fn}: q`);
+  const data = checkOperand(r.data, 'q.data', [p.format]);
+  const scales = checkOperand(r.scales, 'q.scales', ['f32'] as const);
+  const g = geometry(data.shape, p.tile, p.scaleLayout, fn);
+  if (g.scaleShape.length !== scales.shape.length || g.scaleShape.some((d, i) => d !== scales.shape[i]))
+    throw new Fp8kitError('ERR_SHAPE', `${fn}: q.scales has shape [${scales.shape.join(', ')}]; data [${data.shape.join(', ')}] with ${p.tile[0]}×${p.tile[1]} tiles needs [${g.scaleShape.join(', ')}]`);
+  return { q: r, p, g };
+}
+
+function prepareDequantize(q: QuantizedTensor, opts: DequantizeOptions | undefined): [Operand<'f32' | 'bf16'>, Call] {
+  const fn = 'dequantize';
+  const o = checkOptions(opts, ['out', 'backend', 'stream'], fn);
+  const { p, g } = checkQuantized(q, fn);
+  const outType = choice(o.out, ['f32', 'bf16'] as const, 'f32', `${fn}: options.out`);
+  const backend = operandBackend(o.backend, [q.data, q.scales], fn);
+  const stream = streamHandle(o.stream, backend);
+  const y = newOutput(outType, q.data.shape, backend, [q.data, q.scales]);
+  const geo = nativeGeometry(g, p);
+  return [y, (a) => native().dequantize(backend, nativeArg(q.data), nativeArg(q.scales), geo, nativeArg(y), dtypeCode(outType), stream, a)];
+}
+
+export interface CastTransposed {
+  /** quantize(x, tile): data [M, K]. */
+  rowwise: QuantizedTensor;
+  /** quantize(xᵀ, tile) from the same high-precision values: data [K, M]. */
+  columnwise: QuantizedTensor;
+}
+
+function prepareCastTranspose(x: Operand, opts: CastTransposeOptions | undefined): [CastTransposed, Call] {
+  const fn = 'castTranspose';
+  const o = checkOptions(opts, ['tile', 'format', 'scaleFormat', 'eps', 'strict', 'backend', 'stream'], fn);
+  const t = checkOperand(x, 'x', ['f32', 'bf16'] as const);
+  if (t.shape.length !== 2) throw new Fp8kitError('ERR_SHAPE', `${fn}: x must be a matrix [M, K]; got shape [${t.shape.join(', ')}]`);
+  const p = parseQuantOptions(o, fn);
+  const [m, k] = t.shape;
+  const g = geometry(t.shape, p.tile, 'row', fn);
+  const gt = geometry([k, m], p.tile, 'row', fn);
+  const backend = operandBackend(o.backend, [t], fn);
+  const stream = streamHandle(o.stream, backend);
+  const meta = { tile: p.tile, format: p.format, scaleFormat: p.scaleFormat, scaleLayout: 'row' as const };
+  const rowwise: QuantizedTensor = { data: newOutput(p.format, [m, k], backend, [t]), scales: newOutput('f32', g.scaleShape, backend, [t]), ...meta };
+  const columnwise: QuantizedTensor = { data: newOutput(p.format, [k, m], backend, [t]), scales: newOutput('f32', gt.scaleShape, backend, [t]), ...meta };
+  const geo = nativeGeometry(g, p);
+  return [
+    { rowwise, columnwise },
+    (a) =>
+      native().castTranspose(backend, nativeArg(t), dtypeCode(t.dtype), geo, nativeArg(rowwise.data), nativeArg(rowwise.scales),
+        nativeArg(columnwise.data), nativeArg(columnwise.scales), stream, a),
+  ];
+}
+
+function runSync<T>([out, call]: [T, Call]): T {
+  callSync(() => call(false));
+  return out;
+}
+
+async function runAsync<T>(prepared: () => [T, Call]): Promise<T> {
+  const [out, call] = prepared();
+  await callAsync(() => call(true) as Promise<unknown>);
+  return out;
+}
+
+/** Tile-wise quantization (SPEC §2): per tile scale = max(amax, eps) / fmax, q = cast(x · (1/scale)). */
+export function quantizeSync(x: Operand, opts?: QuantizeOptions): QuantizedTensor {
+  return runSync(prepareQuantize(x, opts));
+}
+export function quantize(x: Operand, opts?: QuantizeOptions): Promise<QuantizedTensor> {
+  return runAsync(() => prepareQuantize(x, opts));
+}
+
+/** x' = f32(q) · scale, as f32 (default) or bf16. */
+export function dequantizeSync(q: QuantizedTensor, opts?: DequantizeOptions): Operand<'f32' | 'bf16'> {
+  return runSync(prepareDequantize(q, opts));
+}
+export function dequantize(q: QuantizedTensor, opts?: DequantizeOptions): Promise<Operand<'f32' | 'bf16'>> {
+  return runAsync(() => prepareDequantize(q, opts));
+}
+
+/** One read of x, both quantizations the backward pass needs (SPEC §3). */
+export function castTransposeSync(x: Operand, opts?: CastTransposeOptions): CastTransposed {
+  return runSync(prepareCastTranspose(x, opts));
+}
+export function castTranspose(x: Operand, opts?: CastTransposeOptions): Promise<CastTransposed> {
+  return runAsync(() => prepareCastTranspose(x, opts));
+}
