@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 
 import { decode, encode, Format } from './fp8-model.js';
-import { addon, availableBackends, castInputs, firstMismatch, fp8, seed } from './helpers.js';
+import { availableBackends, castInputs, firstMismatch, fp8, seed, variants } from './helpers.js';
 
 const FORMATS: Format[] = ['e4m3', 'e5m2'];
 const hex = (v: number) => `0x${v.toString(16).padStart(2, '0')}`;
@@ -57,29 +57,15 @@ describe('SPEC §1 values', () => {
 });
 
 const others = availableBackends().filter((b) => b !== 'ref');
-const simdLevels = (() => {
-  const max = addon.cpuSimd(99).level;
-  addon.cpuSimd(-1);
-  return Array.from({ length: max + 1 }, (_, i) => i);
-})();
-
 // Lengths around vector widths and the threading threshold.
 const LENGTHS = [0, 1, 7, 15, 16, 17, 63, 65, 1000, 4099, 1 << 19, (1 << 20) + 13];
 
 describe.each(others)('backend %s equals ref bit for bit', (backend) => {
-  const levels = backend === 'cpu' ? simdLevels : [-1];
-  describe.each(levels)('SIMD level %i', (level) => {
-    const withLevel = <T>(fn: () => T): T => {
-      addon.cpuSimd(level);
-      try {
-        return fn();
-      } finally {
-        addon.cpuSimd(-1);
-      }
-    };
+  describe.each(variants(backend))('%s', (_label, withVariant) => {
+    const withLevel = withVariant;
 
     test('castToFp8 from f32 and bf16, both formats, saturating and not', () => {
-      const s = seed(`cast ${backend}/${level}`);
+      const s = seed(`cast ${backend}/${_label}`);
       for (const n of LENGTHS) {
         const x = { dtype: 'f32' as const, shape: [n], data: castInputs(n, s + n) };
         const xb = fp8.castToBf16Sync(x, { backend: 'ref' });
@@ -95,7 +81,7 @@ describe.each(others)('backend %s equals ref bit for bit', (backend) => {
     });
 
     test('castFromFp8 to f32 and bf16, and f32 <-> bf16', () => {
-      const s = seed(`decode ${backend}/${level}`);
+      const s = seed(`decode ${backend}/${_label}`);
       for (const n of LENGTHS) {
         const bytes = new Uint8Array(castInputs(n, s + n).buffer).subarray(0, n);
         for (const format of FORMATS)

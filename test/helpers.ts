@@ -61,9 +61,36 @@ export function availableBackends(): string[] {
   return fp8.backends().filter((b) => b.available).map((b) => b.name);
 }
 
+const simdLevels = (() => {
+  const max = addon.cpuSimd(99).level;
+  addon.cpuSimd(-1);
+  return Array.from({ length: max + 1 }, (_, i) => i);
+})();
+
+/** Ways to run a backend that must all agree: every SIMD level of cpu, both thread orders of cuda-emu. */
+export function variants(backend: string): [string, <T>(fn: () => T) => T][] {
+  const within = (enter: () => void, exit: () => void) => <T>(fn: () => T): T => {
+    enter();
+    try {
+      return fn();
+    } finally {
+      exit();
+    }
+  };
+  if (backend === 'cpu')
+    return simdLevels.map((l) => [`SIMD level ${l}`, within(() => addon.cpuSimd(l), () => addon.cpuSimd(-1))]);
+  if (backend === 'cuda-emu')
+    return ['forward', 'reverse'].map((o) => [`${o} thread order`, within(() => (process.env.FP8KIT_EMU_ORDER = o), () => delete process.env.FP8KIT_EMU_ORDER)]);
+  return [['default', (fn) => fn()]];
+}
+
 /** Index of the first differing element, or -1. */
 export function firstMismatch(a: ArrayLike<number>, b: ArrayLike<number>): number {
   if (a.length !== b.length) return Math.min(a.length, b.length);
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return i;
   return -1;
 }
+
+// Under `npm run test:gpu` the cuda backend must be there: its absence fails the run instead of shrinking it.
+if (process.env.FP8KIT_REQUIRE_CUDA && !availableBackends().includes('cuda'))
+  throw new Error(`FP8KIT_REQUIRE_CUDA is set but cuda is unavailable: ${fp8.backends().find((b) => b.name === 'cuda')?.reason}`);

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 
 import { Format } from './fp8-model.js';
-import { availableBackends, firstMismatch, fp8, rng, seed, uniform } from './helpers.js';
+import { availableBackends, firstMismatch, fp8, rng, seed, uniform, variants } from './helpers.js';
 import { dequantizeValue, quantizeModel } from './quant-model.js';
 
 type Tile = [number, number];
@@ -140,8 +140,9 @@ describe('ref follows SPEC §2 (a JavaScript restatement)', () => {
 const others = availableBackends().filter((b) => b !== 'ref');
 
 describe.each(others)('backend %s equals ref bit for bit', (backend) => {
-  test.each(CASES)('quantize and dequantize $tile $format $scaleFormat', ({ tile, format, scaleFormat }) => {
-    const s = seed(`quant ${backend} ${tile} ${format}`);
+  test.each(CASES.flatMap((c) => variants(backend).map(([label, run]) => ({ ...c, label, run }))))(
+    'quantize and dequantize $tile $format $scaleFormat, $label', ({ tile, format, scaleFormat, label, run }) => run(() => {
+    const s = seed(`quant ${backend} ${tile} ${format} ${label}`);
     for (const [m, k] of SHAPES)
       for (const dtype of ['f32', 'bf16'] as const) {
         let x = fp8.tensor('f32', [m, k], matrix(m, k, s + m + 3 * k));
@@ -161,7 +162,7 @@ describe.each(others)('backend %s equals ref bit for bit', (backend) => {
           }
         }
       }
-  });
+  }));
 
   test('non-finite tiles propagate as in ref', () => {
     const x = matrix(140, 300, 21);
@@ -179,8 +180,9 @@ describe.each(others)('backend %s equals ref bit for bit', (backend) => {
 });
 
 describe.each(availableBackends())('castTranspose on %s equals two quantize calls', (backend) => {
-  test.each([[1, 128], [128, 128], [1, 64], [32, 32]] as Tile[])('tile %s', (...tile) => {
-    const s = seed(`cast-transpose ${backend} ${tile}`);
+  const tiles = [[1, 128], [128, 128], [1, 64], [32, 32]] as Tile[];
+  test.each(tiles.flatMap((tile) => variants(backend).map(([label, run]) => ({ tile, label, run }))))('tile $tile, $label', ({ tile, label, run }) => run(() => {
+    const s = seed(`cast-transpose ${backend} ${tile} ${label}`);
     for (const [m, k] of [[1, 1], [1, 200], [200, 1], [128, 128], [130, 257], [300, 64]] as [number, number][])
       for (const dtype of ['f32', 'bf16'] as const) {
         let x = fp8.tensor('f32', [m, k], matrix(m, k, s + m * k));
@@ -198,7 +200,7 @@ describe.each(availableBackends())('castTranspose on %s equals two quantize call
         expect(firstMismatch(ct.columnwise.data.data as Uint8Array, col.data.data as Uint8Array), `columnwise ${at}`).toBe(-1);
         expect(firstMismatch(bits(ct.columnwise.scales.data as Float32Array), bits(col.scales.data as Float32Array)), `columnwise scales ${at}`).toBe(-1);
       }
-  });
+  }));
 });
 
 test('Promise forms give the Sync results', async () => {

@@ -3,9 +3,10 @@ import { Fp8kitError } from '../errors.js';
 import { backendOption } from '../backends.js';
 import { benchCast, BenchOptions } from '../bench/cast.js';
 import { BenchRow, formatTable } from '../bench/harness.js';
+import { benchCastTranspose, benchQuant } from '../bench/quant.js';
 import { native } from '../native.js';
 
-const BENCHES: Record<string, (o: BenchOptions) => BenchRow[]> = { cast: benchCast };
+const BENCHES: Record<string, (o: BenchOptions) => BenchRow[]> = { cast: benchCast, quant: benchQuant, 'cast-transpose': benchCastTranspose };
 
 function intFlag(args: string[], name: string, fallback: number): number {
   const i = args.indexOf(name);
@@ -30,7 +31,7 @@ export function runBench(args: string[]): number {
     results[name] = BENCHES[name](opts);
     if (!args.includes('--json'))
       process.stdout.write(
-        formatTable(`${name}: backend ${opts.backend} (SIMD ${native().cpuSimd().name}), n = ${opts.n}, median of ${opts.reps}`, results[name]) + '\n',
+        formatTable(`${name}: backend ${opts.backend} (SIMD ${native().cpuSimd().name})${name === 'cast' ? `, n = ${opts.n}` : ''}, median of ${opts.reps}`, results[name]) + '\n',
       );
   }
   if (args.includes('--json')) process.stdout.write(JSON.stringify({ options: opts, results }, null, 2) + '\n');
