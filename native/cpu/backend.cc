@@ -1,0 +1,24 @@
+// The cpu backend: SIMD kernels (AVX-512 / AVX2 / scalar, chosen at run time) over threads.
+#include "../backend.h"
+#include "ops.h"
+#include "simd.h"
+
+static int probe(char*, size_t) { return 1; }
+static const char* describe(void) { return fp8k_cpu_simd_name(fp8k_cpu_simd_level()); }
+
+static fp8k_backend make_table() {
+  fp8k_backend t{};  // host memory: the device entries stay NULL
+  t.abi_version = FP8K_ABI_VERSION;
+  t.name = "cpu";
+  t.probe = probe;
+  t.describe = describe;
+  t.cast_to_fp8 = fp8k::cpu::cast_to_fp8;
+  t.cast_from_fp8 = fp8k::cpu::cast_from_fp8;
+  t.convert = fp8k::cpu::convert;
+  return t;
+}
+
+extern "C" const fp8k_backend* fp8k_backend_cpu(void) {
+  static const fp8k_backend table = make_table();
+  return &table;
+}

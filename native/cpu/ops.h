@@ -1,0 +1,18 @@
+// The cpu backend's entry points (backend.cc puts them in the table) and what they share.
+#pragma once
+#include "../backend.h"
+
+namespace fp8k::cpu {
+
+int cast_to_fp8(const void* x, int x_dtype, uint8_t* q, size_t n, int format, int saturate, fp8k_call* call);
+int cast_from_fp8(const uint8_t* q, int format, void* y, int y_dtype, size_t n, fp8k_call* call);
+int convert(const void* x, int x_dtype, void* y, int y_dtype, size_t n, fp8k_call* call);
+
+// Elements per thread chunk: big enough to amortize a thread, a multiple of 64.
+constexpr size_t kGrain = 64 * 1024;
+
+// Outputs this large go out with non-temporal stores: they cannot stay in cache
+// anyway, and streaming them saves the read-for-ownership of every line.
+constexpr size_t kStreamBytes = 16u << 20;
+
+}  // namespace fp8k::cpu

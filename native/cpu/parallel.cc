@@ -1,0 +1,60 @@
+#include "parallel.h"
+
+#include <stdlib.h>
+
+#include <atomic>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+namespace {
+
+int default_threads() {
+  if (const char* env = getenv("FP8KIT_THREADS")) {
+    const long v = strtol(env, nullptr, 10);
+    if (v >= 1) return v > 1024 ? 1024 : static_cast<int>(v);
+  }
+  const unsigned hc = std::thread::hardware_concurrency();
+  return hc ? static_cast<int>(hc) : 1;
+}
+
+std::atomic<int> g_override{0};
+
+}  // namespace
+
+int fp8k_parallel_threads(void) {
+  const int o = g_override.load(std::memory_order_relaxed);
+  if (o > 0) return o;
+  static const int d = default_threads();
+  return d;
+}
+
+void fp8k_parallel_set_threads(int n) { g_override.store(n > 0 ? n : 0, std::memory_order_relaxed); }
+
+void fp8k_parallel_for(size_t n, size_t grain, const std::function<void(size_t, size_t)>& fn) {
+  if (n == 0) return;
+  if (grain < 64) grain = 64;
+  size_t threads = static_cast<size_t>(fp8k_parallel_threads());
+  if (threads > n / grain) threads = n / grain;
+  if (threads < 2 || n < FP8K_PARALLEL_MIN) {
+    fn(0, n);
+    return;
+  }
+  // Equal chunks, rounded up to 64 elements so that vector loops and 64-byte
+  // aligned stores line up at every boundary.
+  const size_t chunk = ((n + threads - 1) / threads + 63) / 64 * 64;
+  std::vector<std::thread> pool;
+  pool.reserve(threads - 1);
+  size_t begin = chunk;  // the caller takes [0, chunk)
+  for (; begin < n; begin += chunk) {
+    const size_t end = begin + chunk < n ? begin + chunk : n;
+    try {
+      pool.emplace_back([&fn, begin, end] { fn(begin, end); });
+    } catch (const std::system_error&) {
+      break;  // no thread to be had: the caller does the rest
+    }
+  }
+  fn(0, chunk < n ? chunk : n);
+  for (; begin < n; begin += chunk) fn(begin, begin + chunk < n ? begin + chunk : n);
+  for (auto& t : pool) t.join();
+}
