@@ -1,5 +1,5 @@
 /** SPEC.md §1: element-wise casts between f32, bf16 and the two FP8 formats. */
-import { callAsync, callSync, Fp8kitError } from './errors.js';
+import { Fp8kitError, NativeCall, runAsync, runSync } from './errors.js';
 import { DeviceTensor, Stream, streamHandle } from './device.js';
 import { native } from './native.js';
 import { checkOperand, nativeArg, newOutput, Operand, operandBackend } from './operand.js';
@@ -33,9 +33,7 @@ export interface CastFromFp8Options extends Common {
 
 export type ConvertOptions = Common;
 
-type Call = (async: boolean) => unknown;
-
-function prepareToFp8(x: Operand, opts: CastToFp8Options | undefined): [Operand<Fp8Format>, Call] {
+function prepareToFp8(x: Operand, opts: CastToFp8Options | undefined): [Operand<Fp8Format>, NativeCall] {
   const fn = 'castToFp8';
   const o = checkOptions(opts, ['format', 'saturate', 'backend', 'stream'], fn);
   const t = checkOperand(x, 'x', ['f32', 'bf16'] as const);
@@ -48,7 +46,7 @@ function prepareToFp8(x: Operand, opts: CastToFp8Options | undefined): [Operand<
   return [out, (a) => native().castToFp8(backend, nativeArg(t), dtypeCode(t.dtype), n, nativeArg(out), FORMAT_CODE[format], saturate, stream, a)];
 }
 
-function prepareFromFp8(q: Operand, opts: CastFromFp8Options | undefined): [Operand<FloatDType>, Call] {
+function prepareFromFp8(q: Operand, opts: CastFromFp8Options | undefined): [Operand<FloatDType>, NativeCall] {
   const fn = 'castFromFp8';
   const o = checkOptions(opts, ['format', 'out', 'backend', 'stream'], fn);
   const t = checkOperand(q, 'q', ['e4m3', 'e5m2', 'u8'] as const);
@@ -64,7 +62,7 @@ function prepareFromFp8(q: Operand, opts: CastFromFp8Options | undefined): [Oper
   return [out, (a) => native().castFromFp8(backend, nativeArg(t), FORMAT_CODE[format], n, nativeArg(out), dtypeCode(outType), stream, a)];
 }
 
-function prepareConvert(x: Operand, to: FloatDType, opts: ConvertOptions | undefined, fn: string): [Operand<FloatDType>, Call] {
+function prepareConvert(x: Operand, to: FloatDType, opts: ConvertOptions | undefined, fn: string): [Operand<FloatDType>, NativeCall] {
   const o = checkOptions(opts, ['backend', 'stream'], fn);
   const t = checkOperand(x, 'x', ['f32', 'bf16'] as const);
   const backend = operandBackend(o.backend, [t], fn);
@@ -72,17 +70,6 @@ function prepareConvert(x: Operand, to: FloatDType, opts: ConvertOptions | undef
   const out = newOutput(to, t.shape, backend, [t]);
   const n = numel(t.shape);
   return [out, (a) => native().convert(backend, nativeArg(t), dtypeCode(t.dtype), n, nativeArg(out), dtypeCode(to), stream, a)];
-}
-
-function runSync<T>([out, call]: [T, Call]): T {
-  callSync(() => call(false));
-  return out;
-}
-
-async function runAsync<T>(prepared: () => [T, Call]): Promise<T> {
-  const [out, call] = prepared();
-  await callAsync(() => call(true) as Promise<unknown>);
-  return out;
 }
 
 /** f32 or bf16 → FP8, round to nearest even (bit-identical to cuda_fp8.h). */

@@ -3,7 +3,7 @@
  * memory) between operations. Every operation accepts host tensors (copied in and out) or device
  * tensors (no copy); given device tensors, it returns device tensors.
  */
-import { callAsync, callSync, Fp8kitError } from './errors.js';
+import { callAsync, callSync, Fp8kitError, NativeCall, runAsync, runSync } from './errors.js';
 import { backendOption } from './backends.js';
 import { native } from './native.js';
 import { checkOptions } from './options.js';
@@ -39,15 +39,11 @@ export class DeviceTensor<D extends DType = DType> {
     return numel(this.shape) * bytesPerElement(this.dtype);
   }
   /** Copies the data back into a new host tensor. */
-  async download(opts?: { stream?: Stream }): Promise<Tensor<D>> {
-    const [out, call] = this.#download(opts);
-    await callAsync(() => call(true) as Promise<unknown>);
-    return out;
+  download(opts?: { stream?: Stream }): Promise<Tensor<D>> {
+    return runAsync(() => this.#download(opts));
   }
   downloadSync(opts?: { stream?: Stream }): Tensor<D> {
-    const [out, call] = this.#download(opts);
-    callSync(() => call(false));
-    return out;
+    return runSync(this.#download(opts));
   }
   /** Frees the device memory now (or once operations still using it finish); garbage collection does the same. */
   free(): void {
@@ -55,7 +51,7 @@ export class DeviceTensor<D extends DType = DType> {
     this.#freed = true;
     native().deviceFree(this.handle);
   }
-  #download(opts?: { stream?: Stream }): [Tensor<D>, (async: boolean) => unknown] {
+  #download(opts?: { stream?: Stream }): [Tensor<D>, NativeCall] {
     const o = checkOptions(opts, ['stream'], 'download');
     if (this.#freed) throw new Fp8kitError('ERR_ARGUMENT', 'download: the device tensor was freed');
     const out: Tensor<D> = { dtype: this.dtype, shape: [...this.shape], data: allocate(this.dtype, numel(this.shape)) };
@@ -86,7 +82,7 @@ export function deviceEmpty<D extends DType>(dtype: D, shape: readonly number[],
   return new DeviceTensor(dtype, shape, backend, handle);
 }
 
-function prepareUpload<D extends DType>(t: Tensor<D>, opts: { backend?: string; stream?: Stream } | undefined): [DeviceTensor<D>, (a: boolean) => unknown] {
+function prepareUpload<D extends DType>(t: Tensor<D>, opts: { backend?: string; stream?: Stream } | undefined): [DeviceTensor<D>, NativeCall] {
   const o = checkOptions(opts, ['backend', 'stream'], 'upload');
   const x = checkTensor(t, 'x') as Tensor<D>;
   const d = deviceEmpty(x.dtype, x.shape, { backend: o.backend });
@@ -95,15 +91,11 @@ function prepareUpload<D extends DType>(t: Tensor<D>, opts: { backend?: string; 
 }
 
 /** Copies a host tensor to a device backend (default cuda). */
-export async function upload<D extends DType>(t: Tensor<D>, opts?: { backend?: string; stream?: Stream }): Promise<DeviceTensor<D>> {
-  const [d, call] = prepareUpload(t, opts);
-  await callAsync(() => call(true) as Promise<unknown>);
-  return d;
+export function upload<D extends DType>(t: Tensor<D>, opts?: { backend?: string; stream?: Stream }): Promise<DeviceTensor<D>> {
+  return runAsync(() => prepareUpload(t, opts));
 }
 export function uploadSync<D extends DType>(t: Tensor<D>, opts?: { backend?: string; stream?: Stream }): DeviceTensor<D> {
-  const [d, call] = prepareUpload(t, opts);
-  callSync(() => call(false));
-  return d;
+  return runSync(prepareUpload(t, opts));
 }
 
 /** A stream of a device backend: operations given `{stream}` are queued on it. */

@@ -53,3 +53,19 @@ export async function callAsync<T>(fn: () => Promise<T>): Promise<T> {
     throw fromNative(e, stack);
   }
 }
+
+/** A prepared native call: run it on this thread (false) or on the pool, returning a Promise (true). */
+export type NativeCall = (async: boolean) => unknown;
+
+/** Runs a prepared call now and returns its output. */
+export function runSync<T>([out, call]: [T, NativeCall]): T {
+  callSync(() => call(false));
+  return out;
+}
+
+/** Prepares (argument errors become a rejection, not a throw) and runs a call on the pool. */
+export async function runAsync<T>(prepare: () => [T, NativeCall]): Promise<T> {
+  const [out, call] = prepare();
+  await callAsync(() => call(true) as Promise<unknown>);
+  return out;
+}

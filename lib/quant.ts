@@ -1,6 +1,6 @@
 /** SPEC.md §2 and §3: tile-wise FP8 quantization, dequantization and the fused cast-transpose. */
 import { Stream, streamHandle } from './device.js';
-import { callAsync, callSync, Fp8kitError } from './errors.js';
+import { Fp8kitError, NativeCall, runAsync, runSync } from './errors.js';
 import { native } from './native.js';
 import { checkOperand, nativeArg, newOutput, Operand, operandBackend } from './operand.js';
 import { checkOptions, choice, flag } from './options.js';
@@ -131,9 +131,7 @@ function nativeGeometry(g: { batch: number; rows: number; cols: number }, p: Par
   };
 }
 
-type Call = (async: boolean) => unknown;
-
-function prepareQuantize(x: Operand, opts: QuantizeOptions | undefined): [QuantizedTensor, Call] {
+function prepareQuantize(x: Operand, opts: QuantizeOptions | undefined): [QuantizedTensor, NativeCall] {
   const fn = 'quantize';
   const o = checkOptions(opts, ['tile', 'format', 'scaleFormat', 'scaleLayout', 'eps', 'strict', 'backend', 'stream'], fn);
   const t = checkOperand(x, 'x', ['f32', 'bf16'] as const);
@@ -161,7 +159,7 @@ function checkQuantized(q: unknown, fn: string): { q: QuantizedTensor; p: Parsed
   return { q: r, p, g };
 }
 
-function prepareDequantize(q: QuantizedTensor, opts: DequantizeOptions | undefined): [Operand<'f32' | 'bf16'>, Call] {
+function prepareDequantize(q: QuantizedTensor, opts: DequantizeOptions | undefined): [Operand<'f32' | 'bf16'>, NativeCall] {
   const fn = 'dequantize';
   const o = checkOptions(opts, ['out', 'backend', 'stream'], fn);
   const { p, g } = checkQuantized(q, fn);
@@ -180,7 +178,7 @@ export interface CastTransposed {
   columnwise: QuantizedTensor;
 }
 
-function prepareCastTranspose(x: Operand, opts: CastTransposeOptions | undefined): [CastTransposed, Call] {
+function prepareCastTranspose(x: Operand, opts: CastTransposeOptions | undefined): [CastTransposed, NativeCall] {
   const fn = 'castTranspose';
   const o = checkOptions(opts, ['tile', 'format', 'scaleFormat', 'eps', 'strict', 'backend', 'stream'], fn);
   const t = checkOperand(x, 'x', ['f32', 'bf16'] as const);
@@ -201,17 +199,6 @@ function prepareCastTranspose(x: Operand, opts: CastTransposeOptions | undefined
       native().castTranspose(backend, nativeArg(t), dtypeCode(t.dtype), geo, nativeArg(rowwise.data), nativeArg(rowwise.scales),
         nativeArg(columnwise.data), nativeArg(columnwise.scales), stream, a),
   ];
-}
-
-function runSync<T>([out, call]: [T, Call]): T {
-  callSync(() => call(false));
-  return out;
-}
-
-async function runAsync<T>(prepared: () => [T, Call]): Promise<T> {
-  const [out, call] = prepared();
-  await callAsync(() => call(true) as Promise<unknown>);
-  return out;
 }
 
 /** Tile-wise quantization (SPEC §2): per tile scale = max(amax, eps) / fmax, q = cast(x · (1/scale)). */

@@ -88,5 +88,6 @@ test('device memory dropped without free() is reclaimed by garbage collection', 
       console.log(process.memoryUsage().rss);
     })();`;
   const rss = Number(execFileSync(process.execPath, ['--expose-gc', '-e', script], { encoding: 'utf8' }));
-  expect(rss).toBeLessThan(1.5e9);
+  // Leaked, they would hold 4.8 GB; freed, RSS stays near what malloc keeps cached (about 1.3 GB seen here).
+  expect(rss).toBeLessThan(2.5e9);
 });
