@@ -2,7 +2,8 @@
 // (native/cuda/ptx): test kernels in test/emu/*.cuh are compiled with g++ into a
 // driver that runs them and compares with plain C++, in both thread orders;
 // planted faults must be reported with their source line; an out-of-bounds
-// write must be caught by AddressSanitizer; and the same kernels must compile
+// write must be caught by AddressSanitizer; a shared-memory race by the
+// racecheck build (native/emu/racecheck.cc); and the same kernels must compile
 // with nvcc for sm_89 and sm_90a (skipped when nvcc is absent).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -55,7 +56,7 @@ const correct = [
   'block_sum', 'warp_max', 'vote', 'scan', 'atomics', 'dynamic_smem', 'transpose',
   'mma_e4m3', 'mma_e5m2', 'mma_e4m3_e5m2', 'mma_e5m2_e4m3',
   'ldmatrix_x1', 'ldmatrix_x2', 'ldmatrix_x4', 'ldmatrix_x1_trans', 'ldmatrix_x2_trans', 'ldmatrix_x4_trans',
-  'cp_async', 'cvt', 'concurrent',
+  'cp_async', 'cvt', 'concurrent', 'warp_exchange',
 ];
 
 for (const order of ['forward', 'reverse']) {
@@ -135,6 +136,70 @@ test('speeds of the emulator (printed)', () => {
   const out = execFileSync(driver, ['bench'], { cwd: root, encoding: 'utf8' });
   console.log(out);
   expect(out).toMatch(/blocks\/s/);
+});
+
+// The racecheck build: kernel TUs instrumented by -fsanitize=thread, linked
+// without libtsan against racecheck.cc's __tsan_* hooks; the emulator's own
+// files stay uninstrumented. -gdwarf-4: addr2line 2.40 misnames g++ 12's DWARF 5 files.
+const driverRc = join(dir, 'driver-rc');
+const racecheckFlags = ['-O1', '-gdwarf-4', '-fsanitize=thread'];
+function buildRacecheck(): void {
+  const opts = { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] as const };
+  execFileSync('g++', [...cxxflags, ...racecheckFlags, '-c', 'test/emu/driver.cc', '-o', `${driverRc}.o`], opts);
+  execFileSync('g++', [...cxxflags, '-O1', `${driverRc}.o`, ...emuSources, 'native/emu/racecheck.cc', '-o', driverRc], opts);
+}
+
+describe('racecheck build', () => {
+  beforeAll(buildRacecheck, 120_000);
+
+  for (const order of ['forward', 'reverse']) {
+    test(`no report on the correct kernels, ${order} order`, () => {
+      for (const name of correct) {
+        const r = run(driverRc, name, order);
+        expect(r.out.trim(), `${name}: ${r.out}${r.err}`).toBe('OK');
+      }
+    }, 120_000);
+
+    // Forward order sees the write after the neighbour's read, reverse the read after the write.
+    test(`a missing __syncthreads is a race with both lines, ${order} order`, () => {
+      const r = run(driverRc, 'missing_sync', order);
+      expect(r.rc, r.out + r.err).toBe(3);
+      const read = markerLine('fault_kernels.cuh', 'missing-sync'), write = markerLine('fault_kernels.cuh', 'racing-write');
+      expect(r.out).toMatch(/racecheck: thread \d+ (reads|writes) shared memory (written|read) by thread \d+ since the last __syncthreads/);
+      expect(r.out).toContain(`write at ${write}`);
+      expect(r.out).toContain(`read at ${read}`);
+      expect(r.out).toContain('in kernel missing_sync_kernel');
+    });
+
+    test(`two threads writing one word before the barrier, ${order} order`, () => {
+      const r = run(driverRc, 'write_write', order);
+      expect(r.rc, r.out + r.err).toBe(3);
+      const line = markerLine('fault_kernels.cuh', 'write-write');
+      expect(r.out).toMatch(/racecheck: thread \d+ writes shared memory written by thread \d+/);
+      expect(r.out).toContain(`(write at ${line}, write at ${line})`);
+    });
+
+    test(`lanes exchanging through shared memory without __syncwarp, ${order} order`, () => {
+      const r = run(driverRc, 'missing_syncwarp', order);
+      expect(r.rc, r.out + r.err).toBe(3);
+      expect(r.out).toContain(`at ${markerLine('fault_kernels.cuh', 'missing-syncwarp')}`);
+      expect(r.out).toContain('since the last __syncthreads or __syncwarp');
+    });
+  }
+
+  test('slowdown of racecheck (printed)', () => {
+    // Best of three runs of each build: the emulator's speed is noisy on shared machines.
+    const best = (bin: string) => {
+      const rates = new Map<string, number>();
+      for (let i = 0; i < 3; ++i)
+        for (const m of execFileSync(bin, ['bench'], { cwd: root, encoding: 'utf8' }).matchAll(/^(.*): (\d+) blocks\/s/gm))
+          rates.set(m[1], Math.max(rates.get(m[1]) ?? 0, Number(m[2])));
+      return rates;
+    };
+    const plain = best(driver), rc = best(driverRc);
+    expect(plain.size).toBeGreaterThan(0);
+    for (const [k, v] of plain) console.log(`${k}: ${v} blocks/s, racecheck ${rc.get(k)} blocks/s (${(v / rc.get(k)!).toFixed(2)}x slower)`);
+  }, 120_000);
 });
 
 const hasNvcc = spawnSync('nvcc', ['--version']).status === 0;

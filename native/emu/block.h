@@ -16,6 +16,7 @@ struct CpAsyncCopy {
   const void* src;
   unsigned bytes, src_bytes;
   long group;  // -1 until committed
+  Loc loc;     // where it was issued (racecheck names it)
 };
 
 struct Thread {
@@ -57,9 +58,22 @@ struct Block {
   std::exception_ptr error;
   char* dyn = nullptr;
   size_t dyn_size = 0;
+  bool combining = false;  // a warp collective's combine step is running
 };
 
 extern Block* g_block;  // the block being emulated, or nullptr
+
+// The shared-memory race checker (racecheck.cc), linked only into the racecheck
+// build; null otherwise, so the scheduler pays a branch per barrier or warp sync.
+struct RaceCheck {
+  virtual void launch(Block& b, char* tls, size_t tls_size) = 0;  // once per launch
+  virtual void launch_end() = 0;
+  virtual void block_start(Block& b) = 0;
+  virtual void barrier(Block& b) = 0;  // a __syncthreads released
+  virtual void syncwarp(Block& b, int warp, unsigned mask) = 0;
+  virtual void write(Block& b, Thread& t, const void* p, size_t n, const Loc& loc) = 0;  // cp.async landed
+};
+extern RaceCheck* g_racecheck;
 
 [[noreturn]] void fault_at(Block& b, const Thread* t, Loc loc, const std::string& msg);
 void yield_to_scheduler(Thread& t);

@@ -16,7 +16,7 @@ void cp_async(void* dst, const void* src, unsigned bytes, unsigned src_bytes, Lo
     fault(loc, "cp.async: addresses %p <- %p not aligned to %u bytes", dst, src, bytes);
   if (!in_shared(dst, bytes)) fault(loc, "cp.async: destination %p is not in shared memory", dst);
   if (src_bytes > bytes) fault(loc, "cp.async: src-size %u exceeds cp-size %u", src_bytes, bytes);
-  g_block->cur->cp.push_back({dst, src, bytes, src_bytes, -1});
+  g_block->cur->cp.push_back({dst, src, bytes, src_bytes, -1, loc});
 }
 
 void cp_async_commit() {
@@ -36,6 +36,7 @@ void cp_async_wait(int allowed) {
     if (c.group >= 0 && c.group < limit) {
       memcpy(c.dst, c.src, c.src_bytes);
       memset((char*)c.dst + c.src_bytes, 0, c.bytes - c.src_bytes);  // zero-fill form
+      if (g_racecheck) g_racecheck->write(*g_block, t, c.dst, c.bytes, c.loc);  // the issuer writes, now
     } else {
       t.cp[keep++] = c;
     }

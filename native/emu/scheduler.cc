@@ -32,6 +32,7 @@ namespace fp8k {
 namespace emu {
 
 Block* g_block = nullptr;
+RaceCheck* g_racecheck = nullptr;
 
 namespace {
 
@@ -205,6 +206,8 @@ void run_block(Block& b, bool reverse) {
   b.bar_arrived = 0;
   b.warp_posted.assign((b.n + 31) / 32, 0);
   b.error = nullptr;
+  b.combining = false;
+  if (g_racecheck) g_racecheck->block_start(b);
   try {
     for (;;) {
       bool ran = false;
@@ -327,6 +330,7 @@ int barrier(BarrierKind kind, int pred, Loc loc) {
     for (Thread& t : b.threads) count += t.bar_pred, t.state = Thread::RUN;
     b.bar_arrived = 0;
     b.bar_result = kind == BAR_COUNT ? count : kind == BAR_AND ? count == b.n : count != 0;
+    if (g_racecheck) g_racecheck->barrier(b);
   } else {
     yield_to_scheduler(me);
   }
@@ -368,7 +372,10 @@ void warp_collective(const Collective& op, unsigned mask, void* payload, Loc loc
     payloads[j] = u.op_payload;
   }
   if (ready) {
+    b.combining = true;  // racecheck: the combine acts for the whole (synchronized) warp
     op.combine(payloads, mask, loc);
+    b.combining = false;
+    if (g_racecheck && &op == &kSyncwarp) g_racecheck->syncwarp(b, me.warp, mask);
     for (int j = 0; j < 32; ++j)
       if (mask >> j & 1) b.threads[base + j].state = Thread::RUN;
     b.warp_posted[me.warp] -= __builtin_popcount(mask);
@@ -461,10 +468,12 @@ void run_grid(const char* kernel, Loc loc, dim3 grid, dim3 block, size_t smem, T
     std::vector<char>& saved;
     Guard(Block* p, std::vector<char>& s) : saved(s) { g_block = p, g_launch_owner = std::this_thread::get_id(); }
     ~Guard() {
+      if (g_racecheck) g_racecheck->launch_end();
       memcpy(g_tls, saved.data(), saved.size());
       g_block = nullptr, g_launch_owner = std::thread::id(), g_tls = nullptr;
     }
   } guard(&b, tls_saved);
+  if (g_racecheck) g_racecheck->launch(b, g_tls, g_tls_size);
   gridDim = grid;
   blockDim = block;
   const unsigned long long nblocks = (unsigned long long)grid.x * grid.y * grid.z;

@@ -207,6 +207,17 @@ bool cp_async() {
   return true;
 }
 
+template <bool SYNC>
+bool warp_exchange() {
+  auto x = rand_ints_f(64, 1, 9);
+  std::vector<float> y(64), want(64);
+  for (int t = 0; t < 64; ++t) want[t] = x[t ^ 1];
+  if (SYNC) FP8K_LAUNCH(warp_exchange_kernel, 1, 64, 0, 0, x.data(), y.data());
+  else FP8K_LAUNCH(missing_syncwarp_kernel, 1, 64, 0, 0, x.data(), y.data());
+  expect_eq("y", y, want);
+  return true;
+}
+
 bool cvt() {
   const int n = 4096;
   std::vector<float> x(2 * n);
@@ -230,6 +241,12 @@ bool missing_sync() {
   for (int t = 0; t < 128; ++t) want[t] = x[(t + 1) & 127];
   FP8K_LAUNCH(missing_sync_kernel, 1, 128, 0, 0, x.data(), y.data());
   expect_eq("y", y, want);
+  return true;
+}
+bool write_write() {
+  auto x = rand_ints_f(128, 1, 9);
+  std::vector<float> y(128);
+  FP8K_LAUNCH(write_write_kernel, 1, 128, 0, 0, x.data(), y.data());
   return true;
 }
 bool shfl_mask() {
@@ -316,6 +333,14 @@ int bench() {
     printf("128-thread block, 4 barriers + 5 shuffles: %.0f blocks/s (%.1f us/block)\n", blocks / s, s / blocks * 1e6);
   }
   {
+    const int blocks = 4000;
+    std::vector<float> x(blocks * 128, 1.0f), out(blocks);
+    auto t0 = Clock::now();
+    FP8K_LAUNCH(block_sum_kernel, blocks, 128, 0, 0, x.data(), out.data(), blocks * 128);
+    const double s = seconds_since(t0);
+    printf("block_sum (shared-memory tree, 8 barriers): %.0f blocks/s (%.1f us/block)\n", blocks / s, s / blocks * 1e6);
+  }
+  {
     const int blocks = 200, iters = 20;
     std::vector<float> out(blocks * 32);
     auto t0 = Clock::now();
@@ -346,9 +371,12 @@ const std::map<std::string, std::function<bool()>> kTests = {
     {"ldmatrix_x4_trans", ldmatrix<4, true>},
     {"cp_async", cp_async<true>},
     {"cp_async_missing_wait", cp_async<false>},
+    {"warp_exchange", warp_exchange<true>},
     {"cvt", cvt},
     {"concurrent", concurrent},
     {"missing_sync", missing_sync},
+    {"missing_syncwarp", warp_exchange<false>},
+    {"write_write", write_write},
     {"shfl_mask", shfl_mask},
     {"partial_barrier", partial_barrier},
     {"divergent_barrier", divergent_barrier},

@@ -3,12 +3,30 @@
 #pragma once
 #include "../../native/cuda/launch.cuh"
 
-// Reads a neighbour's slot without the barrier: sees the 0xFF poison (NaN).
+// Reads a neighbour's slot without the barrier: sees the 0xFF poison (NaN);
+// racecheck names both lines.
 __global__ void missing_sync_kernel(const float* __restrict__ x, float* __restrict__ y) {
   __shared__ float s[128];
   const int t = threadIdx.x;
-  s[t] = x[t];
+  s[t] = x[t];  // FAULT: racing-write
   y[t] = s[(t + 1) & 127];  // FAULT: missing-sync
+}
+
+// Every thread stores into one word before the barrier: a write-write race.
+__global__ void write_write_kernel(const float* __restrict__ x, float* __restrict__ y) {
+  __shared__ float last;
+  const int t = threadIdx.x;
+  if (x[t] > 0.0f) last = x[t];  // FAULT: write-write
+  __syncthreads();
+  y[t] = last;
+}
+
+// Lanes swap through shared memory without __syncwarp (warp_exchange_kernel has it).
+__global__ void missing_syncwarp_kernel(const float* __restrict__ x, float* __restrict__ y) {
+  __shared__ float s[64];
+  const int t = threadIdx.x;
+  s[t] = x[t];
+  y[t] = s[t ^ 1];  // FAULT: missing-syncwarp
 }
 
 // All 32 lanes shuffle, but the mask names only lanes 0..15.

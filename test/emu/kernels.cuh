@@ -89,6 +89,15 @@ __global__ void transpose_kernel(const float* __restrict__ x, float* __restrict_
   }
 }
 
+// Lanes swap through shared memory, ordered by __syncwarp (no __syncthreads needed).
+__global__ void warp_exchange_kernel(const float* __restrict__ x, float* __restrict__ y) {
+  __shared__ float s[64];
+  const int t = threadIdx.x;
+  s[t] = x[t];
+  __syncwarp();
+  y[t] = s[t ^ 1];
+}
+
 // The benchmark block: 128 threads, 4 barriers and 5 shuffles.
 __global__ void bench_kernel(const float* __restrict__ x, float* __restrict__ out) {
   __shared__ float s[4][128];  // one buffer per round: no write-after-read race
