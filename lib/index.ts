@@ -15,4 +15,8 @@ export type { QuantizedTensor, QuantizeOptions, DequantizeOptions, CastTranspose
 export { DeviceTensor, Stream, upload, uploadSync, deviceEmpty, createStream, isDeviceTensor } from './device.js';
 export type { Operand } from './operand.js';
 export type { Result } from './cast.js';
+export { readSafetensors, readSafetensorsSync, writeSafetensors, writeSafetensorsSync } from './safetensors.js';
+export type { SafetensorsFile, TensorSet } from './safetensors.js';
+export { fp8ToBf16, fp8ToBf16Sync, bf16ToFp8, bf16ToFp8Sync } from './checkpoint/convert.js';
+export type { CheckpointOptions, ConvertSummary } from './checkpoint/convert.js';
 export { version } from './version.js';

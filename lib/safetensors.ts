@@ -238,6 +238,9 @@ export interface TensorSpec {
   shape: readonly number[];
 }
 
+/** Code-unit order, independent of locale. */
+export const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
 /** A planned file: the header bytes and each tensor's absolute file position. */
 export interface FileLayout {
   header: Uint8Array;
@@ -247,8 +250,9 @@ export interface FileLayout {
 
 /**
  * Plans a file. Tensors are laid out contiguously (the HF reader rejects gaps), largest element size
- * first (stable), so every tensor's data offset is a multiple of its element size; the header is padded
- * with spaces so the data starts at a multiple of 8, as the HF writer does: readers can then view, not copy.
+ * first, then by name, as the HF writer does: every data offset is then a multiple of its element size,
+ * and the bytes depend on the contents, not on the order given. The header is padded with spaces so the
+ * data starts at a multiple of 8: readers can view the tensors rather than copy them.
  */
 export function planLayout(specs: readonly TensorSpec[], metadata?: Record<string, string>): FileLayout {
   const json: Record<string, unknown> = {};
@@ -258,10 +262,10 @@ export function planLayout(specs: readonly TensorSpec[], metadata?: Record<strin
       if (typeof v !== 'string') throw new Fp8kitError('ERR_ARGUMENT', `safetensors metadata '${k}' must be a string; got ${typeof v}`);
     if (Object.keys(metadata).length) json.__metadata__ = metadata;
   }
-  const order = specs.map((s, i) => ({ s, i })).sort((a, b) => bytesPerElement(b.s.dtype) - bytesPerElement(a.s.dtype) || a.i - b.i);
+  const order = [...specs].sort((a, b) => bytesPerElement(b.dtype) - bytesPerElement(a.dtype) || byName(a.name, b.name));
   const rel = new Map<string, { begin: number; bytes: number }>();
   let offset = 0;
-  for (const { s } of order) {
+  for (const s of order) {
     if (s.name === '__metadata__' || rel.has(s.name)) throw new Fp8kitError('ERR_ARGUMENT', `safetensors: tensor name '${s.name}' is reserved or repeated`);
     const bytes = numel(s.shape, `tensor '${s.name}' shape`) * bytesPerElement(s.dtype);
     json[s.name] = { dtype: FROM_DTYPE[s.dtype], shape: [...s.shape], data_offsets: [offset, offset + bytes] };

@@ -11,6 +11,8 @@ export interface BenchRow {
   copyGbps: number;
   /** gbps / copyGbps. */
   ofCopy: number;
+  /** Lines printed under the table (peer comparisons, why a peer is missing). */
+  notes?: string[];
 }
 
 export function median(xs: number[]): number {
@@ -49,10 +51,11 @@ export function measure(name: string, bytes: number, reps: number, fn: () => voi
 }
 
 export function formatTable(title: string, rows: BenchRow[]): string {
-  const head = `${'case'.padEnd(28)} ${'MB moved'.padStart(9)} ${'median ms'.padStart(10)} ${'GB/s'.padStart(7)} ${'copy GB/s'.padStart(10)} ${'of copy'.padStart(8)}`;
+  const w = Math.max(28, ...rows.map((r) => r.name.length));
+  const head = `${'case'.padEnd(w)} ${'MB moved'.padStart(9)} ${'median ms'.padStart(10)} ${'GB/s'.padStart(7)} ${'copy GB/s'.padStart(10)} ${'of copy'.padStart(8)}`;
   const body = rows.map(
     (r) =>
-      `${r.name.padEnd(28)} ${(r.bytes / 1e6).toFixed(0).padStart(9)} ${r.medianMs.toFixed(2).padStart(10)} ${r.gbps.toFixed(1).padStart(7)} ${r.copyGbps.toFixed(1).padStart(10)} ${(100 * r.ofCopy).toFixed(0).padStart(7)}%`,
+      `${r.name.padEnd(w)} ${(r.bytes / 1e6).toFixed(0).padStart(9)} ${r.medianMs.toFixed(2).padStart(10)} ${r.gbps.toFixed(1).padStart(7)} ${r.copyGbps.toFixed(1).padStart(10)} ${(100 * r.ofCopy).toFixed(0).padStart(7)}%`,
   );
-  return [title, head, ...body].join('\n') + '\n';
+  return [title, head, ...body, ...rows.flatMap((r) => r.notes ?? [])].join('\n') + '\n';
 }

@@ -7,6 +7,7 @@ import { castTransposeSync, quantizeSync, Tile } from '../quant.js';
 import { Tensor, tensor } from '../tensor.js';
 import { BenchOptions } from './cast.js';
 import { BenchRow, measure } from './harness.js';
+import { benchQuantPeers } from './peers/onnxruntime.js';
 
 /** Activations (tokens × hidden) and weights (out × in) of DeepSeek-V3: hidden 7168, MoE intermediate 2048, dense 18432. */
 export const DEEPSEEK_SHAPES: [number, number][] = [
@@ -39,6 +40,8 @@ export function benchQuant(o: BenchOptions): BenchRow[] {
       rows.push(measure(`${label(tile)} bf16 [${m}, ${k}]`, bytes, o.reps, () => quantizeSync(x, { tile, backend: o.backend })));
     }
   }
+  // fp8kit on an f32 [4096, 7168] next to onnxruntime-node's QuantizeLinear of the same input (MEASURING.md "Peers").
+  rows.push(...benchQuantPeers(o));
   return rows;
 }
 

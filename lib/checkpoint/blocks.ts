@@ -22,14 +22,22 @@ function dims(t: Tensor, name: string): [number, number] {
   return [t.shape[0], t.shape[1]];
 }
 
+/**
+ * An f32 buffer of `n` elements: a view of `scratch` when it is large enough (the converter passes one
+ * and reuses it, so big strips do not leave garbage for the GC to catch up with), else a new array.
+ */
+function f32Buffer(n: number, scratch?: Float32Array): Float32Array {
+  return scratch && scratch.length >= n ? scratch.subarray(0, n) : new Float32Array(n);
+}
+
 /** f32(x)·inv products and the block scales: steps 1–3 and 5 of §2 up to the fp8 cast. */
-function prepareQuantize(x: Tensor<'bf16' | 'f32'>): { products: Tensor<'f32'>; scales: Tensor<'f32'> } {
+function prepareQuantize(x: Tensor<'bf16' | 'f32'>, scratch?: Float32Array): { products: Tensor<'f32'>; scales: Tensor<'f32'> } {
   checkTensor(x, 'x', ['bf16', 'f32']);
   const [M, K] = dims(x, 'x');
   const nb = Math.ceil(K / BLOCK);
-  const p = new Float32Array(M * K);
+  const p = f32Buffer(M * K, scratch);
   if (x.dtype === 'bf16') {
-    const bits = new Uint32Array(p.buffer);
+    const bits = new Uint32Array(p.buffer, p.byteOffset, p.length);
     const src = x.data as Uint16Array;
     for (let i = 0; i < src.length; i++) bits[i] = src[i] << 16; // bf16 → f32 is exact
   } else p.set(x.data as Float32Array);
@@ -64,21 +72,24 @@ function prepareQuantize(x: Tensor<'bf16' | 'f32'>): { products: Tensor<'f32'>; 
   return { products: { dtype: 'f32', shape: [M, K], data: p }, scales: { dtype: 'f32', shape: [Math.ceil(M / BLOCK), nb], data: scales } };
 }
 
-/** bf16 or f32 [M, K] → e4m3 data and f32 scales per 128×128 block. */
-export function blockQuantizeSync(x: Tensor<'bf16' | 'f32'>): Blocks {
-  const { products, scales } = prepareQuantize(x);
+/**
+ * bf16 or f32 [M, K] → e4m3 data and f32 scales per 128×128 block. `scratch` (optional, M·K elements or
+ * more) holds the f32 temporaries; it must not be shared by calls in flight at the same time.
+ */
+export function blockQuantizeSync(x: Tensor<'bf16' | 'f32'>, scratch?: Float32Array): Blocks {
+  const { products, scales } = prepareQuantize(x, scratch);
   return { data: castToFp8Sync(products, { format: 'e4m3' }) as Tensor<'e4m3'>, scales };
 }
 
-export async function blockQuantize(x: Tensor<'bf16' | 'f32'>): Promise<Blocks> {
-  const { products, scales } = prepareQuantize(x);
+export async function blockQuantize(x: Tensor<'bf16' | 'f32'>, scratch?: Float32Array): Promise<Blocks> {
+  const { products, scales } = prepareQuantize(x, scratch);
   return { data: (await castToFp8(products, { format: 'e4m3' })) as Tensor<'e4m3'>, scales };
 }
 
 let e4m3Values: Float32Array | undefined;
 
 /** x' = f32(q)·scale in f32 (§2 Dequantize), before the bf16 rounding. */
-function prepareDequantize(q: Tensor<'e4m3'>, scales: Tensor<'f32'>): Tensor<'f32'> {
+function prepareDequantize(q: Tensor<'e4m3'>, scales: Tensor<'f32'>, scratch?: Float32Array): Tensor<'f32'> {
   checkTensor(q, 'q', ['e4m3']);
   checkTensor(scales, 'scales', ['f32']);
   const [M, K] = dims(q, 'q');
@@ -87,7 +98,7 @@ function prepareDequantize(q: Tensor<'e4m3'>, scales: Tensor<'f32'>): Tensor<'f3
     throw new Fp8kitError('ERR_SHAPE', `scales of q [${M}, ${K}] must be [${Math.ceil(M / BLOCK)}, ${nb}]; got [${scales.shape.join(', ')}]`);
   e4m3Values ??= castFromFp8Sync({ dtype: 'e4m3', shape: [256], data: Uint8Array.from({ length: 256 }, (_, i) => i) }).data as Float32Array;
   const lut = e4m3Values, s = scales.data, src = q.data;
-  const out = new Float32Array(M * K);
+  const out = f32Buffer(M * K, scratch);
   for (let r = 0; r < M; r++) {
     const row = r * K, b0 = Math.floor(r / BLOCK) * nb;
     for (let c = 0; c < K; c++) out[row + c] = lut[src[row + c]] * s[b0 + Math.floor(c / BLOCK)];
@@ -95,11 +106,11 @@ function prepareDequantize(q: Tensor<'e4m3'>, scales: Tensor<'f32'>): Tensor<'f3
   return { dtype: 'f32', shape: [M, K], data: out };
 }
 
-/** e4m3 [M, K] and its block scales → bf16 (round to nearest even). */
-export function blockDequantizeSync(q: Tensor<'e4m3'>, scales: Tensor<'f32'>): Tensor<'bf16'> {
-  return castToBf16Sync(prepareDequantize(q, scales)) as Tensor<'bf16'>;
+/** e4m3 [M, K] and its block scales → bf16 (round to nearest even); `scratch` as for blockQuantizeSync. */
+export function blockDequantizeSync(q: Tensor<'e4m3'>, scales: Tensor<'f32'>, scratch?: Float32Array): Tensor<'bf16'> {
+  return castToBf16Sync(prepareDequantize(q, scales, scratch)) as Tensor<'bf16'>;
 }
 
-export async function blockDequantize(q: Tensor<'e4m3'>, scales: Tensor<'f32'>): Promise<Tensor<'bf16'>> {
-  return (await castToBf16(prepareDequantize(q, scales))) as Tensor<'bf16'>;
+export async function blockDequantize(q: Tensor<'e4m3'>, scales: Tensor<'f32'>, scratch?: Float32Array): Promise<Tensor<'bf16'>> {
+  return (await castToBf16(prepareDequantize(q, scales, scratch))) as Tensor<'bf16'>;
 }

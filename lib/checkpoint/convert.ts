@@ -4,24 +4,25 @@
  *
  * Memory: tensors are streamed in strips of whole 128-row block rows (about STRIP_ELEMS elements, never
  * fewer than 128 rows), read with positioned reads and written at their planned offsets in the output
- * file, and pass-through tensors are copied in COPY_CHUNK pieces. Peak memory is therefore bounded by a
- * strip's buffers (source bytes + f32 temporaries + result: about 7 bytes an element, ~28 MiB at the
- * default, or 128·in·7 bytes for very wide weights) plus one copy chunk — independent of the checkpoint
- * and at most that of the largest tensor.
+ * file; pass-through tensors are copied in COPY_CHUNK pieces. The read and f32 buffers are reused, so the
+ * live memory is one strip's buffers (source + f32 temporaries + result: about 8 bytes an element, ~16 MiB
+ * at the default, 128·in·8 bytes for weights wider than 16384) plus one copy chunk, whatever the size of
+ * the tensors or the checkpoint; the kernels' outputs (a strip's result) are garbage the GC collects late,
+ * which measures as ~45–55 MiB of peak RSS growth in test/convert.test.ts for 32 MiB and 128 MiB tensors.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { Fp8kitError } from '../errors.js';
 import { checkOptions } from '../options.js';
-import { openForRead, planLayout, readExactSync, TensorInfo, TensorSpec, writeAllSync, FileLayout } from '../safetensors.js';
+import { byName, openForRead, planLayout, readExactSync, TensorInfo, TensorSpec, writeAllSync, FileLayout } from '../safetensors.js';
 import { bytesPerElement, Tensor } from '../tensor.js';
 import { BLOCK, Blocks, blockDequantize, blockDequantizeSync, blockQuantize, blockQuantizeSync } from './blocks.js';
 import { Checkpoint, INDEX_FILE, openCheckpoint, Shard } from './layout.js';
 import { Progress, progressMode } from './progress.js';
 import { Include, includePredicate } from './select.js';
 
-const STRIP_ELEMS = 1 << 22;
+const STRIP_ELEMS = 1 << 21;
 const COPY_CHUNK = 16 << 20;
 const SCALE_SUFFIX = '_scale_inv';
 /** What DeepSeek-V3's config.json says of its FP8 weights. */
@@ -128,21 +129,28 @@ function shardMetadata(sh: Shard): Record<string, string> {
 type Effect =
   | { op: 'read'; fd: number; buf: Uint8Array; pos: number; path: string }
   | { op: 'write'; fd: number; buf: Uint8Array; pos: number }
-  | { op: 'quantize'; x: Tensor<'bf16' | 'f32'> }
-  | { op: 'dequantize'; q: Tensor<'e4m3'>; scales: Tensor<'f32'> };
+  | { op: 'quantize'; x: Tensor<'bf16' | 'f32'>; tmp: Float32Array }
+  | { op: 'dequantize'; q: Tensor<'e4m3'>; scales: Tensor<'f32'>; tmp: Float32Array };
 
-/** One grow-only read buffer, reused for every strip and chunk. */
+/** Grow-only buffers reused for every strip and chunk: the source bytes, and the f32 temporaries. */
 class Scratch {
-  private buf = new ArrayBuffer(0);
-  take(n: number): Uint8Array {
-    if (n > this.buf.byteLength) {
+  private bufs = [new ArrayBuffer(0), new ArrayBuffer(0)];
+  private grow(i: number, n: number): ArrayBuffer {
+    if (n > this.bufs[i].byteLength) {
+      this.bufs[i] = new ArrayBuffer(0); // let the old one go first
       try {
-        this.buf = new ArrayBuffer(n);
+        this.bufs[i] = new ArrayBuffer(n);
       } catch (e) {
         throw new Fp8kitError('ERR_OUT_OF_MEMORY', `cannot allocate a ${n}-byte conversion buffer: ${(e as Error).message}`);
       }
     }
-    return new Uint8Array(this.buf, 0, n);
+    return this.bufs[i];
+  }
+  take(n: number): Uint8Array {
+    return new Uint8Array(this.grow(0, n), 0, n);
+  }
+  f32(n: number): Float32Array {
+    return new Float32Array(this.grow(1, n * 4), 0, n);
   }
 }
 
@@ -176,7 +184,8 @@ function* runJob(job: Job, fd: number, layout: FileLayout, srcFd: (s: Shard) => 
       const buf = scratch.take(n * bpe);
       yield { op: 'read', fd: srcFd(src), buf, pos: base + r0 * K * bpe, path: src.path };
       const data = info.dtype === 'bf16' ? new Uint16Array(buf.buffer, 0, n) : new Float32Array(buf.buffer, 0, n);
-      const q = (yield { op: 'quantize', x: { dtype: info.dtype, shape: [r1 - r0, K], data } as Tensor<'bf16' | 'f32'> }) as Blocks;
+      const x = { dtype: info.dtype, shape: [r1 - r0, K], data } as Tensor<'bf16' | 'f32'>;
+      const q = (yield { op: 'quantize', x, tmp: scratch.f32(n) }) as Blocks;
       yield { op: 'write', fd, buf: bytesOf(q.data.data), pos: dst + r0 * K };
       yield { op: 'write', fd, buf: bytesOf(q.scales.data), pos: scalePos + (r0 / BLOCK) * nb * 4 };
       progress.advance(n * bpe);
@@ -192,7 +201,8 @@ function* runJob(job: Job, fd: number, layout: FileLayout, srcFd: (s: Shard) => 
     const buf = scratch.take(n);
     yield { op: 'read', fd: srcFd(src), buf, pos: base + r0 * K, path: src.path };
     const s = scales.subarray((r0 / BLOCK) * nb, cdiv(r1, BLOCK) * nb);
-    const y = (yield { op: 'dequantize', q: { dtype: 'e4m3', shape: [r1 - r0, K], data: buf }, scales: { dtype: 'f32', shape: [cdiv(r1 - r0, BLOCK), nb], data: s } }) as Tensor<'bf16'>;
+    const q: Tensor<'e4m3'> = { dtype: 'e4m3', shape: [r1 - r0, K], data: buf };
+    const y = (yield { op: 'dequantize', q, scales: { dtype: 'f32', shape: [cdiv(r1 - r0, BLOCK), nb], data: s }, tmp: scratch.f32(n) }) as Tensor<'bf16'>;
     yield { op: 'write', fd, buf: bytesOf(y.data), pos: dst + r0 * K * 2 };
     progress.advance(n);
   }
@@ -238,7 +248,8 @@ function* convert(plan: Plan, cp: Checkpoint, dstDir: string, mode: boolean | un
 
 /** The new index (total_size = tensor bytes, as HF writes it), config.json adjusted, other files copied. */
 function writeSideFiles(cp: Checkpoint, dstDir: string, to: 'bf16' | 'fp8', weightMap: Record<string, string>, totalSize: number): void {
-  const index = { metadata: { ...cp.metadata, total_size: totalSize }, weight_map: weightMap };
+  const sorted = Object.fromEntries(Object.entries(weightMap).sort(([a], [b]) => byName(a, b))); // as transformers writes it
+  const index = { metadata: { ...cp.metadata, total_size: totalSize }, weight_map: sorted };
   fs.writeFileSync(path.join(dstDir, INDEX_FILE), JSON.stringify(index, null, 2) + '\n');
   for (const f of fs.readdirSync(cp.dir, { withFileTypes: true })) {
     if (!f.isFile() || f.name.endsWith('.safetensors') || f.name === INDEX_FILE) continue;
@@ -290,7 +301,7 @@ function runSync<T>(g: Generator<Effect, T, unknown>): T {
     try {
       if (e.op === 'read') readExactSync(e.fd, e.buf, e.pos, e.path);
       else if (e.op === 'write') writeAllSync(e.fd, e.buf, e.pos);
-      else v = e.op === 'quantize' ? blockQuantizeSync(e.x) : blockDequantizeSync(e.q, e.scales);
+      else v = e.op === 'quantize' ? blockQuantizeSync(e.x, e.tmp) : blockDequantizeSync(e.q, e.scales, e.tmp);
     } catch (err) {
       r = g.throw(err); // lets the generator close its files
       continue;
@@ -324,7 +335,7 @@ async function runAsync<T>(g: Generator<Effect, T, unknown>): Promise<T> {
     let v: unknown;
     try {
       if (e.op === 'read' || e.op === 'write') await ioAsync(e);
-      else v = e.op === 'quantize' ? await blockQuantize(e.x) : await blockDequantize(e.q, e.scales);
+      else v = e.op === 'quantize' ? await blockQuantize(e.x, e.tmp) : await blockDequantize(e.q, e.scales, e.tmp);
     } catch (err) {
       r = g.throw(err);
       continue;

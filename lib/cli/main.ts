@@ -2,6 +2,7 @@
 /** The fp8kit command: `fp8kit info`, `fp8kit bench [name…]`. */
 import { Fp8kitError } from '../errors.js';
 import { runBench } from './bench.js';
+import { CONVERT_USAGE, runConvert } from './convert.js';
 import { runInfo } from './info.js';
 
 const USAGE = `usage: fp8kit <command> [options]
@@ -13,12 +14,13 @@ commands:
       --reps R         timed repetitions; medians are reported (default 7)
       --backend B      backend to measure (default cpu)
       --json           print the results as JSON
-`;
+${CONVERT_USAGE}`;
 
-function main(argv: string[]): number {
+async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   if (cmd === 'info') return runInfo(rest);
   if (cmd === 'bench') return runBench(rest);
+  if (cmd === 'convert') return runConvert(rest);
   if (cmd === undefined || cmd === 'help' || cmd === '--help' || cmd === '-h') {
     process.stdout.write(USAGE);
     return cmd === undefined ? 1 : 0;
@@ -27,11 +29,13 @@ function main(argv: string[]): number {
   return 2;
 }
 
-try {
-  process.exitCode = main(process.argv.slice(2));
-} catch (e) {
-  if (e instanceof Fp8kitError) {
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e) => {
+    if (!(e instanceof Fp8kitError)) throw e;
     process.stderr.write(`fp8kit: ${e.code}: ${e.message}\n`);
     process.exitCode = 1;
-  } else throw e;
-}
+  },
+);
