@@ -15,6 +15,9 @@ static fp8k_backend make_table() {
   t.cast_to_fp8 = fp8k::cpu::cast_to_fp8;
   t.cast_from_fp8 = fp8k::cpu::cast_from_fp8;
   t.convert = fp8k::cpu::convert;
+  t.quantize = fp8k::cpu::quantize;
+  t.dequantize = fp8k::cpu::dequantize;
+  t.cast_transpose = fp8k::cpu::cast_transpose;
   return t;
 }
 

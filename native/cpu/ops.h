@@ -7,6 +7,10 @@ namespace fp8k::cpu {
 int cast_to_fp8(const void* x, int x_dtype, uint8_t* q, size_t n, int format, int saturate, fp8k_call* call);
 int cast_from_fp8(const uint8_t* q, int format, void* y, int y_dtype, size_t n, fp8k_call* call);
 int convert(const void* x, int x_dtype, void* y, int y_dtype, size_t n, fp8k_call* call);
+int quantize(const void* x, int x_dtype, const fp8k_quant* p, uint8_t* q, float* scales, fp8k_call* call);
+int dequantize(const uint8_t* q, const float* scales, const fp8k_quant* p, void* y, int y_dtype, fp8k_call* call);
+int cast_transpose(const void* x, int x_dtype, const fp8k_quant* p, uint8_t* q_row, float* s_row, uint8_t* q_col, float* s_col,
+                   fp8k_call* call);
 
 // Elements per thread chunk: big enough to amortize a thread, a multiple of 64.
 constexpr size_t kGrain = 64 * 1024;

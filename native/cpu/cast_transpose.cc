@@ -1,0 +1,278 @@
+// SPEC §3 on the cpu: one read of x, both outputs.
+//
+// 1 x G: the matrix is cut into sub-blocks of G rows (one band of column tiles: a column tile of
+// x^T is G consecutive rows of one column of x) by max(G, 64) columns (whole row tiles). Each
+// sub-block is read twice while it sits in L1/L2, once from memory: pass 1 finds every row tile's
+// amax and every column's amax; pass 2 converts each loaded vector twice, with its row tile's inv
+// (straight to the row-wise output) and with the per-lane column inv (into a small row-major
+// buffer), and the buffer goes to the column-wise output through 16 x 16 byte transposes in
+// registers (unpack rounds; AVX-512 and AVX2 do 4 and 2 blocks per instruction).
+// G x G: the block scales are shared, so the column-wise bytes are the row-wise bytes transposed:
+// each band chunk is quantized (quantize.cc) and its bytes transposed while they are in cache.
+// GCC 12 warns falsely about the _mm512_undefined_* inside inlined intrinsics (GCC bug 105593).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+#include <string.h>
+
+#include <vector>
+
+#include "quant_simd.h"
+#include "simd.h"
+
+namespace fp8k::cpu {
+namespace {
+
+// ---- byte transpose: dst[c * ds + r] = src[r * ss + c], r < nr, c < nc ----
+// One round of unpacks moves the 8-bit (register, byte) index of each element left by one bit
+// rotation; four rounds swap register and byte index: register j ends up holding column j.
+
+inline void t16_sse2(const uint8_t* s, size_t ss, uint8_t* d, size_t ds) {
+  __m128i x[16], y[16];
+  for (int i = 0; i < 16; i++) x[i] = _mm_loadu_si128((const __m128i*)(s + i * ss));
+  for (int round = 0; round < 4; round++) {
+    for (int i = 0; i < 8; i++) {
+      y[2 * i] = _mm_unpacklo_epi8(x[i], x[i + 8]);
+      y[2 * i + 1] = _mm_unpackhi_epi8(x[i], x[i + 8]);
+    }
+    for (int i = 0; i < 16; i++) x[i] = y[i];
+  }
+  for (int j = 0; j < 16; j++) _mm_storeu_si128((__m128i*)(d + j * ds), x[j]);
+}
+
+// 16 rows x 32 columns: two 16 x 16 blocks, one per 128-bit lane.
+FP8K_TARGET_AVX2 inline void t16x32_avx2(const uint8_t* s, size_t ss, uint8_t* d, size_t ds) {
+  __m256i x[16], y[16];
+  for (int i = 0; i < 16; i++) x[i] = _mm256_loadu_si256((const __m256i*)(s + i * ss));
+  for (int round = 0; round < 4; round++) {
+    for (int i = 0; i < 8; i++) {
+      y[2 * i] = _mm256_unpacklo_epi8(x[i], x[i + 8]);
+      y[2 * i + 1] = _mm256_unpackhi_epi8(x[i], x[i + 8]);
+    }
+    for (int i = 0; i < 16; i++) x[i] = y[i];
+  }
+  for (int j = 0; j < 16; j++) {
+    _mm_storeu_si128((__m128i*)(d + j * ds), _mm256_castsi256_si128(x[j]));
+    _mm_storeu_si128((__m128i*)(d + (16 + j) * ds), _mm256_extracti128_si256(x[j], 1));
+  }
+}
+
+// 16 rows x 64 columns: four 16 x 16 blocks, one per 128-bit lane.
+FP8K_TARGET_AVX512 inline void t16x64_avx512(const uint8_t* s, size_t ss, uint8_t* d, size_t ds) {
+  __m512i x[16], y[16];
+  for (int i = 0; i < 16; i++) x[i] = _mm512_loadu_si512(s + i * ss);
+  for (int round = 0; round < 4; round++) {
+    for (int i = 0; i < 8; i++) {
+      y[2 * i] = _mm512_unpacklo_epi8(x[i], x[i + 8]);
+      y[2 * i + 1] = _mm512_unpackhi_epi8(x[i], x[i + 8]);
+    }
+    for (int i = 0; i < 16; i++) x[i] = y[i];
+  }
+  for (int j = 0; j < 16; j++) {
+    _mm_storeu_si128((__m128i*)(d + j * ds), _mm512_castsi512_si128(x[j]));
+    _mm_storeu_si128((__m128i*)(d + (16 + j) * ds), _mm512_extracti32x4_epi32(x[j], 1));
+    _mm_storeu_si128((__m128i*)(d + (32 + j) * ds), _mm512_extracti32x4_epi32(x[j], 2));
+    _mm_storeu_si128((__m128i*)(d + (48 + j) * ds), _mm512_extracti32x4_epi32(x[j], 3));
+  }
+}
+
+// 64 rows x 16 columns: the four 16-row groups in the four 128-bit lanes, so that register j ends
+// up holding column j for all 64 rows: one full 64-byte line per output row (streamed if asked).
+template <bool STREAM>
+FP8K_TARGET_AVX512 inline void t64x16_avx512(const uint8_t* s, size_t ss, uint8_t* d, size_t ds) {
+  __m512i x[16], y[16];
+  for (int i = 0; i < 16; i++) {
+    __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i*)(s + i * ss)));
+    v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i*)(s + (16 + i) * ss)), 1);
+    v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i*)(s + (32 + i) * ss)), 2);
+    x[i] = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i*)(s + (48 + i) * ss)), 3);
+  }
+  for (int round = 0; round < 4; round++) {
+    for (int i = 0; i < 8; i++) {
+      y[2 * i] = _mm512_unpacklo_epi8(x[i], x[i + 8]);
+      y[2 * i + 1] = _mm512_unpackhi_epi8(x[i], x[i + 8]);
+    }
+    for (int i = 0; i < 16; i++) x[i] = y[i];
+  }
+  for (int j = 0; j < 16; j++) {
+    uint8_t* o = d + j * ds;
+    if (STREAM && ((uintptr_t)o & 63) == 0)
+      _mm512_stream_si512((__m512i*)o, x[j]);
+    else
+      _mm512_storeu_si512(o, x[j]);
+  }
+}
+
+inline void t_edge(const uint8_t* s, size_t ss, uint8_t* d, size_t ds, size_t nr, size_t nc) {
+  for (size_t c = 0; c < nc; c++)
+    for (size_t r = 0; r < nr; r++) d[c * ds + r] = s[r * ss + c];
+}
+
+template <int LEVEL, bool STREAM>
+void transpose_impl(const uint8_t* src, size_t ss, uint8_t* dst, size_t ds, size_t nr, size_t nc) {
+  size_t r = 0;
+  if (LEVEL >= FP8K_SIMD_AVX512)
+    for (; r + 64 <= nr; r += 64) {
+      size_t c = 0;
+      for (; c + 16 <= nc; c += 16) t64x16_avx512<STREAM>(src + r * ss + c, ss, dst + c * ds + r, ds);
+      if (c < nc) t_edge(src + r * ss + c, ss, dst + c * ds + r, ds, 64, nc - c);
+    }
+  for (; r + 16 <= nr; r += 16) {
+    const uint8_t* s = src + r * ss;
+    uint8_t* d = dst + r;
+    size_t c = 0;
+    if (LEVEL >= FP8K_SIMD_AVX512)
+      for (; c + 64 <= nc; c += 64) t16x64_avx512(s + c, ss, d + c * ds, ds);
+    if (LEVEL >= FP8K_SIMD_AVX2)
+      for (; c + 32 <= nc; c += 32) t16x32_avx2(s + c, ss, d + c * ds, ds);
+    for (; c + 16 <= nc; c += 16) t16_sse2(s + c, ss, d + c * ds, ds);
+    if (c < nc) t_edge(s + c, ss, d + c * ds, ds, 16, nc - c);
+  }
+  if (r < nr) t_edge(src + r * ss, ss, dst + r, ds, nr - r, nc);
+}
+
+FP8K_TARGET_AVX512 void transpose_avx512(const uint8_t* s, size_t ss, uint8_t* d, size_t ds, size_t nr, size_t nc) {
+  transpose_impl<FP8K_SIMD_AVX512, false>(s, ss, d, ds, nr, nc);
+}
+FP8K_TARGET_AVX512 void transpose_avx512_nt(const uint8_t* s, size_t ss, uint8_t* d, size_t ds, size_t nr, size_t nc) {
+  transpose_impl<FP8K_SIMD_AVX512, true>(s, ss, d, ds, nr, nc);
+}
+FP8K_TARGET_AVX2 void transpose_avx2(const uint8_t* s, size_t ss, uint8_t* d, size_t ds, size_t nr, size_t nc) {
+  transpose_impl<FP8K_SIMD_AVX2, false>(s, ss, d, ds, nr, nc);
+}
+void transpose_sse2(const uint8_t* s, size_t ss, uint8_t* d, size_t ds, size_t nr, size_t nc) {
+  transpose_impl<FP8K_SIMD_SCALAR, false>(s, ss, d, ds, nr, nc);
+}
+
+using Transpose = void (*)(const uint8_t*, size_t, uint8_t*, size_t, size_t, size_t);
+Transpose transpose_for(int level, bool stream) {
+  if (level == FP8K_SIMD_AVX512) return stream ? transpose_avx512_nt : transpose_avx512;
+  return level == FP8K_SIMD_AVX2 ? transpose_avx2 : transpose_sse2;
+}
+
+// ---- 1 x G ----
+
+void cast_transpose_rows(const void* x, bool bf16, const fp8k_quant* p, uint8_t* q_row, float* s_row, uint8_t* q_col, float* s_col,
+                         const QuantKernels& k, Transpose tr, FirstBad& bad) {
+  const size_t g = (size_t)p->tile_cols, M = p->rows, K = p->cols, elem = bf16 ? 2 : 4;
+  const size_t bc = block_chunk_cols(g, elem);     // columns per sub-block: whole row tiles, about 256 KiB of x
+  const size_t tpb = bc / g;                       // row tiles per sub-block row
+  const size_t tcn = fp8k_cdiv(K, g), bands = fp8k_cdiv(M, g), chunks = fp8k_cdiv(K, bc);
+  const size_t g16 = bc / 16;
+  const size_t ts = bc + 64;  // tmp's row stride: off a multiple of 4 KiB, so the 64-row transpose loads spread over L1 sets
+  const bool stream = M * K >= kStreamBytes;
+  parallel_units(bands * chunks, M * K, [&](size_t u0, size_t u1) {
+    std::vector<uint32_t> rowmax(g * tpb);
+    std::vector<uint32_t> colmax(bc);
+    std::vector<float> inv16(g * g16), invr(g * tpb), invl(bc), invp(bc);
+    std::vector<uint8_t> kindr(g * tpb), kindc(bc), tmp(g * ts);
+    for (size_t u = u0; u < u1; u++) {
+      const size_t j = u / chunks, ch = u % chunks;
+      const size_t r0 = j * g, r1 = r0 + g < M ? r0 + g : M, nr = r1 - r0;
+      const size_t c0 = ch * bc, c1 = c0 + bc < K ? c0 + bc : K, w = c1 - c0;
+      const size_t ntl = fp8k_cdiv(w, g);
+      memset(colmax.data(), 0, bc * 4);
+      const char* xs = static_cast<const char*>(x) + (r0 * K + c0) * elem;
+      for (size_t r = 0; r < nr; r++) k.amax(xs + r * K * elem, w, g, &rowmax[r * tpb], colmax.data());
+      // Row tiles, in row-major tile order.
+      bool special_r = false, failed = false;
+      for (size_t r = 0; r < nr; r++)
+        for (size_t t = 0; t < ntl; t++) {
+          float s;
+          const size_t i = r * tpb + t;
+          kindr[i] = tile_scale(rowmax[i], p, &s, &invr[i]);
+          if (kindr[i] == kTileNonFinite && p->strict) {
+            bad.note((r0 + r) * tcn + c0 / g + t);
+            failed = true;
+          }
+          special_r |= kindr[i] != kTileFast;
+          s_row[(r0 + r) * tcn + c0 / g + t] = s;
+          for (size_t a = t * g / 16; a < (t + 1) * g / 16; a++) inv16[r * g16 + a] = invr[i];
+        }
+      if (failed || (p->strict && bad.get() != SIZE_MAX)) continue;  // the call fails: only the scan goes on
+      // Column tiles: [K, bands] scales.
+      bool special_c = false;
+      for (size_t c = 0; c < w; c++) {
+        float s;
+        kindc[c] = tile_scale(colmax_bits(colmax.data(), c, bf16), p, &s, &invl[c]);
+        special_c |= kindc[c] != kTileFast;
+        s_col[(c0 + c) * bands + j] = s;
+      }
+      unpack_order(invl.data(), invp.data(), w);
+      for (size_t r = 0; r < nr; r++) {
+        const char* xr = xs + r * K * elem;
+        uint8_t* qr = q_row + (r0 + r) * K + c0;
+        k.quant2(xr, qr, &inv16[r * g16], &tmp[r * ts], invl.data(), invp.data(), w, stream);
+        if (special_r && stream) _mm_sfence();  // the fix-ups overwrite streamed bytes
+        if (special_r)
+          for (size_t t = 0; t < ntl; t++) {
+            const size_t i = r * tpb + t, a = t * g, b = (t + 1) * g < w ? (t + 1) * g : w;
+            if (kindr[i] == kTileNonFinite)
+              memset(qr + a, 0x7F, b - a);
+            else if (kindr[i] == kTileSlow)
+              for (size_t c = a; c < b; c++) qr[c] = fp8k_quantize_value(load_elem(xr, bf16, c), invr[i], p->format);
+          }
+      }
+      if (special_c)
+        for (size_t c = 0; c < w; c++) {
+          if (kindc[c] == kTileNonFinite)
+            for (size_t r = 0; r < nr; r++) tmp[r * ts + c] = 0x7F;
+          else if (kindc[c] == kTileSlow)
+            for (size_t r = 0; r < nr; r++) tmp[r * ts + c] = fp8k_quantize_value(load_elem(xs + r * K * elem, bf16, c), invl[c], p->format);
+        }
+      tr(tmp.data(), ts, q_col + c0 * M + r0, M, nr, w);
+    }
+    if (stream) _mm_sfence();
+  });
+}
+
+// ---- G x G ----
+
+void cast_transpose_blocks(const void* x, bool bf16, const fp8k_quant* p, uint8_t* q_row, float* s_row, uint8_t* q_col, float* s_col,
+                           const QuantKernels& k, Transpose tr, FirstBad& bad) {
+  const size_t g = (size_t)p->tile_cols, M = p->rows, K = p->cols;
+  const size_t trn = fp8k_tile_rows_count(p), tcn = fp8k_tile_cols_count(p), cw = block_chunk_cols(g, bf16 ? 2 : 4);
+  const size_t chunks = fp8k_cdiv(K, cw);
+  const bool stream = M * K >= kStreamBytes;
+  parallel_units(trn * chunks, M * K, [&](size_t u0, size_t u1) {
+    BlockScratch sc;
+    const size_t ts = cw + 64;  // see cast_transpose_rows
+    std::vector<uint8_t> tmp(g * ts);
+    for (size_t u = u0; u < u1; u++) {
+      const size_t t = u / chunks, ch = u % chunks;
+      const size_t c0 = ch * cw, c1 = c0 + cw < K ? c0 + cw : K;
+      // Not streamed: the copy below reads the row-wise bytes back while they are in L1/L2.
+      if (!quantize_block_chunk(x, bf16, p, 0, t, c0, c1, q_row, s_row, k, sc, false, bad)) break;
+      for (size_t tc = c0 / g; tc < fp8k_cdiv(c1, g); tc++) s_col[tc * trn + t] = s_row[t * tcn + tc];
+      const size_t r0 = t * g, r1 = r0 + g < M ? r0 + g : M;
+      // The chunk's row-wise bytes, copied into a buffer with a stride that spreads the transpose's
+      // loads over L1 sets (K is often a multiple of 1 KiB), then transposed.
+      for (size_t r = r0; r < r1; r++) memcpy(&tmp[(r - r0) * ts], q_row + r * K + c0, c1 - c0);
+      tr(tmp.data(), ts, q_col + c0 * M + r0, M, r1 - r0, c1 - c0);
+    }
+    if (stream) _mm_sfence();
+  });
+}
+
+}  // namespace
+
+int cast_transpose(const void* x, int x_dtype, const fp8k_quant* p, uint8_t* q_row, float* s_row, uint8_t* q_col, float* s_col,
+                   fp8k_call* call) {
+  if (p->batch != 1 || p->scale_layout != FP8K_LAYOUT_ROW)
+    return fp8k_fail(call, FP8K_ERR_ARGUMENT, "castTranspose takes one matrix and row-major scales");
+  if (int s = fp8k_check_quant(p, call)) return s;
+  if (x_dtype != FP8K_F32 && x_dtype != FP8K_BF16)
+    return fp8k_fail(call, FP8K_ERR_DTYPE, "castTranspose: input must be f32 or bf16 (got dtype %d)", x_dtype);
+  const bool bf16 = x_dtype == FP8K_BF16;
+  const int level = fp8k_cpu_simd_level();
+  const QuantKernels& k = quant_kernels(level, p->format, bf16);
+  FirstBad bad;
+  if (p->tile_rows == 1)
+    cast_transpose_rows(x, bf16, p, q_row, s_row, q_col, s_col, k, transpose_for(level, p->rows * p->cols >= kStreamBytes), bad);
+  else
+    cast_transpose_blocks(x, bf16, p, q_row, s_row, q_col, s_col, k, transpose_for(level, p->rows * p->cols >= kStreamBytes), bad);
+  if (bad.get() != SIZE_MAX) return fp8k_fail_nonfinite(p, bad.get(), call);
+  return FP8K_OK;
+}
+
+}  // namespace fp8k::cpu
