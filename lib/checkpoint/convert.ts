@@ -129,8 +129,8 @@ function shardMetadata(sh: Shard): Record<string, string> {
 type Effect =
   | { op: 'read'; fd: number; buf: Uint8Array; pos: number; path: string }
   | { op: 'write'; fd: number; buf: Uint8Array; pos: number }
-  | { op: 'quantize'; x: Tensor<'bf16' | 'f32'>; tmp: Float32Array }
-  | { op: 'dequantize'; q: Tensor<'e4m3'>; scales: Tensor<'f32'>; tmp: Float32Array };
+  | { op: 'quantize'; x: Tensor<'bf16' | 'f32'> }
+  | { op: 'dequantize'; q: Tensor<'e4m3'>; scales: Tensor<'f32'> };
 
 /** Grow-only buffers reused for every strip and chunk: the source bytes, and the f32 temporaries. */
 class Scratch {
@@ -148,9 +148,6 @@ class Scratch {
   }
   take(n: number): Uint8Array {
     return new Uint8Array(this.grow(0, n), 0, n);
-  }
-  f32(n: number): Float32Array {
-    return new Float32Array(this.grow(1, n * 4), 0, n);
   }
 }
 
@@ -185,7 +182,7 @@ function* runJob(job: Job, fd: number, layout: FileLayout, srcFd: (s: Shard) => 
       yield { op: 'read', fd: srcFd(src), buf, pos: base + r0 * K * bpe, path: src.path };
       const data = info.dtype === 'bf16' ? new Uint16Array(buf.buffer, 0, n) : new Float32Array(buf.buffer, 0, n);
       const x = { dtype: info.dtype, shape: [r1 - r0, K], data } as Tensor<'bf16' | 'f32'>;
-      const q = (yield { op: 'quantize', x, tmp: scratch.f32(n) }) as Blocks;
+      const q = (yield { op: 'quantize', x }) as Blocks;
       yield { op: 'write', fd, buf: bytesOf(q.data.data), pos: dst + r0 * K };
       yield { op: 'write', fd, buf: bytesOf(q.scales.data), pos: scalePos + (r0 / BLOCK) * nb * 4 };
       progress.advance(n * bpe);
@@ -202,7 +199,7 @@ function* runJob(job: Job, fd: number, layout: FileLayout, srcFd: (s: Shard) => 
     yield { op: 'read', fd: srcFd(src), buf, pos: base + r0 * K, path: src.path };
     const s = scales.subarray((r0 / BLOCK) * nb, cdiv(r1, BLOCK) * nb);
     const q: Tensor<'e4m3'> = { dtype: 'e4m3', shape: [r1 - r0, K], data: buf };
-    const y = (yield { op: 'dequantize', q, scales: { dtype: 'f32', shape: [cdiv(r1 - r0, BLOCK), nb], data: s }, tmp: scratch.f32(n) }) as Tensor<'bf16'>;
+    const y = (yield { op: 'dequantize', q, scales: { dtype: 'f32', shape: [cdiv(r1 - r0, BLOCK), nb], data: s } }) as Tensor<'bf16'>;
     yield { op: 'write', fd, buf: bytesOf(y.data), pos: dst + r0 * K * 2 };
     progress.advance(n);
   }
@@ -301,7 +298,7 @@ function runSync<T>(g: Generator<Effect, T, unknown>): T {
     try {
       if (e.op === 'read') readExactSync(e.fd, e.buf, e.pos, e.path);
       else if (e.op === 'write') writeAllSync(e.fd, e.buf, e.pos);
-      else v = e.op === 'quantize' ? blockQuantizeSync(e.x, e.tmp) : blockDequantizeSync(e.q, e.scales, e.tmp);
+      else v = e.op === 'quantize' ? blockQuantizeSync(e.x) : blockDequantizeSync(e.q, e.scales);
     } catch (err) {
       r = g.throw(err); // lets the generator close its files
       continue;
@@ -335,7 +332,7 @@ async function runAsync<T>(g: Generator<Effect, T, unknown>): Promise<T> {
     let v: unknown;
     try {
       if (e.op === 'read' || e.op === 'write') await ioAsync(e);
-      else v = e.op === 'quantize' ? await blockQuantize(e.x, e.tmp) : await blockDequantize(e.q, e.scales, e.tmp);
+      else v = e.op === 'quantize' ? await blockQuantize(e.x) : await blockDequantize(e.q, e.scales);
     } catch (err) {
       r = g.throw(err);
       continue;
