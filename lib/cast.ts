@@ -2,7 +2,7 @@
 import { Fp8kitError, NativeCall, runAsync, runSync } from './errors.js';
 import { DeviceTensor, Stream, streamHandle } from './device.js';
 import { native } from './native.js';
-import { checkOperand, nativeArg, newOutput, Operand, operandBackend } from './operand.js';
+import { checkOperand, nativeArg, Operand, operandBackend, outputOrGiven } from './operand.js';
 import { checkOptions, choice, flag } from './options.js';
 import { DType, dtypeCode, Fp8Format, numel, Tensor } from './tensor.js';
 
@@ -15,6 +15,8 @@ interface Common {
   backend?: string;
   /** Device backends: the stream to queue on. */
   stream?: Stream;
+  /** A tensor of the result's dtype and shape to write into (and return) instead of a new one. */
+  into?: Operand;
 }
 
 export interface CastToFp8Options extends Common {
@@ -35,39 +37,39 @@ export type ConvertOptions = Common;
 
 function prepareToFp8(x: Operand, opts: CastToFp8Options | undefined): [Operand<Fp8Format>, NativeCall] {
   const fn = 'castToFp8';
-  const o = checkOptions(opts, ['format', 'saturate', 'backend', 'stream'], fn);
+  const o = checkOptions(opts, ['format', 'saturate', 'backend', 'stream', 'into'], fn);
   const t = checkOperand(x, 'x', ['f32', 'bf16'] as const);
   const format = choice(o.format, FORMATS, 'e4m3', `${fn}: options.format`);
   const saturate = flag(o.saturate, true, `${fn}: options.saturate`);
   const backend = operandBackend(o.backend, [t], fn);
   const stream = streamHandle(o.stream, backend);
-  const out = newOutput(format, t.shape, backend, [t]);
+  const out = outputOrGiven(o.into, format, t.shape, backend, [t], `${fn}: options.into`);
   const n = numel(t.shape);
   return [out, (a) => native().castToFp8(backend, nativeArg(t), dtypeCode(t.dtype), n, nativeArg(out), FORMAT_CODE[format], saturate, stream, a)];
 }
 
 function prepareFromFp8(q: Operand, opts: CastFromFp8Options | undefined): [Operand<FloatDType>, NativeCall] {
   const fn = 'castFromFp8';
-  const o = checkOptions(opts, ['format', 'out', 'backend', 'stream'], fn);
+  const o = checkOptions(opts, ['format', 'out', 'into', 'backend', 'stream'], fn);
   const t = checkOperand(q, 'q', ['e4m3', 'e5m2', 'u8'] as const);
   if (t.dtype === 'u8' && o.format === undefined) throw new Fp8kitError('ERR_ARGUMENT', `${fn}: options.format is required for raw 'u8' bytes`);
   const format = choice(o.format, FORMATS, t.dtype === 'u8' ? 'e4m3' : t.dtype, `${fn}: options.format`);
   if (t.dtype !== 'u8' && format !== t.dtype)
     throw new Fp8kitError('ERR_ARGUMENT', `${fn}: options.format '${format}' disagrees with q.dtype '${t.dtype}'`);
-  const outType = choice(o.out, ['f32', 'bf16'] as const, 'f32', `${fn}: options.out`);
+  const outType = choice(o.out, ['f32', 'bf16'] as const, 'f32', `${fn}: options.into`);
   const backend = operandBackend(o.backend, [t], fn);
   const stream = streamHandle(o.stream, backend);
-  const out = newOutput(outType, t.shape, backend, [t]);
+  const out = outputOrGiven(o.into, outType, t.shape, backend, [t], `${fn}: options.into`);
   const n = numel(t.shape);
   return [out, (a) => native().castFromFp8(backend, nativeArg(t), FORMAT_CODE[format], n, nativeArg(out), dtypeCode(outType), stream, a)];
 }
 
 function prepareConvert(x: Operand, to: FloatDType, opts: ConvertOptions | undefined, fn: string): [Operand<FloatDType>, NativeCall] {
-  const o = checkOptions(opts, ['backend', 'stream'], fn);
+  const o = checkOptions(opts, ['backend', 'stream', 'into'], fn);
   const t = checkOperand(x, 'x', ['f32', 'bf16'] as const);
   const backend = operandBackend(o.backend, [t], fn);
   const stream = streamHandle(o.stream, backend);
-  const out = newOutput(to, t.shape, backend, [t]);
+  const out = outputOrGiven(o.into, to, t.shape, backend, [t], `${fn}: options.into`);
   const n = numel(t.shape);
   return [out, (a) => native().convert(backend, nativeArg(t), dtypeCode(t.dtype), n, nativeArg(out), dtypeCode(to), stream, a)];
 }

@@ -7,7 +7,7 @@ import { callAsync, callSync, Fp8kitError, NativeCall, runAsync, runSync } from 
 import { backendOption } from './backends.js';
 import { native } from './native.js';
 import { checkOptions } from './options.js';
-import { allocate, ArrayOf, bytesPerElement, checkTensor, DType, isDType, numel, Tensor } from './tensor.js';
+import { allocateOutput, ArrayOf, bytesPerElement, checkTensor, DType, isDType, numel, Tensor } from './tensor.js';
 
 /** A native handle: an External owning device memory or a stream. */
 type Handle = object;
@@ -54,7 +54,7 @@ export class DeviceTensor<D extends DType = DType> {
   #download(opts?: { stream?: Stream }): [Tensor<D>, NativeCall] {
     const o = checkOptions(opts, ['stream'], 'download');
     if (this.#freed) throw new Fp8kitError('ERR_ARGUMENT', 'download: the device tensor was freed');
-    const out: Tensor<D> = { dtype: this.dtype, shape: [...this.shape], data: allocate(this.dtype, numel(this.shape)) };
+    const out: Tensor<D> = { dtype: this.dtype, shape: [...this.shape], data: allocateOutput(this.dtype, numel(this.shape)) };
     return [out, (a) => native().deviceCopy(this.handle, out.data, 'download', streamHandle(o.stream, this.backend), a)];
   }
 }

@@ -11,6 +11,7 @@ export interface NativeAddon {
   cpuSimd(level?: number): { level: number; name: string };
   benchCopy(dst: Uint8Array, src: Uint8Array): void;
   isDetached(buffer: ArrayBufferLike): boolean;
+  allocOutput(bytes: number): ArrayBuffer;
   deviceAlloc(backend: string, bytes: number): object;
   deviceFree(handle: object): void;
   deviceCopy(handle: object, host: ArrayBufferView, direction: 'upload' | 'download', stream: object | undefined, async: boolean): unknown;

@@ -2,7 +2,7 @@
 import { backendOption } from './backends.js';
 import { DeviceTensor, deviceEmpty, isDeviceTensor } from './device.js';
 import { Fp8kitError } from './errors.js';
-import { allocate, checkTensor, DType, numel, Tensor } from './tensor.js';
+import { allocateOutput, checkTensor, DType, numel, Tensor } from './tensor.js';
 
 export type Operand<D extends DType = DType> = Tensor<D> | DeviceTensor<D>;
 
@@ -32,5 +32,22 @@ export function nativeArg(t: Operand): object {
 /** A new output: on the device when any input was a device tensor, else a host tensor. */
 export function newOutput<D extends DType>(dtype: D, shape: readonly number[], backend: string, inputs: Operand[]): Operand<D> {
   if (inputs.some(isDeviceTensor)) return deviceEmpty(dtype, shape, { backend });
-  return { dtype, shape: [...shape], data: allocate(dtype, numel(shape)) };
+  return { dtype, shape: [...shape], data: allocateOutput(dtype, numel(shape)) };
+}
+
+/**
+ * The caller's `out` tensor (checked: dtype, shape, and on the backend the call runs on) or a new one.
+ * Writing into a reused output saves the allocation and the page faults of fresh memory on every call.
+ */
+export function outputOrGiven<D extends DType>(given: unknown, dtype: D, shape: readonly number[], backend: string, inputs: Operand[], name: string): Operand<D> {
+  if (given === undefined) return newOutput(dtype, shape, backend, inputs);
+  const t = checkOperand(given, name, [dtype]);
+  if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))
+    throw new Fp8kitError('ERR_SHAPE', `${name} has shape [${t.shape.join(', ')}]; the result has shape [${shape.join(', ')}]`);
+  if (isDeviceTensor(t) && t.backend !== backend)
+    throw new Fp8kitError('ERR_ARGUMENT', `${name} is a device tensor of backend '${t.backend}', the call runs on '${backend}'`);
+  for (const i of inputs)
+    if (!isDeviceTensor(i) && (i.data.buffer === (t as Tensor).data?.buffer))
+      throw new Fp8kitError('ERR_ARGUMENT', `${name} shares its buffer with an input`);
+  return t;
 }

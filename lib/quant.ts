@@ -2,7 +2,7 @@
 import { Stream, streamHandle } from './device.js';
 import { Fp8kitError, NativeCall, runAsync, runSync } from './errors.js';
 import { native } from './native.js';
-import { checkOperand, nativeArg, newOutput, Operand, operandBackend } from './operand.js';
+import { checkOperand, nativeArg, Operand, operandBackend, outputOrGiven } from './operand.js';
 import { checkOptions, choice, flag } from './options.js';
 import { dtypeCode, Fp8Format } from './tensor.js';
 
@@ -34,15 +34,22 @@ export interface QuantizeOptions {
   strict?: boolean;
   backend?: string;
   stream?: Stream;
+  /** A quantized tensor of the same tiling and shapes to write into (and return) instead of a new one. */
+  into?: QuantizedTensor;
 }
 
 export interface DequantizeOptions {
   out?: 'f32' | 'bf16';
   backend?: string;
   stream?: Stream;
+  /** A tensor of that dtype and q's shape to write into (and return). */
+  into?: Operand;
 }
 
-export type CastTransposeOptions = Omit<QuantizeOptions, 'scaleLayout'>;
+export interface CastTransposeOptions extends Omit<QuantizeOptions, 'scaleLayout' | 'into'> {
+  /** A previous result of the same call to write into (and return). */
+  into?: CastTransposed;
+}
 
 const FORMAT_CODE = { e4m3: 0, e5m2: 1 } as const;
 const SCALE_FORMAT_CODE = { f32: 0, ue8m0: 1 } as const;
@@ -104,7 +111,7 @@ interface Parsed {
   strict: boolean;
 }
 
-function parseQuantOptions(o: Partial<QuantizeOptions>, fn: string): Parsed {
+function parseQuantOptions(o: Partial<Omit<QuantizeOptions, 'into'>>, fn: string): Parsed {
   const eps = o.eps ?? 1e-4;
   if (typeof eps !== 'number' || !(eps > 0) || !Number.isFinite(eps))
     throw new Fp8kitError('ERR_ARGUMENT', `${fn}: options.eps must be a positive finite number; got ${JSON.stringify(o.eps)}`);
@@ -133,17 +140,25 @@ function nativeGeometry(g: { batch: number; rows: number; cols: number }, p: Par
 
 function prepareQuantize(x: Operand, opts: QuantizeOptions | undefined): [QuantizedTensor, NativeCall] {
   const fn = 'quantize';
-  const o = checkOptions(opts, ['tile', 'format', 'scaleFormat', 'scaleLayout', 'eps', 'strict', 'backend', 'stream'], fn);
+  const o = checkOptions(opts, ['tile', 'format', 'scaleFormat', 'scaleLayout', 'eps', 'strict', 'backend', 'stream', 'into'], fn);
   const t = checkOperand(x, 'x', ['f32', 'bf16'] as const);
   const p = parseQuantOptions(o, fn);
   const g = geometry(t.shape, p.tile, p.scaleLayout, fn);
   const backend = operandBackend(o.backend, [t], fn);
   const stream = streamHandle(o.stream, backend);
-  const data = newOutput(p.format, t.shape, backend, [t]);
-  const scales = newOutput('f32', g.scaleShape, backend, [t]);
+  const into = intoParts(o.into, fn);
+  const data = outputOrGiven(into?.data, p.format, t.shape, backend, [t], `${fn}: options.into.data`);
+  const scales = outputOrGiven(into?.scales, 'f32', g.scaleShape, backend, [t], `${fn}: options.into.scales`);
   const out: QuantizedTensor = { data, scales, tile: p.tile, format: p.format, scaleFormat: p.scaleFormat, scaleLayout: p.scaleLayout };
   const geo = nativeGeometry(g, p);
   return [out, (a) => native().quantize(backend, nativeArg(t), dtypeCode(t.dtype), geo, nativeArg(data), nativeArg(scales), stream, a)];
+}
+
+/** The data and scales of an `into` option (their dtypes and shapes are checked by outputOrGiven). */
+function intoParts(q: unknown, name: string): { data: unknown; scales: unknown } | undefined {
+  if (q === undefined) return undefined;
+  if (q === null || typeof q !== 'object') throw new Fp8kitError('ERR_ARGUMENT', `${name} must be a quantized tensor {data, scales, …}`);
+  return q as { data: unknown; scales: unknown };
 }
 
 /** Checks a QuantizedTensor argument: its fields, and that data and scales agree with its tiling. */
@@ -161,12 +176,12 @@ function checkQuantized(q: unknown, fn: string): { q: QuantizedTensor; p: Parsed
 
 function prepareDequantize(q: QuantizedTensor, opts: DequantizeOptions | undefined): [Operand<'f32' | 'bf16'>, NativeCall] {
   const fn = 'dequantize';
-  const o = checkOptions(opts, ['out', 'backend', 'stream'], fn);
+  const o = checkOptions(opts, ['out', 'into', 'backend', 'stream'], fn);
   const { p, g } = checkQuantized(q, fn);
   const outType = choice(o.out, ['f32', 'bf16'] as const, 'f32', `${fn}: options.out`);
   const backend = operandBackend(o.backend, [q.data, q.scales], fn);
   const stream = streamHandle(o.stream, backend);
-  const y = newOutput(outType, q.data.shape, backend, [q.data, q.scales]);
+  const y = outputOrGiven(o.into, outType, q.data.shape, backend, [q.data, q.scales], `${fn}: options.into`);
   const geo = nativeGeometry(g, p);
   return [y, (a) => native().dequantize(backend, nativeArg(q.data), nativeArg(q.scales), geo, nativeArg(y), dtypeCode(outType), stream, a)];
 }
@@ -180,7 +195,7 @@ export interface CastTransposed {
 
 function prepareCastTranspose(x: Operand, opts: CastTransposeOptions | undefined): [CastTransposed, NativeCall] {
   const fn = 'castTranspose';
-  const o = checkOptions(opts, ['tile', 'format', 'scaleFormat', 'eps', 'strict', 'backend', 'stream'], fn);
+  const o = checkOptions(opts, ['tile', 'format', 'scaleFormat', 'eps', 'strict', 'backend', 'stream', 'into'], fn);
   const t = checkOperand(x, 'x', ['f32', 'bf16'] as const);
   if (t.shape.length !== 2) throw new Fp8kitError('ERR_SHAPE', `${fn}: x must be a matrix [M, K]; got shape [${t.shape.join(', ')}]`);
   const p = parseQuantOptions(o, fn);
@@ -190,8 +205,17 @@ function prepareCastTranspose(x: Operand, opts: CastTransposeOptions | undefined
   const backend = operandBackend(o.backend, [t], fn);
   const stream = streamHandle(o.stream, backend);
   const meta = { tile: p.tile, format: p.format, scaleFormat: p.scaleFormat, scaleLayout: 'row' as const };
-  const rowwise: QuantizedTensor = { data: newOutput(p.format, [m, k], backend, [t]), scales: newOutput('f32', g.scaleShape, backend, [t]), ...meta };
-  const columnwise: QuantizedTensor = { data: newOutput(p.format, [k, m], backend, [t]), scales: newOutput('f32', gt.scaleShape, backend, [t]), ...meta };
+  const into = o.into as CastTransposed | undefined;
+  const part = (q: QuantizedTensor | undefined, name: string, shape: number[], scaleShape: number[]): QuantizedTensor => {
+    const given = intoParts(q, `${fn}: options.into.${name}`);
+    return {
+      data: outputOrGiven(given?.data, p.format, shape, backend, [t], `${fn}: options.into.${name}.data`),
+      scales: outputOrGiven(given?.scales, 'f32', scaleShape, backend, [t], `${fn}: options.into.${name}.scales`),
+      ...meta,
+    };
+  };
+  const rowwise = part(into?.rowwise, 'rowwise', [m, k], g.scaleShape);
+  const columnwise = part(into?.columnwise, 'columnwise', [k, m], gt.scaleShape);
   const geo = nativeGeometry(g, p);
   return [
     { rowwise, columnwise },

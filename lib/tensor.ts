@@ -73,6 +73,22 @@ export function allocate<D extends DType>(dtype: D, n: number): ArrayOf<D> {
   }
 }
 
+/** Outputs from this size up come from the addon: 64-byte aligned, not zero-filled (the operation writes them whole). */
+const NATIVE_OUTPUT_BYTES = 1 << 20;
+
+/** An array for an operation's output, which the operation overwrites entirely. */
+export function allocateOutput<D extends DType>(dtype: D, n: number): ArrayOf<D> {
+  const bytes = n * ARRAYS[dtype].BYTES_PER_ELEMENT;
+  if (bytes < NATIVE_OUTPUT_BYTES) return allocate(dtype, n);
+  let buffer: ArrayBuffer;
+  try {
+    buffer = native().allocOutput(bytes);
+  } catch (e) {
+    throw new Fp8kitError('ERR_OUT_OF_MEMORY', `cannot allocate ${n} elements of ${dtype}: ${(e as Error).message}`);
+  }
+  return new (ARRAYS[dtype] as unknown as new (b: ArrayBuffer) => ArrayOf<D>)(buffer);
+}
+
 /** A tensor of `dtype` and `shape`, zero-filled, or wrapping `data` (checked). */
 export function tensor<D extends DType>(dtype: D, shape: readonly number[], data?: ArrayOf<D>): Tensor<D> {
   if (!isDType(dtype)) throw new Fp8kitError('ERR_DTYPE', `unknown dtype ${describe(dtype)} (expected one of ${DTYPES.join(', ')})`);

@@ -211,3 +211,20 @@ test('Promise forms give the Sync results', async () => {
   const y = await fp8.dequantize(a, { out: 'bf16' });
   expect(y.dtype).toBe('bf16');
 });
+
+test('into: results written into caller-owned tensors, checked first', () => {
+  const x = fp8.tensor('f32', [64, 300], matrix(64, 300, seed('into')));
+  const first = fp8.quantizeSync(x, { tile: [1, 128] });
+  const again = fp8.quantizeSync(fp8.tensor('f32', [64, 300], matrix(64, 300, 77)), { into: first });
+  expect(again.data).toBe(first.data);
+  expect(firstMismatch(again.data.data as Uint8Array, fp8.quantizeSync(fp8.tensor('f32', [64, 300], matrix(64, 300, 77)), { backend: 'ref' }).data.data as Uint8Array)).toBe(-1);
+  const ct = fp8.castTransposeSync(x);
+  expect(fp8.castTransposeSync(x, { into: ct }).columnwise.data).toBe(ct.columnwise.data);
+  const q = fp8.castToFp8Sync(x);
+  expect(fp8.castToFp8Sync(x, { into: q })).toBe(q);
+  expect(() => fp8.quantizeSync(x, { tile: [128, 128], into: first })).toThrow(/options\.into\.scales has shape \[64, 3\]; the result has shape \[1, 3\]/);
+  expect(() => fp8.castToFp8Sync(x, { into: fp8.tensor('e5m2', [64, 300]) })).toThrow(/options\.into\.dtype must be e4m3/);
+  expect(() => fp8.castToBf16Sync(x, { into: x as never })).toThrow(/options\.into\.dtype must be bf16/);
+  const y = fp8.dequantizeSync(first, { out: 'bf16', into: fp8.tensor('bf16', [64, 300]) });
+  expect(firstMismatch(y.data, fp8.dequantizeSync(first, { out: 'bf16' }).data)).toBe(-1);
+});

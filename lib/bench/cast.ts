@@ -35,16 +35,22 @@ export function benchCast(o: BenchOptions): BenchRow[] {
   const e4m3 = castToFp8Sync(f32, { backend });
   const e5m2 = castToFp8Sync(f32, { format: 'e5m2', backend });
   const moved = (a: DType, b: DType) => n * (bytesPerElement(a) + bytesPerElement(b));
+  // Outputs are reused across repetitions (`into`), as a serving loop would; one row shows the cost of a
+  // fresh output per call (allocation and first-touch page faults).
+  const e4m3Out = castToFp8Sync(f32, { backend });
+  const f32Out = castFromFp8Sync(e4m3, { backend });
+  const bf16Out = castToBf16Sync(f32, { backend });
   const cases: [string, DType, DType, () => Tensor][] = [
-    ['f32 -> e4m3', 'f32', 'e4m3', () => castToFp8Sync(f32, { backend })],
-    ['f32 -> e5m2', 'f32', 'e5m2', () => castToFp8Sync(f32, { format: 'e5m2', backend })],
-    ['f32 -> e4m3 (no saturate)', 'f32', 'e4m3', () => castToFp8Sync(f32, { saturate: false, backend })],
-    ['bf16 -> e4m3', 'bf16', 'e4m3', () => castToFp8Sync(bf16, { backend })],
-    ['e4m3 -> f32', 'e4m3', 'f32', () => castFromFp8Sync(e4m3, { backend })],
-    ['e5m2 -> f32', 'e5m2', 'f32', () => castFromFp8Sync(e5m2, { backend })],
-    ['e4m3 -> bf16', 'e4m3', 'bf16', () => castFromFp8Sync(e4m3, { out: 'bf16', backend })],
-    ['f32 -> bf16', 'f32', 'bf16', () => castToBf16Sync(f32, { backend })],
-    ['bf16 -> f32', 'bf16', 'f32', () => castToF32Sync(bf16, { backend })],
+    ['f32 -> e4m3', 'f32', 'e4m3', () => castToFp8Sync(f32, { backend, into: e4m3Out })],
+    ['f32 -> e4m3 (new output)', 'f32', 'e4m3', () => castToFp8Sync(f32, { backend })],
+    ['f32 -> e5m2', 'f32', 'e5m2', () => castToFp8Sync(f32, { format: 'e5m2', backend, into: e5m2 })],
+    ['f32 -> e4m3 (no saturate)', 'f32', 'e4m3', () => castToFp8Sync(f32, { saturate: false, backend, into: e4m3Out })],
+    ['bf16 -> e4m3', 'bf16', 'e4m3', () => castToFp8Sync(bf16, { backend, into: e4m3Out })],
+    ['e4m3 -> f32', 'e4m3', 'f32', () => castFromFp8Sync(e4m3, { backend, into: f32Out })],
+    ['e5m2 -> f32', 'e5m2', 'f32', () => castFromFp8Sync(e5m2, { backend, into: f32Out })],
+    ['e4m3 -> bf16', 'e4m3', 'bf16', () => castFromFp8Sync(e4m3, { out: 'bf16', backend, into: bf16Out })],
+    ['f32 -> bf16', 'f32', 'bf16', () => castToBf16Sync(f32, { backend, into: bf16Out })],
+    ['bf16 -> f32', 'bf16', 'f32', () => castToF32Sync(bf16, { backend, into: f32Out })],
   ];
   return cases.map(([name, a, b, fn]) => measure(name, moved(a, b), reps, fn));
 }

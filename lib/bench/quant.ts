@@ -37,7 +37,10 @@ export function benchQuant(o: BenchOptions): BenchRow[] {
     const x = randomBf16(m, k, m ^ k);
     for (const tile of [[1, 128], [128, 128]] as Tile[]) {
       const bytes = 2 * m * k + m * k + scaleBytes(m, k, tile);
-      rows.push(measure(`${label(tile)} bf16 [${m}, ${k}]`, bytes, o.reps, () => quantizeSync(x, { tile, backend: o.backend })));
+      const into = quantizeSync(x, { tile, backend: o.backend });
+      rows.push(measure(`${label(tile)} bf16 [${m}, ${k}]`, bytes, o.reps, () => quantizeSync(x, { tile, backend: o.backend, into })));
+      if (m === 4096 && k === 7168 && tile[0] === 1)
+        rows.push(measure(`${label(tile)} bf16 [${m}, ${k}] (new output)`, bytes, o.reps, () => quantizeSync(x, { tile, backend: o.backend })));
     }
   }
   // fp8kit on an f32 [4096, 7168] next to onnxruntime-node's QuantizeLinear of the same input (MEASURING.md "Peers").
@@ -51,7 +54,8 @@ export function benchCastTranspose(o: BenchOptions): BenchRow[] {
     const x = randomBf16(m, k, m + k);
     for (const tile of [[1, 128], [128, 128]] as Tile[]) {
       const bytes = 2 * m * k + 2 * m * k + scaleBytes(m, k, tile) + scaleBytes(k, m, tile);
-      rows.push(measure(`${label(tile)} bf16 [${m}, ${k}]`, bytes, o.reps, () => castTransposeSync(x, { tile, backend: o.backend })));
+      const into = castTransposeSync(x, { tile, backend: o.backend });
+      rows.push(measure(`${label(tile)} bf16 [${m}, ${k}]`, bytes, o.reps, () => castTransposeSync(x, { tile, backend: o.backend, into })));
     }
   }
   return rows;

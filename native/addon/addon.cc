@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include "../backend.h"
+#include "alloc.h"
 #include "cast.h"
 #include "device.h"
 #include "info.h"
@@ -17,6 +18,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cpuSimd", Napi::Function::New(env, CpuSimd));
   exports.Set("benchCopy", Napi::Function::New(env, BenchCopy));
   exports.Set("isDetached", Napi::Function::New(env, IsDetached));
+  exports.Set("allocOutput", Napi::Function::New(env, AllocOutput));
   exports.Set("castToFp8", Napi::Function::New(env, CastToFp8));
   exports.Set("castFromFp8", Napi::Function::New(env, CastFromFp8));
   exports.Set("convert", Napi::Function::New(env, Convert));
