@@ -7,6 +7,7 @@
 #include <string>
 
 #include "../backend.h"
+#include "../common/quant_check.h"
 #include "ops.cuh"
 
 namespace {
@@ -85,6 +86,57 @@ int convert(const void* x, int x_dtype, void* y, int y_dtype, size_t n, fp8k_cal
   return launched(c, "convert");
 }
 
+// The strict-mode flag: a stream-ordered device word, set to "no tile" before the kernels and
+// read back after them (SPEC §2: the call fails naming the first non-finite tile).
+struct StrictFlag {
+  unsigned long long* dev = nullptr;
+  cudaStream_t stream;
+  explicit StrictFlag(cudaStream_t s) : stream(s) {}
+  ~StrictFlag() {
+    if (dev) cudaFreeAsync(dev, stream);
+  }
+  int init(fp8k_call* c) {
+    if (int s = cuda_status(cudaMallocAsync(reinterpret_cast<void**>(&dev), sizeof *dev, stream), c, "cudaMallocAsync")) return s;
+    return cuda_status(cudaMemsetAsync(dev, 0xFF, sizeof *dev, stream), c, "cudaMemsetAsync");
+  }
+  // After the launches: waits for the stream and fails the call if a tile was non-finite.
+  int check(const fp8k_quant* p, fp8k_call* c) {
+    unsigned long long h = fp8k::cuda::kNoTile;
+    if (int s = cuda_status(cudaMemcpyAsync(&h, dev, sizeof h, cudaMemcpyDeviceToHost, stream), c, "strict flag download")) return s;
+    if (int s = cuda_status(cudaStreamSynchronize(stream), c, "cudaStreamSynchronize")) return s;
+    return h != fp8k::cuda::kNoTile ? fp8k_fail_nonfinite(p, (size_t)h, c) : FP8K_OK;
+  }
+};
+
+int quantize(const void* x, int x_dtype, const fp8k_quant* p, uint8_t* q, float* scales, fp8k_call* c) {
+  if (int s = fp8k_check_quant(p, c)) return s;
+  StrictFlag flag(stream_of(c));
+  if (p->strict)
+    if (int s = flag.init(c)) return s;
+  fp8k::cuda::quantize(x, x_dtype, *p, q, scales, flag.dev, stream_of(c));
+  if (int s = launched(c, "quantize")) return s;
+  return p->strict ? flag.check(p, c) : FP8K_OK;
+}
+
+int dequantize(const uint8_t* q, const float* scales, const fp8k_quant* p, void* y, int y_dtype, fp8k_call* c) {
+  if (int s = fp8k_check_quant(p, c)) return s;
+  fp8k::cuda::dequantize(q, scales, *p, y, y_dtype, stream_of(c));
+  return launched(c, "dequantize");
+}
+
+int cast_transpose(const void* x, int x_dtype, const fp8k_quant* p, uint8_t* q_row, float* s_row, uint8_t* q_col, float* s_col,
+                   fp8k_call* c) {
+  if (!fp8k::cuda::cast_transpose_args_ok(p))
+    return fp8k_fail(c, FP8K_ERR_ARGUMENT, "castTranspose takes one matrix and row-major scales");
+  if (int s = fp8k_check_quant(p, c)) return s;
+  StrictFlag flag(stream_of(c));
+  if (p->strict)
+    if (int s = flag.init(c)) return s;
+  fp8k::cuda::cast_transpose(x, x_dtype, *p, q_row, s_row, q_col, s_col, flag.dev, stream_of(c));
+  if (int s = launched(c, "castTranspose")) return s;
+  return p->strict ? flag.check(p, c) : FP8K_OK;
+}
+
 int mem_alloc(void** ptr, size_t bytes, fp8k_call* c) { return cuda_status(cudaMalloc(ptr, bytes ? bytes : 1), c, "cudaMalloc"); }
 int mem_free(void* ptr, fp8k_call* c) { return cuda_status(cudaFree(ptr), c, "cudaFree"); }
 int mem_upload(void* dst, const void* src, size_t bytes, fp8k_call* c) {
@@ -108,6 +160,9 @@ fp8k_backend make_table() {
   t.cast_to_fp8 = cast_to_fp8;
   t.cast_from_fp8 = cast_from_fp8;
   t.convert = convert;
+  t.quantize = quantize;
+  t.dequantize = dequantize;
+  t.cast_transpose = cast_transpose;
   t.mem_alloc = mem_alloc;
   t.mem_free = mem_free;
   t.mem_upload = mem_upload;

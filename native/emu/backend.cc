@@ -6,6 +6,7 @@
 #include <new>
 
 #include "../backend.h"
+#include "../common/quant_check.h"
 #include "../cuda/ops.cuh"
 
 namespace {
@@ -34,6 +35,31 @@ int cast_from_fp8(const uint8_t* q, int format, void* y, int y_dtype, size_t n, 
 }
 int convert(const void* x, int x_dtype, void* y, int y_dtype, size_t n, fp8k_call* c) {
   return guarded(c, "convert", [&] { fp8k::cuda::convert(x, x_dtype, y, y_dtype, n, nullptr); });
+}
+
+// SPEC §2/§3. Device memory is host memory and launches are synchronous: the strict flag is a local.
+int quantize(const void* x, int x_dtype, const fp8k_quant* p, uint8_t* q, float* scales, fp8k_call* c) {
+  if (int s = fp8k_check_quant(p, c)) return s;
+  unsigned long long flag = fp8k::cuda::kNoTile;
+  if (int s = guarded(c, "quantize", [&] { fp8k::cuda::quantize(x, x_dtype, *p, q, scales, p->strict ? &flag : nullptr, nullptr); }))
+    return s;
+  return flag != fp8k::cuda::kNoTile ? fp8k_fail_nonfinite(p, (size_t)flag, c) : FP8K_OK;
+}
+int dequantize(const uint8_t* q, const float* scales, const fp8k_quant* p, void* y, int y_dtype, fp8k_call* c) {
+  if (int s = fp8k_check_quant(p, c)) return s;
+  return guarded(c, "dequantize", [&] { fp8k::cuda::dequantize(q, scales, *p, y, y_dtype, nullptr); });
+}
+int cast_transpose(const void* x, int x_dtype, const fp8k_quant* p, uint8_t* q_row, float* s_row, uint8_t* q_col, float* s_col,
+                   fp8k_call* c) {
+  if (!fp8k::cuda::cast_transpose_args_ok(p))
+    return fp8k_fail(c, FP8K_ERR_ARGUMENT, "castTranspose takes one matrix and row-major scales");
+  if (int s = fp8k_check_quant(p, c)) return s;
+  unsigned long long flag = fp8k::cuda::kNoTile;
+  if (int s = guarded(c, "castTranspose", [&] {
+        fp8k::cuda::cast_transpose(x, x_dtype, *p, q_row, s_row, q_col, s_col, p->strict ? &flag : nullptr, nullptr);
+      }))
+    return s;
+  return flag != fp8k::cuda::kNoTile ? fp8k_fail_nonfinite(p, (size_t)flag, c) : FP8K_OK;
 }
 
 // Device memory as cudaMalloc gives it: 256-byte aligned, and poisoned so a kernel that reads
@@ -73,6 +99,9 @@ fp8k_backend make_table() {
   t.cast_to_fp8 = cast_to_fp8;
   t.cast_from_fp8 = cast_from_fp8;
   t.convert = convert;
+  t.quantize = quantize;
+  t.dequantize = dequantize;
+  t.cast_transpose = cast_transpose;
   t.mem_alloc = mem_alloc;
   t.mem_free = mem_free;
   t.mem_upload = mem_copy;
