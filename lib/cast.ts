@@ -56,7 +56,7 @@ function prepareFromFp8(q: Operand, opts: CastFromFp8Options | undefined): [Oper
   const format = choice(o.format, FORMATS, t.dtype === 'u8' ? 'e4m3' : t.dtype, `${fn}: options.format`);
   if (t.dtype !== 'u8' && format !== t.dtype)
     throw new Fp8kitError('ERR_ARGUMENT', `${fn}: options.format '${format}' disagrees with q.dtype '${t.dtype}'`);
-  const outType = choice(o.out, ['f32', 'bf16'] as const, 'f32', `${fn}: options.into`);
+  const outType = choice(o.out, ['f32', 'bf16'] as const, 'f32', `${fn}: options.out`);
   const backend = operandBackend(o.backend, [t], fn);
   const stream = streamHandle(o.stream, backend);
   const out = outputOrGiven(o.into, outType, t.shape, backend, [t], `${fn}: options.into`);
