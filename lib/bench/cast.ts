@@ -1,7 +1,7 @@
 /** `fp8kit bench cast`: every cast of SPEC.md §1 over n elements, next to a copy of the same bytes. */
 import { castFromFp8Sync, castToBf16Sync, castToF32Sync, castToFp8Sync } from '../cast.js';
 import { bytesPerElement, DType, Tensor, tensor } from '../tensor.js';
-import { BenchRow, measure } from './harness.js';
+import { BenchRow, measure, uniforms } from './harness.js';
 
 export interface BenchOptions {
   n: number;
@@ -12,13 +12,7 @@ export interface BenchOptions {
 /** Normal random values (Box–Muller from a fixed-seed xorshift): the data the casts see in practice. */
 function randomF32(n: number, seed: number): Float32Array {
   const x = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  const next = () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return ((s >>> 0) + 0.5) / 4294967296;
-  };
+  const next = uniforms(seed);
   for (let i = 0; i < n; i += 2) {
     const r = Math.sqrt(-2 * Math.log(next())) * 64;
     const a = 2 * Math.PI * next();

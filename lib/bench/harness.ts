@@ -59,3 +59,14 @@ export function formatTable(title: string, rows: BenchRow[]): string {
   );
   return [title, head, ...body, ...rows.flatMap((r) => r.notes ?? [])].join('\n') + '\n';
 }
+
+/** A fixed-seed xorshift32 stream of uniform numbers in (0, 1): benchmark data that is the same every run. */
+export function uniforms(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return ((s >>> 0) + 0.5) / 4294967296;
+  };
+}

@@ -19,7 +19,7 @@ import { native } from '../../native.js';
 import { quantizeSync } from '../../quant.js';
 import { Tensor, tensor } from '../../tensor.js';
 import { BenchOptions } from '../cast.js';
-import { BenchRow, measure, median } from '../harness.js';
+import { BenchRow, measure, median, uniforms } from '../harness.js';
 import { ONNX_FLOAT, quantizeLinearModel } from './onnx-model.js';
 
 export const ORT_INSTALL = 'ONNXRUNTIME_NODE_INSTALL=skip npm install --no-save onnxruntime-node';
@@ -170,13 +170,7 @@ export function countDiffering(a: Float32Array, b: Float32Array): number {
 /** Activation-like f32 data: normal values (fixed-seed xorshift, Box–Muller), row magnitudes 2^-8 … 2^7. */
 export function activations(rows: number, cols: number, seed: number): Float32Array {
   const x = new Float32Array(rows * cols);
-  let s = seed >>> 0 || 1;
-  const next = () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return ((s >>> 0) + 0.5) / 4294967296;
-  };
+  const next = uniforms(seed);
   for (let r = 0; r < rows; r++) {
     const mag = 2 ** ((r % 16) - 8);
     for (let c = 0; c < cols; c += 2) {
