@@ -155,17 +155,22 @@ Transpose transpose_for(int level, bool stream) {
 void cast_transpose_rows(const void* x, bool bf16, const fp8k_quant* p, uint8_t* q_row, float* s_row, uint8_t* q_col, float* s_col,
                          const QuantKernels& k, Transpose tr, FirstBad& bad) {
   const size_t g = (size_t)p->tile_cols, M = p->rows, K = p->cols, elem = bf16 ? 2 : 4;
-  const size_t bc = block_chunk_cols(g, elem);     // columns per sub-block: whole row tiles, about 256 KiB of x
+  // Columns per sub-block: whole row tiles, about 128 KiB of x (half a quantize chunk: x, its
+  // byte buffer and the next sub-block's prefetched rows then share L2 better).
+  const size_t unit = g < 64 ? 64 : g, half = block_chunk_cols(g, elem) / 2 / unit * unit;
+  const size_t bc = half < unit ? unit : half;
   const size_t tpb = bc / g;                       // row tiles per sub-block row
   const size_t tcn = fp8k_cdiv(K, g), bands = fp8k_cdiv(M, g), chunks = fp8k_cdiv(K, bc);
   const size_t g16 = bc / 16;
   const size_t ts = bc + 64;  // tmp's row stride: off a multiple of 4 KiB, so the 64-row transpose loads spread over L1 sets
   const bool stream = M * K >= kStreamBytes;
+  const int level = fp8k_cpu_simd_level();
   parallel_units(bands * chunks, M * K, [&](size_t u0, size_t u1) {
     std::vector<uint32_t> rowmax(g * tpb);
     std::vector<uint32_t> colmax(bc);
     std::vector<float> inv16(g * g16), invr(g * tpb), invl(bc), invp(bc);
     std::vector<uint8_t> kindr(g * tpb), kindc(bc), tmp(g * ts);
+    std::vector<float> sr(g * tpb), scol(bc);
     for (size_t u = u0; u < u1; u++) {
       const size_t j = u / chunks, ch = u % chunks;
       const size_t r0 = j * g, r1 = r0 + g < M ? r0 + g : M, nr = r1 - r0;
@@ -176,33 +181,39 @@ void cast_transpose_rows(const void* x, bool bf16, const fp8k_quant* p, uint8_t*
       for (size_t r = 0; r < nr; r++) k.amax(xs + r * K * elem, w, g, &rowmax[r * tpb], colmax.data());
       // Row tiles, in row-major tile order.
       bool special_r = false, failed = false;
+      tile_scales(level, rowmax.data(), false, nr * tpb, p, sr.data(), invr.data(), kindr.data());
       for (size_t r = 0; r < nr; r++)
         for (size_t t = 0; t < ntl; t++) {
-          float s;
           const size_t i = r * tpb + t;
-          kindr[i] = tile_scale(rowmax[i], p, &s, &invr[i]);
           if (kindr[i] == kTileNonFinite && p->strict) {
             bad.note((r0 + r) * tcn + c0 / g + t);
             failed = true;
           }
           special_r |= kindr[i] != kTileFast;
-          s_row[(r0 + r) * tcn + c0 / g + t] = s;
           for (size_t a = t * g / 16; a < (t + 1) * g / 16; a++) inv16[r * g16 + a] = invr[i];
         }
       if (failed || (p->strict && bad.get() != SIZE_MAX)) continue;  // the call fails: only the scan goes on
       // Column tiles: [K, bands] scales.
       bool special_c = false;
-      for (size_t c = 0; c < w; c++) {
-        float s;
-        kindc[c] = tile_scale(colmax_bits(colmax.data(), c, bf16), p, &s, &invl[c]);
-        special_c |= kindc[c] != kTileFast;
-        s_col[(c0 + c) * bands + j] = s;
-      }
+      tile_scales(level, colmax.data(), bf16, w, p, scol.data(), invl.data(), kindc.data());
+      for (size_t c = 0; c < w; c++) special_c |= kindc[c] != kTileFast;
+      // The scale stores (one cache line each for s_col) are spread over the row loop below, so
+      // that their misses overlap the conversion instead of filling the store buffer at once.
+      const size_t cpr = fp8k_cdiv(w, nr);
       unpack_order(invl.data(), invp.data(), w);
+      Prefetch pf;
+      if (u + 1 < u1) {
+        const size_t j1 = (u + 1) / chunks, ch1 = (u + 1) % chunks, n0 = ch1 * bc;
+        pf.x = static_cast<const char*>(x) + (j1 * g * K + n0) * elem;
+        pf.stride = K * elem;
+        pf.rows = j1 * g + g < M ? g : M - j1 * g;
+      }
       for (size_t r = 0; r < nr; r++) {
         const char* xr = xs + r * K * elem;
         uint8_t* qr = q_row + (r0 + r) * K + c0;
-        k.quant2(xr, qr, &inv16[r * g16], &tmp[r * ts], invl.data(), invp.data(), w, stream);
+        for (size_t t = 0; t < ntl; t++) s_row[(r0 + r) * tcn + c0 / g + t] = sr[r * tpb + t];
+        for (size_t c = r * cpr; c < (r + 1) * cpr && c < w; c++) s_col[(c0 + c) * bands + j] = scol[c];
+        k.quant2(xr, qr, &inv16[r * g16], &tmp[r * ts], invl.data(), invp.data(), w, stream, pf.row(r));
         if (special_r && stream) _mm_sfence();  // the fix-ups overwrite streamed bytes
         if (special_r)
           for (size_t t = 0; t < ntl; t++) {
@@ -231,7 +242,8 @@ void cast_transpose_rows(const void* x, bool bf16, const fp8k_quant* p, uint8_t*
 void cast_transpose_blocks(const void* x, bool bf16, const fp8k_quant* p, uint8_t* q_row, float* s_row, uint8_t* q_col, float* s_col,
                            const QuantKernels& k, Transpose tr, FirstBad& bad) {
   const size_t g = (size_t)p->tile_cols, M = p->rows, K = p->cols;
-  const size_t trn = fp8k_tile_rows_count(p), tcn = fp8k_tile_cols_count(p), cw = block_chunk_cols(g, bf16 ? 2 : 4);
+  const size_t trn = fp8k_tile_rows_count(p), tcn = fp8k_tile_cols_count(p);
+  const size_t unit = g < 64 ? 64 : g, half = block_chunk_cols(g, bf16 ? 2 : 4) / 2 / unit * unit, cw = half < unit ? unit : half;
   const size_t chunks = fp8k_cdiv(K, cw);
   const bool stream = M * K >= kStreamBytes;
   parallel_units(trn * chunks, M * K, [&](size_t u0, size_t u1) {
@@ -241,8 +253,15 @@ void cast_transpose_blocks(const void* x, bool bf16, const fp8k_quant* p, uint8_
     for (size_t u = u0; u < u1; u++) {
       const size_t t = u / chunks, ch = u % chunks;
       const size_t c0 = ch * cw, c1 = c0 + cw < K ? c0 + cw : K;
+      Prefetch pf;
+      if (u + 1 < u1) {
+        const size_t t1 = (u + 1) / chunks, ch1 = (u + 1) % chunks, n0 = ch1 * cw;
+        pf.x = static_cast<const char*>(x) + (t1 * g * K + n0) * (bf16 ? 2 : 4);
+        pf.stride = K * (bf16 ? 2 : 4);
+        pf.rows = t1 * g + g < M ? g : M - t1 * g;
+      }
       // Not streamed: the copy below reads the row-wise bytes back while they are in L1/L2.
-      if (!quantize_block_chunk(x, bf16, p, 0, t, c0, c1, q_row, s_row, k, sc, false, bad)) break;
+      if (!quantize_block_chunk(x, bf16, p, 0, t, c0, c1, q_row, s_row, k, sc, false, bad, pf)) break;
       for (size_t tc = c0 / g; tc < fp8k_cdiv(c1, g); tc++) s_col[tc * trn + t] = s_row[t * tcn + tc];
       const size_t r0 = t * g, r1 = r0 + g < M ? r0 + g : M;
       // The chunk's row-wise bytes, copied into a buffer with a stride that spreads the transpose's

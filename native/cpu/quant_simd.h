@@ -25,21 +25,23 @@ struct QuantKernels {
   // q[i] = fp8k_quantize_value(x[i], inv16[i / 16]) for i < n. Only for finite x and inv the
   // reciprocal of a normal scale (the "fast" tiles below); other lanes get unspecified bytes.
   // stream: non-temporal stores where q is line-aligned (the caller fences with _mm_sfence).
-  void (*quant)(const void* x, uint8_t* q, size_t n, const float* inv16, bool stream);
+  // pf: when non-NULL, the same span of the next unit's input, fetched into L2 along the way.
+  void (*quant)(const void* x, uint8_t* q, size_t n, const float* inv16, bool stream, const void* pf);
   // Both at once: q1 as quant with inv16, q2[i] = fp8k_quantize_value(x[i], invl[i]); invp holds
   // invl in unpack order (unpack_order below), which the AVX-512 bf16 kernel reads.
   void (*quant2)(const void* x, uint8_t* q1, const float* inv16, uint8_t* q2, const float* invl, const float* invp, size_t n,
-                 bool stream);
+                 bool stream, const void* pf);
+  // Optional (NULL where absent): a whole 1 x g row of n elements (g a multiple of 64, n of g) in
+  // one pass: scales to s[t * ss], codes to q, including the non-finite and slow tiles. Returns
+  // the first non-finite tile when p->strict (the row then stops there), else SIZE_MAX.
+  size_t (*rows)(const void* x, uint8_t* q, size_t n, size_t g, const fp8k_quant* p, float* s, size_t ss, bool stream);
 };
 
-// invp[32c + l] = invl of the element that lane l of the AVX-512 bf16 kernel holds: elements
-// {0-3, 8-11, 16-19, 24-27} of each 32 in lanes 0-15, the others in 16-31 (whole 32s only).
+// invp[32c + l] = invl of the element that lane l of the AVX-512 bf16 kernel holds: the even
+// elements of each 32 in lanes 0-15, the odd ones in 16-31 (whole 32s only).
 inline void unpack_order(const float* invl, float* invp, size_t n) {
   for (size_t c = 0; c + 32 <= n; c += 32)
-    for (size_t l = 0; l < 32; l++) {
-      const size_t h = l / 16, j = l % 16;
-      invp[c + l] = invl[c + (j / 4) * 8 + h * 4 + j % 4];
-    }
+    for (size_t l = 0; l < 32; l++) invp[c + l] = invl[c + 2 * (l % 16) + l / 16];
 }
 
 // The set for this SIMD level (fp8k_cpu_simd_level()), format and input type.
@@ -65,6 +67,11 @@ inline uint8_t tile_scale(uint32_t amax_bits, const fp8k_quant* p, float* scale,
   *inv = fp8k_inv_scale(*scale);
   return fp8k_f32_bits(*scale) >= 0x00800000u ? kTileFast : kTileSlow;
 }
+
+// tile_scale for n tiles at once: amax bits from a (uint32_t, or uint16_t bf16 abs bits when
+// a16), scale/inv/kind to the arrays (16 at a time with AVX-512 at that level; the same IEEE
+// divisions, so the same bits).
+void tile_scales(int level, const void* a, bool a16, size_t n, const fp8k_quant* p, float* scale, float* inv, uint8_t* kind);
 
 inline float load_elem(const void* x, bool bf16, size_t i) {
   return bf16 ? fp8k_bf16_to_f32(static_cast<const uint16_t*>(x)[i]) : static_cast<const float*>(x)[i];
@@ -93,6 +100,14 @@ struct FirstBad {
   size_t get() const { return index.load(std::memory_order_relaxed); }
 };
 
+// The next work unit's input, fetched into L2 by the row kernels (pf) while the current unit's
+// conversion, which runs from cache, keeps the core busy: rows of `stride` bytes apart.
+struct Prefetch {
+  const char* x = nullptr;
+  size_t stride = 0, rows = 0;
+  const void* row(size_t r) const { return x && r < rows ? x + r * stride : nullptr; }
+};
+
 // Per-thread buffers of quantize_block_chunk.
 struct BlockScratch {
   std::vector<uint32_t> rowmax, blockmax;
@@ -101,9 +116,10 @@ struct BlockScratch {
 };
 
 // G x G quantize of the blocks of band `tr` of matrix `b` that lie in columns [c0, c1) (whole
-// blocks; c0 a multiple of block_chunk_cols). False when strict met a non-finite block (noted in bad).
+// blocks; c0 a multiple of G). False when strict met a non-finite block (noted in bad).
 bool quantize_block_chunk(const void* x, bool bf16, const fp8k_quant* p, size_t b, size_t tr, size_t c0, size_t c1, uint8_t* q,
-                          float* scales, const QuantKernels& k, BlockScratch& sc, bool stream, FirstBad& bad);
+                          float* scales, const QuantKernels& k, BlockScratch& sc, bool stream, FirstBad& bad,
+                          const Prefetch& pf = Prefetch());
 // Columns per G x G work unit: whole blocks (at least 64 columns), G rows of them about 256 KiB of input.
 size_t block_chunk_cols(size_t g, size_t elem);
 

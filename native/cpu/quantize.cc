@@ -13,6 +13,10 @@
 // on that range; tiles outside it (non-finite: 0x7F bytes; a subnormal scale from a tiny eps)
 // are handled per tile by the callers. AVX-512 pins the add's rounding with {rn-sae}; the AVX2
 // tier needs MXCSR at round-to-nearest and falls back to scalar otherwise.
+// The AVX-512 bf16 kernels add M' = M + 2^mant_bits * (e - e_min) instead (one table lookup),
+// which leaves the code itself in T's low bits (code_t_avx512), and widen bf16 pairs without
+// shuffles. 1 x G rows of bf16 go in one pass (rows_bf16: amax, scale and conversion per tile);
+// the two-pass kernels prefetch the next work unit into L2 while they convert from cache.
 // GCC 12 warns falsely about the _mm512_undefined_* inside inlined intrinsics (GCC bug 105593).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -59,12 +63,13 @@ void amax_scalar(const void* x, size_t n, size_t g, uint32_t* tilemax, void* col
 }
 
 template <int FMT, bool BF16>
-void quant_scalar(const void* x, uint8_t* q, size_t n, const float* inv16, bool = false) {
+void quant_scalar(const void* x, uint8_t* q, size_t n, const float* inv16, bool = false, const void* = nullptr) {
   for (size_t i = 0; i < n; i++) q[i] = fp8k_quantize_value(load_elem(x, BF16, i), inv16[i / 16], FMT);
 }
 
 template <int FMT, bool BF16>
-void quant2_scalar(const void* x, uint8_t* q1, const float* inv16, uint8_t* q2, const float* invl, const float*, size_t n, bool = false) {
+void quant2_scalar(const void* x, uint8_t* q1, const float* inv16, uint8_t* q2, const float* invl, const float*, size_t n, bool = false,
+                   const void* = nullptr) {
   for (size_t i = 0; i < n; i++) {
     const float v = load_elem(x, BF16, i);
     q1[i] = fp8k_quantize_value(v, inv16[i / 16], FMT);
@@ -173,11 +178,12 @@ FP8K_TARGET_AVX2 void quant_avx2_impl(const void* x, uint8_t* q1, const float* i
 }
 
 template <int FMT, bool BF16>
-FP8K_TARGET_AVX2 void quant_avx2(const void* x, uint8_t* q, size_t n, const float* inv16, bool) {
+FP8K_TARGET_AVX2 void quant_avx2(const void* x, uint8_t* q, size_t n, const float* inv16, bool, const void*) {
   quant_avx2_impl<FMT, BF16, false>(x, q, inv16, nullptr, nullptr, n);
 }
 template <int FMT, bool BF16>
-FP8K_TARGET_AVX2 void quant2_avx2(const void* x, uint8_t* q1, const float* inv16, uint8_t* q2, const float* invl, const float*, size_t n, bool) {
+FP8K_TARGET_AVX2 void quant2_avx2(const void* x, uint8_t* q1, const float* inv16, uint8_t* q2, const float* invl, const float*, size_t n, bool,
+                                  const void*) {
   quant_avx2_impl<FMT, BF16, true>(x, q1, inv16, q2, invl, n);
 }
 
@@ -274,6 +280,7 @@ template <int FMT>
 struct CodeTables {
   alignas(64) int32_t m[32];
   alignas(64) int32_t x[32];
+  alignas(64) int32_t mj[32];  // M + 2^mant_bits * (e - e_min): T's low bits are then the code itself
   CodeTables() {
     using F = Fmt<FMT>;
     const int emin = F::min_normal >> 23;
@@ -282,19 +289,21 @@ struct CodeTables {
       if (FMT != FP8K_FORMAT_E5M2 && e >= emin + 16) break;
       m[i] = (e + F::shift) << 23;
       x[i] = m[i] - ((e - emin) << F::mant);
+      mj[i] = m[i] + ((e - emin) << F::mant);
     }
   }
 };
 
 template <int FMT>
 struct CodeVecs {
-  __m512i m0, m1, x0, x1;
+  __m512i m0, m1, x0, x1, j0, j1;
 };
 
 template <int FMT>
 FP8K_TARGET_AVX512 inline CodeVecs<FMT> code_vecs() {
   static const CodeTables<FMT> t;
-  return {_mm512_load_si512(t.m), _mm512_load_si512(t.m + 16), _mm512_load_si512(t.x), _mm512_load_si512(t.x + 16)};
+  return {_mm512_load_si512(t.m),  _mm512_load_si512(t.m + 16),  _mm512_load_si512(t.x),
+          _mm512_load_si512(t.x + 16), _mm512_load_si512(t.mj), _mm512_load_si512(t.mj + 16)};
 }
 
 template <int FMT>
@@ -323,17 +332,6 @@ FP8K_TARGET_AVX512 inline __m512i finish64(__m512i b, __mmask64 neg) {
   return _mm512_mask_add_epi8(b, neg, b, _mm512_set1_epi8((char)0x80));
 }
 
-// bf16 lanes in unpack order: packus per 128-bit lane restores element order within each 32, one
-// qword permute across the two 32s.
-FP8K_TARGET_AVX512 inline __m512i pack_unpacked(__m512i c0, __m512i c1, __m512i c2, __m512i c3) {
-  return _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7),
-                                  _mm512_packus_epi16(_mm512_packus_epi32(c0, c1), _mm512_packus_epi32(c2, c3)));
-}
-
-// bf16 input, 64 elements from a full block: loads of 32 bf16 widened by unpacking with zero, so
-// the 16 lanes of the low half hold elements {0-3, 8-11, 16-19, 24-27} of the 32 and the high
-// half the rest; packus per 128-bit lane restores element order within each 32 and one qword
-// permute across the two. inv for the 32 elements: lanes 0-7 from group 2h, 8-15 from 2h + 1.
 // q1's store: non-temporal when asked for and the line is aligned (q1 is written once, not re-read).
 template <bool STREAM>
 FP8K_TARGET_AVX512 inline void store64(uint8_t* q, __m512i v) {
@@ -343,26 +341,61 @@ FP8K_TARGET_AVX512 inline void store64(uint8_t* q, __m512i v) {
     _mm512_storeu_si512(q, v);
 }
 
+// T = |y| + M' (round to nearest even) with M' = M + 2^mant_bits * (e - e_min) from the table:
+// M' lies in M's binade and adds a multiple of 8 (4) units of its ulp, so the rounding (ties
+// to even) is the same as for M, T stays in the binade, and T's low 23 bits are the code itself
+// (< 256 on the range above: bits 8-22 zero).
+template <int FMT>
+FP8K_TARGET_AVX512 inline __m512i code_t_avx512(__m512 y, const CodeVecs<FMT>& cv) {
+  using F = Fmt<FMT>;
+  const __m512i idx = _mm512_srli_epi32(_mm512_max_epu32(_mm512_castps_si512(y), _mm512_set1_epi32(F::min_normal)), 23);
+  const __m512i mj = FMT == FP8K_FORMAT_E5M2 ? _mm512_permutex2var_epi32(cv.j0, idx, cv.j1) : _mm512_permutexvar_epi32(idx, cv.j0);
+  return _mm512_castps_si512(_mm512_add_round_ps(y, _mm512_castsi512_ps(mj), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+
+// Two lanes' codes as one 16-bit word in element order: (even | odd << 8) & 0xFFFF.
+FP8K_TARGET_AVX512 inline __m512i word_avx512(__m512i te, __m512i to) {
+  return _mm512_ternarylogic_epi32(te, _mm512_slli_epi16(to, 8), _mm512_set1_epi32(0xFFFF), 0xA8);
+}
+
+// bf16 input, 64 elements from a full block: each 32-bit lane of a load holds two bf16 values,
+// widened without shuffles (even element: << 16; odd: the high half masked), so lanes 0-7 hold
+// elements 0-15 (group 2h) and lanes 8-15 elements 16-31 (group 2h + 1). The two codes of a lane
+// go back as one word; packus and one qword permute order the 64 bytes.
+template <int FMT, bool TWO, bool STREAM>
+FP8K_TARGET_AVX512 inline void block64_bf16_v(const uint16_t* x, uint8_t* q1, __m512 i0, __m512 i1, uint8_t* q2, const float* invp,
+                                             const CodeVecs<FMT>& cv);
+
 template <int FMT, bool TWO, bool STREAM>
 FP8K_TARGET_AVX512 inline void block64_bf16(const uint16_t* x, uint8_t* q1, const float* inv16, uint8_t* q2, const float* invp,
                                            const CodeVecs<FMT>& cv) {
-  const __m512i v0 = _mm512_loadu_si512(x), v1 = _mm512_loadu_si512(x + 32);
-  const __mmask64 neg = _mm512_kunpackd(_mm512_movepi16_mask(v1), _mm512_movepi16_mask(v0));
-  const __m512i absm = _mm512_set1_epi16(0x7FFF), z = _mm512_setzero_si512();
-  const __m512i a0 = _mm512_and_si512(v0, absm), a1 = _mm512_and_si512(v1, absm);
-  const __m512 f0 = _mm512_castsi512_ps(_mm512_unpacklo_epi16(z, a0)), f1 = _mm512_castsi512_ps(_mm512_unpackhi_epi16(z, a0));
-  const __m512 f2 = _mm512_castsi512_ps(_mm512_unpacklo_epi16(z, a1)), f3 = _mm512_castsi512_ps(_mm512_unpackhi_epi16(z, a1));
   const __m512 i0 = _mm512_mask_mov_ps(_mm512_set1_ps(inv16[0]), 0xFF00, _mm512_set1_ps(inv16[1]));
   const __m512 i1 = _mm512_mask_mov_ps(_mm512_set1_ps(inv16[2]), 0xFF00, _mm512_set1_ps(inv16[3]));
-  store64<STREAM>(q1, finish64<FMT>(pack_unpacked(code_abs_avx512<FMT>(_mm512_mul_ps(f0, i0), cv), code_abs_avx512<FMT>(_mm512_mul_ps(f1, i0), cv),
-                                                      code_abs_avx512<FMT>(_mm512_mul_ps(f2, i1), cv), code_abs_avx512<FMT>(_mm512_mul_ps(f3, i1), cv)),
-                                        neg));
-  if (TWO)
-    _mm512_storeu_si512(q2, finish64<FMT>(pack_unpacked(code_abs_avx512<FMT>(_mm512_mul_ps(f0, _mm512_loadu_ps(invp)), cv),
-                                                        code_abs_avx512<FMT>(_mm512_mul_ps(f1, _mm512_loadu_ps(invp + 16)), cv),
-                                                        code_abs_avx512<FMT>(_mm512_mul_ps(f2, _mm512_loadu_ps(invp + 32)), cv),
-                                                        code_abs_avx512<FMT>(_mm512_mul_ps(f3, _mm512_loadu_ps(invp + 48)), cv)),
-                                          neg));
+  block64_bf16_v<FMT, TWO, STREAM>(x, q1, i0, i1, q2, invp, cv);
+}
+
+template <int FMT, bool TWO, bool STREAM>
+FP8K_TARGET_AVX512 inline void block64_bf16_v(const uint16_t* x, uint8_t* q1, __m512 i0, __m512 i1, uint8_t* q2, const float* invp,
+                                             const CodeVecs<FMT>& cv) {
+  const __m512i v0 = _mm512_loadu_si512(x), v1 = _mm512_loadu_si512(x + 32);
+  const __mmask64 neg = _mm512_kunpackd(_mm512_movepi16_mask(v1), _mm512_movepi16_mask(v0));
+  const __m512i absm = _mm512_set1_epi16(0x7FFF), him = _mm512_set1_epi32((int)0xFFFF0000u);
+  const __m512i a0 = _mm512_and_si512(v0, absm), a1 = _mm512_and_si512(v1, absm);
+  const __m512 e0 = _mm512_castsi512_ps(_mm512_slli_epi32(a0, 16)), o0 = _mm512_castsi512_ps(_mm512_and_si512(a0, him));
+  const __m512 e1 = _mm512_castsi512_ps(_mm512_slli_epi32(a1, 16)), o1 = _mm512_castsi512_ps(_mm512_and_si512(a1, him));
+  const __m512i perm = _mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7);
+  {
+    const __m512i w0 = word_avx512(code_t_avx512<FMT>(_mm512_mul_ps(e0, i0), cv), code_t_avx512<FMT>(_mm512_mul_ps(o0, i0), cv));
+    const __m512i w1 = word_avx512(code_t_avx512<FMT>(_mm512_mul_ps(e1, i1), cv), code_t_avx512<FMT>(_mm512_mul_ps(o1, i1), cv));
+    store64<STREAM>(q1, finish64<FMT>(_mm512_permutexvar_epi64(perm, _mm512_packus_epi32(w0, w1)), neg));
+  }
+  if (TWO) {
+    const __m512i w0 = word_avx512(code_t_avx512<FMT>(_mm512_mul_ps(e0, _mm512_loadu_ps(invp)), cv),
+                                        code_t_avx512<FMT>(_mm512_mul_ps(o0, _mm512_loadu_ps(invp + 16)), cv));
+    const __m512i w1 = word_avx512(code_t_avx512<FMT>(_mm512_mul_ps(e1, _mm512_loadu_ps(invp + 32)), cv),
+                                        code_t_avx512<FMT>(_mm512_mul_ps(o1, _mm512_loadu_ps(invp + 48)), cv));
+    _mm512_storeu_si512(q2, finish64<FMT>(_mm512_permutexvar_epi64(perm, _mm512_packus_epi32(w0, w1)), neg));
+  }
 }
 
 // f32 input, 64 elements in order.
@@ -388,10 +421,12 @@ FP8K_TARGET_AVX512 inline void block64_f32(const float* x, uint8_t* q1, const fl
 
 template <int FMT, bool BF16, bool TWO, bool STREAM>
 FP8K_TARGET_AVX512 inline void quant_avx512_impl(const void* x, uint8_t* q1, const float* inv16, uint8_t* q2, const float* invl,
-                                                 const float* invp, size_t n) {
+                                                 const float* invp, size_t n, const void* pf) {
   const CodeVecs<FMT> cv = code_vecs<FMT>();
   size_t i = 0;
   for (; i + 64 <= n; i += 64) {
+    if (pf)
+      for (size_t o = 0; o < 64 * (BF16 ? 2 : 4); o += 64) _mm_prefetch(static_cast<const char*>(pf) + i * (BF16 ? 2 : 4) + o, _MM_HINT_T1);
     if (BF16)
       block64_bf16<FMT, TWO, STREAM>(static_cast<const uint16_t*>(x) + i, q1 + i, inv16 + i / 16, q2 + i, invp + i, cv);
     else
@@ -407,26 +442,61 @@ FP8K_TARGET_AVX512 inline void quant_avx512_impl(const void* x, uint8_t* q1, con
 }
 
 template <int FMT, bool BF16>
-FP8K_TARGET_AVX512 void quant_avx512(const void* x, uint8_t* q, size_t n, const float* inv16, bool stream) {
+FP8K_TARGET_AVX512 void quant_avx512(const void* x, uint8_t* q, size_t n, const float* inv16, bool stream, const void* pf) {
   if (stream)
-    quant_avx512_impl<FMT, BF16, false, true>(x, q, inv16, nullptr, nullptr, nullptr, n);
+    quant_avx512_impl<FMT, BF16, false, true>(x, q, inv16, nullptr, nullptr, nullptr, n, pf);
   else
-    quant_avx512_impl<FMT, BF16, false, false>(x, q, inv16, nullptr, nullptr, nullptr, n);
+    quant_avx512_impl<FMT, BF16, false, false>(x, q, inv16, nullptr, nullptr, nullptr, n, pf);
 }
 template <int FMT, bool BF16>
 FP8K_TARGET_AVX512 void quant2_avx512(const void* x, uint8_t* q1, const float* inv16, uint8_t* q2, const float* invl, const float* invp,
-                                      size_t n, bool stream) {
+                                      size_t n, bool stream, const void* pf) {
   if (stream)
-    quant_avx512_impl<FMT, BF16, true, true>(x, q1, inv16, q2, invl, invp, n);
+    quant_avx512_impl<FMT, BF16, true, true>(x, q1, inv16, q2, invl, invp, n, pf);
   else
-    quant_avx512_impl<FMT, BF16, true, false>(x, q1, inv16, q2, invl, invp, n);
+    quant_avx512_impl<FMT, BF16, true, false>(x, q1, inv16, q2, invl, invp, n, pf);
+}
+
+// 1 x G rows of bf16 (G a multiple of 64, n a multiple of G) in one pass: each tile's amax from
+// registers, its scale (tile_scale), then its conversion from the same (L1-resident) lines.
+// Returns the first non-finite tile when strict (SIZE_MAX when none).
+template <int FMT, bool STREAM>
+FP8K_TARGET_AVX512 size_t rows_bf16_impl(const void* xv, uint8_t* q, size_t n, size_t g, const fp8k_quant* p, float* s, size_t ss) {
+  const CodeVecs<FMT> cv = code_vecs<FMT>();
+  const uint16_t* x = static_cast<const uint16_t*>(xv);
+  const __m512i absm = _mm512_set1_epi16(0x7FFF);
+  for (size_t t0 = 0, t = 0; t0 < n; t0 += g, t++) {
+    __m512i acc = _mm512_and_si512(_mm512_loadu_si512(x + t0), absm);
+    for (size_t i = t0 + 32; i < t0 + g; i += 32) acc = _mm512_max_epu16(acc, _mm512_and_si512(_mm512_loadu_si512(x + i), absm));
+    acc = _mm512_max_epu16(acc, _mm512_srli_epi32(acc, 16));
+    const uint32_t amax = (uint32_t)(_mm512_reduce_max_epu32(_mm512_and_si512(acc, _mm512_set1_epi32(0xFFFF)))) << 16;
+    float sc, inv;
+    const uint8_t kind = tile_scale(amax, p, &sc, &inv);
+    if (kind == kTileNonFinite && p->strict) return t;
+    s[t * ss] = sc;
+    if (kind == kTileFast) {
+      const __m512 iv = _mm512_set1_ps(inv);
+      for (size_t i = t0; i < t0 + g; i += 64) block64_bf16_v<FMT, false, STREAM>(x + i, q + i, iv, iv, nullptr, nullptr, cv);
+    } else if (kind == kTileNonFinite) {
+      memset(q + t0, 0x7F, g);
+    } else {
+      for (size_t i = t0; i < t0 + g; i++) q[i] = fp8k_quantize_value(fp8k_bf16_to_f32(x[i]), inv, FMT);
+    }
+  }
+  return SIZE_MAX;
+}
+
+template <int FMT>
+FP8K_TARGET_AVX512 size_t rows_bf16(const void* x, uint8_t* q, size_t n, size_t g, const fp8k_quant* p, float* s, size_t ss, bool stream) {
+  return stream ? rows_bf16_impl<FMT, true>(x, q, n, g, p, s, ss) : rows_bf16_impl<FMT, false>(x, q, n, g, p, s, ss);
 }
 
 template <int FMT, bool BF16>
 const QuantKernels& kernels(int level) {
-  static const QuantKernels scalar = {amax_scalar<BF16>, quant_scalar<FMT, BF16>, quant2_scalar<FMT, BF16>};
-  static const QuantKernels avx2 = {amax_avx2<BF16>, quant_avx2<FMT, BF16>, quant2_avx2<FMT, BF16>};
-  static const QuantKernels avx512 = {amax_avx512<BF16>, quant_avx512<FMT, BF16>, quant2_avx512<FMT, BF16>};
+  static const QuantKernels scalar = {amax_scalar<BF16>, quant_scalar<FMT, BF16>, quant2_scalar<FMT, BF16>, nullptr};
+  static const QuantKernels avx2 = {amax_avx2<BF16>, quant_avx2<FMT, BF16>, quant2_avx2<FMT, BF16>, nullptr};
+  static const QuantKernels avx512 = {amax_avx512<BF16>, quant_avx512<FMT, BF16>, quant2_avx512<FMT, BF16>,
+                                      BF16 ? rows_bf16<FMT> : nullptr};
   if (level == FP8K_SIMD_AVX512) return avx512;
   // The AVX2 add has no embedded rounding: it needs MXCSR at round to nearest (always so under Node).
   if (level == FP8K_SIMD_AVX2 && (_mm_getcsr() & 0x6000) == 0) return avx2;
@@ -434,6 +504,43 @@ const QuantKernels& kernels(int level) {
 }
 
 }  // namespace
+
+namespace {
+FP8K_TARGET_AVX512 void tile_scales_avx512(const void* a, bool a16, size_t n, const fp8k_quant* p, float* scale, float* inv,
+                                           uint8_t* kind) {
+  const __m512 eps = _mm512_set1_ps(p->eps), fmax = _mm512_set1_ps(fp8k_fmax(p->format)), one = _mm512_set1_ps(1.0f);
+  const bool ue8m0 = p->scale_format == FP8K_SCALE_UE8M0;
+  for (size_t i = 0; i < n; i += 16) {
+    const __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+    const __m512i bits = a16 ? _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(k, static_cast<const uint16_t*>(a) + i)), 16)
+                             : _mm512_maskz_loadu_epi32(k, static_cast<const uint32_t*>(a) + i);
+    const __mmask16 nonfinite = _mm512_cmpge_epu32_mask(bits, _mm512_set1_epi32(0x7F800000));
+    const __m512 am = _mm512_castsi512_ps(bits);
+    __m512 sc = _mm512_div_ps(_mm512_mask_blend_ps(_mm512_cmp_ps_mask(am, eps, _CMP_GT_OQ), eps, am), fmax);
+    if (ue8m0) {
+      const __m512i b = _mm512_castps_si512(sc);
+      __m512i e = _mm512_srli_epi32(_mm512_and_si512(b, _mm512_set1_epi32(0x7F800000)), 23);
+      e = _mm512_mask_add_epi32(e, _mm512_test_epi32_mask(b, _mm512_set1_epi32(0x7FFFFF)), e, _mm512_set1_epi32(1));
+      e = _mm512_min_epi32(_mm512_max_epi32(e, _mm512_set1_epi32(1)), _mm512_set1_epi32(254));
+      sc = _mm512_castsi512_ps(_mm512_slli_epi32(e, 23));
+    }
+    sc = _mm512_mask_mov_ps(sc, nonfinite, _mm512_castsi512_ps(_mm512_set1_epi32(0x7FC00000)));
+    const __m512 iv = _mm512_div_ps(one, sc);
+    const __mmask16 slow = _mm512_cmplt_epu32_mask(_mm512_castps_si512(sc), _mm512_set1_epi32(0x00800000));
+    __m512i kd = _mm512_mask_mov_epi32(_mm512_setzero_si512(), slow, _mm512_set1_epi32(kTileSlow));
+    kd = _mm512_mask_mov_epi32(kd, nonfinite, _mm512_set1_epi32(kTileNonFinite));
+    _mm512_mask_storeu_ps(scale + i, k, sc);
+    _mm512_mask_storeu_ps(inv + i, k, iv);
+    _mm_mask_storeu_epi8(kind + i, k, _mm512_cvtepi32_epi8(kd));
+  }
+}
+}  // namespace
+
+void tile_scales(int level, const void* a, bool a16, size_t n, const fp8k_quant* p, float* scale, float* inv, uint8_t* kind) {
+  if (level == FP8K_SIMD_AVX512) return tile_scales_avx512(a, a16, n, p, scale, inv, kind);
+  for (size_t i = 0; i < n; i++)
+    kind[i] = tile_scale(a16 ? (uint32_t) static_cast<const uint16_t*>(a)[i] << 16 : static_cast<const uint32_t*>(a)[i], p, &scale[i], &inv[i]);
+}
 
 const QuantKernels& quant_kernels(int level, int format, bool bf16) {
   if (format == FP8K_FORMAT_E5M2) return bf16 ? kernels<FP8K_FORMAT_E5M2, true>(level) : kernels<FP8K_FORMAT_E5M2, false>(level);
@@ -461,10 +568,20 @@ void quantize_rows(const void* x, bool bf16, const fp8k_quant* p, uint8_t* q, fl
     std::vector<float> inv16(fp8k_cdiv(cols, 16) + 4);
     std::vector<float> inv(tc);
     std::vector<uint8_t> kind(tc);
+    const bool fused = k.rows && g % 64 == 0 && cols % g == 0;
     for (size_t u = u0; u < u1; u++) {
       const size_t b = u / rows, r = u % rows;
       const void* xr = static_cast<const char*>(x) + u * cols * elem;
       uint8_t* qr = q + u * cols;
+      if (fused) {
+        const size_t s0 = fp8k_scale_index(p, b, r, 0), ss = tc > 1 ? fp8k_scale_index(p, b, r, 1) - s0 : 0;
+        const size_t t = k.rows(xr, qr, cols, g, p, scales + s0, ss, stream);
+        if (t != SIZE_MAX) {
+          bad.note(u * tc + t);
+          break;  // every later tile of this thread has a larger index
+        }
+        continue;
+      }
       k.amax(xr, cols, g, amax.data(), nullptr);
       bool special = false;
       for (size_t t = 0; t < tc; t++) {
@@ -479,7 +596,7 @@ void quantize_rows(const void* x, bool bf16, const fp8k_quant* p, uint8_t* q, fl
         scales[fp8k_scale_index(p, b, r, t)] = s;
         for (size_t j = t * g / 16; j < (t + 1) * g / 16 && j < inv16.size(); j++) inv16[j] = inv[t];
       }
-      k.quant(xr, qr, cols, inv16.data(), stream);
+      k.quant(xr, qr, cols, inv16.data(), stream, nullptr);
       if (special) {
         if (stream) _mm_sfence();  // the fix-ups below overwrite streamed bytes
         for (size_t t = 0; t < tc; t++) fix_tile(kind[t], xr, bf16, qr, t * g, (t + 1) * g < cols ? (t + 1) * g : cols, inv[t], p->format);
@@ -495,7 +612,8 @@ void quantize_rows(const void* x, bool bf16, const fp8k_quant* p, uint8_t* q, fl
 // row tiles' maxima, its scale, then the rows converted while the chunk is in L2. Shared with
 // cast_transpose.cc.
 bool quantize_block_chunk(const void* x, bool bf16, const fp8k_quant* p, size_t b, size_t tr, size_t c0, size_t c1, uint8_t* q,
-                          float* scales, const QuantKernels& k, BlockScratch& sc, bool stream, FirstBad& bad) {
+                          float* scales, const QuantKernels& k, BlockScratch& sc, bool stream, FirstBad& bad,
+                          const Prefetch& pf) {
   const size_t g = (size_t)p->tile_cols, cols = p->cols, tcn = fp8k_tile_cols_count(p), trn = fp8k_tile_rows_count(p);
   const size_t elem = bf16 ? 2 : 4;
   const size_t r0 = tr * g, r1 = r0 + g < p->rows ? r0 + g : p->rows, w = c1 - c0;
@@ -527,7 +645,7 @@ bool quantize_block_chunk(const void* x, bool bf16, const fp8k_quant* p, size_t 
   for (size_t r = r0; r < r1; r++) {
     const char* xr = xb + r * cols * elem;
     uint8_t* qr = q + (b * p->rows + r) * cols;
-    k.quant(xr + c0 * elem, qr + c0, w, sc.inv16.data(), stream);
+    k.quant(xr + c0 * elem, qr + c0, w, sc.inv16.data(), stream, pf.row(r - r0));
     if (special && stream) _mm_sfence();  // the fix-ups overwrite streamed bytes
     if (special)
       for (size_t j = 0; j < nb; j++)
@@ -560,12 +678,21 @@ int quantize(const void* x, int x_dtype, const fp8k_quant* p, uint8_t* q, float*
     const size_t g = (size_t)p->tile_cols, trn = fp8k_tile_rows_count(p), cw = block_chunk_cols(g, bf16 ? 2 : 4);
     const size_t chunks = fp8k_cdiv(p->cols, cw);
     const bool stream = p->batch * p->rows * p->cols >= kStreamBytes;
+    const size_t elem = bf16 ? 2 : 4;
     parallel_units(p->batch * trn * chunks, p->batch * p->rows * p->cols, [&](size_t u0, size_t u1) {
       BlockScratch sc;
       for (size_t u = u0; u < u1; u++) {
         const size_t bt = u / chunks, ch = u % chunks;
         const size_t c0 = ch * cw, c1 = c0 + cw < p->cols ? c0 + cw : p->cols;
-        if (!quantize_block_chunk(x, bf16, p, bt / trn, bt % trn, c0, c1, q, scales, k, sc, stream, bad)) break;
+        Prefetch pf;
+        if (u + 1 < u1) {
+          const size_t bt1 = (u + 1) / chunks, ch1 = (u + 1) % chunks, r1 = (bt1 % trn) * p->tile_rows;
+          const size_t n0 = ch1 * cw;
+          pf.x = static_cast<const char*>(x) + (((bt1 / trn) * p->rows + r1) * p->cols + n0) * elem;
+          pf.stride = p->cols * elem;
+          pf.rows = r1 + p->tile_rows < p->rows ? p->tile_rows : p->rows - r1;
+        }
+        if (!quantize_block_chunk(x, bf16, p, bt / trn, bt % trn, c0, c1, q, scales, k, sc, stream, bad, pf)) break;
       }
       if (stream) _mm_sfence();
     });
