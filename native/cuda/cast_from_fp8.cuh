@@ -8,13 +8,6 @@
 
 namespace fp8k::cuda {
 
-template <typename Out>
-__device__ __forceinline__ Out from_f32(float v);
-template <>
-__device__ __forceinline__ float from_f32<float>(float v) { return v; }
-template <>
-__device__ __forceinline__ uint16_t from_f32<uint16_t>(float v) { return fp8k_bf16_from_f32(v); }
-
 template <typename Out, bool Vec>
 __global__ void cast_from_fp8_kernel(const uint8_t* __restrict__ q, int format, Out* __restrict__ y, size_t n) {
   const size_t stride = (size_t)gridDim.x * blockDim.x * 16;

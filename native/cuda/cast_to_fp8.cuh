@@ -8,20 +8,13 @@
 
 namespace fp8k::cuda {
 
-template <typename In>
-__device__ __forceinline__ float element_f32(const In* x, size_t i);
-template <>
-__device__ __forceinline__ float element_f32<float>(const float* x, size_t i) { return x[i]; }
-template <>
-__device__ __forceinline__ float element_f32<uint16_t>(const uint16_t* x, size_t i) { return fp8k_bf16_to_f32(x[i]); }
-
 // The 16 input values at x + i, read as 16-byte packs.
 template <typename In>
 __device__ __forceinline__ void load16_f32(const In* x, size_t i, float (&v)[16]) {
   constexpr int per = Pack<In>::N;
   for (int c = 0; c < 16 / per; c++) {
     const Pack<In> p = load16(x + i + c * per);
-    for (int k = 0; k < per; k++) v[c * per + k] = element_f32<In>(p.v, k);
+    for (int k = 0; k < per; k++) v[c * per + k] = to_f32(p.v[k]);
   }
 }
 
@@ -36,7 +29,7 @@ __global__ void cast_to_fp8_kernel(const In* __restrict__ x, uint8_t* __restrict
       for (int k = 0; k < 16; k++) out.v[k] = fp8k_from_f32(v[k], format, saturate);
       store16(q + i, out);
     } else {
-      for (size_t j = i; j < i + 16 && j < n; j++) q[j] = fp8k_from_f32(element_f32(x, j), format, saturate);
+      for (size_t j = i; j < i + 16 && j < n; j++) q[j] = fp8k_from_f32(to_f32(x[j]), format, saturate);
     }
   }
 }

@@ -138,7 +138,7 @@ __global__ void __launch_bounds__(kQuantBlock, 2) cast_transpose_kernel(const In
       FP8K_UNROLL
       for (int c = 0; c < 4; c++) {
         FP8K_UNROLL
-        for (int k = 0; k < 16; k++) acc = umax(acc, abs_bits(q_f32(s[(base + 16 * c + k) * kRegion + j])));
+        for (int k = 0; k < 16; k++) acc = umax(acc, abs_bits(to_f32(s[(base + 16 * c + k) * kRegion + j])));
         if ((c + 1) % CH == 0 || c == 3) {
           atomicMax(&camax[((base + 16 * c) / G) * kRegion + j], acc);
           acc = 0;
@@ -203,7 +203,7 @@ __global__ void __launch_bounds__(kQuantBlock, 2) cast_transpose_kernel(const In
       const float inv = Block ? inv_col[(i0 / G) * NT + j / G] : inv_col[(i0 / G) * kRegion + j];
       Pack<uint8_t> o;
       FP8K_UNROLL
-      for (int k = 0; k < 16; k++) o.v[k] = fp8k_quantize_value(q_f32(s[(i0 + k) * kRegion + j]), inv, p.format);
+      for (int k = 0; k < 16; k++) o.v[k] = fp8k_quantize_value(to_f32(s[(i0 + k) * kRegion + j]), inv, p.format);
       store_chunk(q_col + cj * R + r, chunk_len(r, R), o);
     }
   }
@@ -226,7 +226,7 @@ __global__ void __launch_bounds__(kQuantBlock) col_quantize_kernel(const In* __r
     unsigned m = 0;
     for (int ii = i; ii < G; ii += 4) {
       const size_t r = r0 + ii;
-      if (r < R && col < C) m = umax(m, abs_bits(q_f32(x[r * C + col])));
+      if (r < R && col < C) m = umax(m, abs_bits(to_f32(x[r * C + col])));
     }
     atomicMax(&cmax[j], m);
     __syncthreads();
@@ -235,7 +235,7 @@ __global__ void __launch_bounds__(kQuantBlock) col_quantize_kernel(const In* __r
       for (int e = 0; e < 16; e++) {
         const int ii = i + 4 * e;
         const size_t r = r0 + cr + ii;
-        tb[ii][j] = r < R && col < C ? q_f32(x[r * C + col]) : 0.0f;
+        tb[ii][j] = r < R && col < C ? to_f32(x[r * C + col]) : 0.0f;
       }
       __syncthreads();
       const int i0 = 16 * i;

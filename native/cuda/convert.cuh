@@ -8,20 +8,6 @@
 
 namespace fp8k::cuda {
 
-template <typename In>
-__device__ __forceinline__ float convert_in(In v);
-template <>
-__device__ __forceinline__ float convert_in<float>(float v) { return v; }
-template <>
-__device__ __forceinline__ float convert_in<uint16_t>(uint16_t v) { return fp8k_bf16_to_f32(v); }
-
-template <typename Out>
-__device__ __forceinline__ Out convert_out(float v);
-template <>
-__device__ __forceinline__ float convert_out<float>(float v) { return v; }
-template <>
-__device__ __forceinline__ uint16_t convert_out<uint16_t>(float v) { return fp8k_bf16_from_f32(v); }
-
 template <typename In, typename Out, bool Vec>
 __global__ void convert_kernel(const In* __restrict__ x, Out* __restrict__ y, size_t n) {
   const size_t stride = (size_t)gridDim.x * blockDim.x * 8;
@@ -31,15 +17,15 @@ __global__ void convert_kernel(const In* __restrict__ x, Out* __restrict__ y, si
       constexpr int in_per = Pack<In>::N, out_per = Pack<Out>::N;
       for (int c = 0; c < 8 / in_per; c++) {
         const Pack<In> p = load16(x + i + c * in_per);
-        for (int k = 0; k < in_per; k++) v[c * in_per + k] = convert_in<In>(p.v[k]);
+        for (int k = 0; k < in_per; k++) v[c * in_per + k] = to_f32(p.v[k]);
       }
       for (int c = 0; c < 8 / out_per; c++) {
         Pack<Out> p;
-        for (int k = 0; k < out_per; k++) p.v[k] = convert_out<Out>(v[c * out_per + k]);
+        for (int k = 0; k < out_per; k++) p.v[k] = from_f32<Out>(v[c * out_per + k]);
         store16(y + i + c * out_per, p);
       }
     } else {
-      for (size_t j = i; j < i + 8 && j < n; j++) y[j] = convert_out<Out>(convert_in<In>(x[j]));
+      for (size_t j = i; j < i + 8 && j < n; j++) y[j] = from_f32<Out>(to_f32(x[j]));
     }
   }
 }

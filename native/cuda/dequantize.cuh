@@ -5,7 +5,7 @@
 #pragma once
 #include "../common/scale.h"
 #include "../common/tiles.h"
-#include "cast_from_fp8.cuh"
+#include "vec.cuh"
 #include "quantize.cuh"
 
 namespace fp8k::cuda {

@@ -38,8 +38,6 @@ constexpr unsigned kNonFiniteBits = 0x7F800000u;  // |x| bits >= this: NaN or ±
 constexpr unsigned long long kNoTile = ~0ull;      // the strict flag when every tile was finite
 constexpr int kQuantBlock = 256;
 
-__device__ __forceinline__ float q_f32(float v) { return v; }
-__device__ __forceinline__ float q_f32(uint16_t h) { return fp8k_bf16_to_f32(h); }
 __device__ __forceinline__ unsigned umax(unsigned a, unsigned b) { return a > b ? a : b; }
 __device__ __forceinline__ unsigned abs_bits(float v) { return fp8k_f32_bits(v) & 0x7FFFFFFFu; }
 
@@ -49,7 +47,7 @@ struct Chunk16 {
   static constexpr int N = Pack<In>::N;  // elements per 16 bytes: 4 (f32) or 8 (bf16)
   static constexpr int NU = 16 / N;      // packs per chunk: 4 (f32) or 2 (bf16)
   Pack<In> u[NU];
-  __device__ __forceinline__ float f(int e) const { return q_f32(u[e / N].v[e % N]); }
+  __device__ __forceinline__ float f(int e) const { return to_f32(u[e / N].v[e % N]); }
 };
 
 // Loads the n (0..) valid elements at p; past n, zeros (SPEC §2: partial tiles act zero-padded).

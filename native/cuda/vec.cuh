@@ -24,6 +24,16 @@ __device__ __forceinline__ void store16(T* p, const Pack<T>& v) {
   *reinterpret_cast<Pack<T>*>(p) = v;
 }
 
+// Storage element <-> f32: f32 as is, bf16 (raw 16-bit words) widened exactly / rounded to nearest even.
+__device__ __forceinline__ float to_f32(float v) { return v; }
+__device__ __forceinline__ float to_f32(uint16_t h) { return fp8k_bf16_to_f32(h); }
+template <typename Out>
+__device__ __forceinline__ Out from_f32(float v);
+template <>
+__device__ __forceinline__ float from_f32<float>(float v) { return v; }
+template <>
+__device__ __forceinline__ uint16_t from_f32<uint16_t>(float v) { return fp8k_bf16_from_f32(v); }
+
 __host__ __device__ __forceinline__ bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
 
 }  // namespace fp8k::cuda
