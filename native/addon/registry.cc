@@ -29,12 +29,21 @@ std::vector<BackendEntry> list_backends() {
   return out;
 }
 
+// Called by every operation: probes only the backend asked for.
 const fp8k_backend* find_backend(const std::string& name, bool* known, std::string* reason) {
-  for (const BackendEntry& e : list_backends())
-    if (e.name == name) {
-      *known = true;
-      *reason = e.reason;
-      return e.backend;
+  *known = true;
+  size_t n = 0;
+  const fp8k_backend* const* builtin = fp8k_builtin_backends(&n);
+  for (size_t i = 0; i < n; i++)
+    if (name == builtin[i]->name) {
+      *reason = probe(builtin[i]);
+      return builtin[i];
+    }
+  std::lock_guard<std::mutex> lock(mu);
+  for (const PluginSlot& s : slots)
+    if (name == s.name) {
+      *reason = s.backend ? probe(s.backend) : s.reason;
+      return s.backend;
     }
   *known = false;
   return nullptr;
