@@ -180,7 +180,7 @@ describe.each(others)('backend %s equals ref bit for bit', (backend) => {
 });
 
 describe.each(availableBackends())('castTranspose on %s equals two quantize calls', (backend) => {
-  const tiles = [[1, 128], [128, 128], [1, 64], [32, 32]] as Tile[];
+  const tiles = [[1, 128], [128, 128], [1, 64], [32, 32], [1, 32], [1, 256]] as Tile[];
   test.each(tiles.flatMap((tile) => variants(backend).map(([label, run]) => ({ tile, label, run }))))('tile $tile, $label', ({ tile, label, run }) => run(() => {
     const s = seed(`cast-transpose ${backend} ${tile} ${label}`);
     for (const [m, k] of [[1, 1], [1, 200], [200, 1], [128, 128], [130, 257], [300, 64]] as [number, number][])

@@ -171,6 +171,7 @@ void cast_transpose_rows(const void* x, bool bf16, const fp8k_quant* p, uint8_t*
     std::vector<float> inv16(g * g16), invr(g * tpb), invl(bc), invp(bc);
     std::vector<uint8_t> kindr(g * tpb), kindc(bc), tmp(g * ts);
     std::vector<float> sr(g * tpb), scol(bc);
+    AmaxScratch amax_scratch;
     for (size_t u = u0; u < u1; u++) {
       const size_t j = u / chunks, ch = u % chunks;
       const size_t r0 = j * g, r1 = r0 + g < M ? r0 + g : M, nr = r1 - r0;
@@ -178,25 +179,22 @@ void cast_transpose_rows(const void* x, bool bf16, const fp8k_quant* p, uint8_t*
       const size_t ntl = fp8k_cdiv(w, g);
       memset(colmax.data(), 0, bc * 4);
       const char* xs = static_cast<const char*>(x) + (r0 * K + c0) * elem;
-      for (size_t r = 0; r < nr; r++) k.amax(xs + r * K * elem, w, g, &rowmax[r * tpb], colmax.data());
-      // Row tiles, in row-major tile order.
-      bool special_r = false, failed = false;
-      tile_scales(level, rowmax.data(), false, nr * tpb, p, sr.data(), invr.data(), kindr.data());
-      for (size_t r = 0; r < nr; r++)
-        for (size_t t = 0; t < ntl; t++) {
-          const size_t i = r * tpb + t;
-          if (kindr[i] == kTileNonFinite && p->strict) {
-            bad.note((r0 + r) * tcn + c0 / g + t);
-            failed = true;
-          }
-          special_r |= kindr[i] != kTileFast;
-          for (size_t a = t * g / 16; a < (t + 1) * g / 16; a++) inv16[r * g16 + a] = invr[i];
-        }
+      amax_rows(k, xs, bf16, K, nr, w, g, rowmax.data(), tpb, colmax.data(), amax_scratch);
+      // Row tiles, in row-major tile order (tiles past w, t >= ntl, hold stale maxima: never used).
+      const bool special_r = tile_scales(level, rowmax.data(), false, nr * tpb, p, sr.data(), invr.data(), kindr.data()) != kTileFast;
+      bool failed = false;
+      if (special_r && p->strict)
+        for (size_t r = 0; r < nr; r++)
+          for (size_t t = 0; t < ntl; t++)
+            if (kindr[r * tpb + t] == kTileNonFinite) {
+              bad.note((r0 + r) * tcn + c0 / g + t);
+              failed = true;
+            }
       if (failed || (p->strict && bad.get() != SIZE_MAX)) continue;  // the call fails: only the scan goes on
+      for (size_t i = 0, n16 = g / 16; i < nr * tpb; i++)
+        for (size_t a = 0; a < n16; a++) inv16[i * n16 + a] = invr[i];
       // Column tiles: [K, bands] scales.
-      bool special_c = false;
-      tile_scales(level, colmax.data(), bf16, w, p, scol.data(), invl.data(), kindc.data());
-      for (size_t c = 0; c < w; c++) special_c |= kindc[c] != kTileFast;
+      const bool special_c = tile_scales(level, colmax.data(), bf16, w, p, scol.data(), invl.data(), kindc.data()) != kTileFast;
       // The scale stores (one cache line each for s_col) are spread over the row loop below, so
       // that their misses overlap the conversion instead of filling the store buffer at once.
       const size_t cpr = fp8k_cdiv(w, nr);

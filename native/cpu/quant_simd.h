@@ -44,6 +44,17 @@ inline void unpack_order(const float* invl, float* invp, size_t n) {
     for (size_t l = 0; l < 32; l++) invp[c + l] = invl[c + 2 * (l % 16) + l / 16];
 }
 
+// Scratch of amax_rows (per thread).
+struct AmaxScratch {
+  std::vector<uint16_t> rv;
+};
+
+// k.amax over nr rows of n elements, `stride` elements apart: row r's tile maxima to
+// tilemax[r * ts ...], colmax max-ed over all of them. Same results as row by row; faster for
+// bf16 at AVX-512 (column maxima held in registers down the rows).
+void amax_rows(const QuantKernels& k, const void* x, bool bf16, size_t stride, size_t nr, size_t n, size_t g, uint32_t* tilemax,
+               size_t ts, void* colmax, AmaxScratch& sc);
+
 // The set for this SIMD level (fp8k_cpu_simd_level()), format and input type.
 const QuantKernels& quant_kernels(int level, int format, bool bf16);
 
@@ -70,8 +81,8 @@ inline uint8_t tile_scale(uint32_t amax_bits, const fp8k_quant* p, float* scale,
 
 // tile_scale for n tiles at once: amax bits from a (uint32_t, or uint16_t bf16 abs bits when
 // a16), scale/inv/kind to the arrays (16 at a time with AVX-512 at that level; the same IEEE
-// divisions, so the same bits).
-void tile_scales(int level, const void* a, bool a16, size_t n, const fp8k_quant* p, float* scale, float* inv, uint8_t* kind);
+// divisions, so the same bits). Returns the OR of the kinds (0: all fast).
+uint8_t tile_scales(int level, const void* a, bool a16, size_t n, const fp8k_quant* p, float* scale, float* inv, uint8_t* kind);
 
 inline float load_elem(const void* x, bool bf16, size_t i) {
   return bf16 ? fp8k_bf16_to_f32(static_cast<const uint16_t*>(x)[i]) : static_cast<const float*>(x)[i];

@@ -323,12 +323,11 @@ FP8K_TARGET_AVX512 inline __m512i code_abs_avx512(__m512 y, const CodeVecs<FMT>&
   return _mm512_sub_epi32(t, x);
 }
 
-// 64 packed codes (< 256 each) saturated at max_code and given the signs in `neg` (bit i:
-// element i negative; the codes are then < 0x80, so adding 0x80 is the OR of the sign).
-template <int FMT>
+// 64 packed codes given the signs in `neg` (bit i: element i negative). No saturation: on fast
+// tiles |y| <= fmax * (1 + 3 * 2^-24) (scale and inv each rounded once, amax >= |x|), below the
+// midpoint to the next binade, so the codes are at most max_code (< 0x80: adding 0x80 is the OR
+// of the sign). Other tiles' bytes are rewritten by the callers.
 FP8K_TARGET_AVX512 inline __m512i finish64(__m512i b, __mmask64 neg) {
-  using F = Fmt<FMT>;
-  b = _mm512_min_epu8(b, _mm512_set1_epi8((char)F::max_code));
   return _mm512_mask_add_epi8(b, neg, b, _mm512_set1_epi8((char)0x80));
 }
 
@@ -387,14 +386,14 @@ FP8K_TARGET_AVX512 inline void block64_bf16_v(const uint16_t* x, uint8_t* q1, __
   {
     const __m512i w0 = word_avx512(code_t_avx512<FMT>(_mm512_mul_ps(e0, i0), cv), code_t_avx512<FMT>(_mm512_mul_ps(o0, i0), cv));
     const __m512i w1 = word_avx512(code_t_avx512<FMT>(_mm512_mul_ps(e1, i1), cv), code_t_avx512<FMT>(_mm512_mul_ps(o1, i1), cv));
-    store64<STREAM>(q1, finish64<FMT>(_mm512_permutexvar_epi64(perm, _mm512_packus_epi32(w0, w1)), neg));
+    store64<STREAM>(q1, finish64(_mm512_permutexvar_epi64(perm, _mm512_packus_epi32(w0, w1)), neg));
   }
   if (TWO) {
     const __m512i w0 = word_avx512(code_t_avx512<FMT>(_mm512_mul_ps(e0, _mm512_loadu_ps(invp)), cv),
                                         code_t_avx512<FMT>(_mm512_mul_ps(o0, _mm512_loadu_ps(invp + 16)), cv));
     const __m512i w1 = word_avx512(code_t_avx512<FMT>(_mm512_mul_ps(e1, _mm512_loadu_ps(invp + 32)), cv),
                                         code_t_avx512<FMT>(_mm512_mul_ps(o1, _mm512_loadu_ps(invp + 48)), cv));
-    _mm512_storeu_si512(q2, finish64<FMT>(_mm512_permutexvar_epi64(perm, _mm512_packus_epi32(w0, w1)), neg));
+    _mm512_storeu_si512(q2, finish64(_mm512_permutexvar_epi64(perm, _mm512_packus_epi32(w0, w1)), neg));
   }
 }
 
@@ -415,8 +414,8 @@ FP8K_TARGET_AVX512 inline void block64_f32(const float* x, uint8_t* q1, const fl
     c[j] = code_abs_avx512<FMT>(_mm512_mul_ps(f[j], _mm512_set1_ps(inv16[j])), cv);
     if (TWO) d[j] = code_abs_avx512<FMT>(_mm512_mul_ps(f[j], _mm512_loadu_ps(invl + 16 * j)), cv);
   }
-  store64<STREAM>(q1, finish64<FMT>(pack64_avx512(c[0], c[1], c[2], c[3]), neg));
-  if (TWO) _mm512_storeu_si512(q2, finish64<FMT>(pack64_avx512(d[0], d[1], d[2], d[3]), neg));
+  store64<STREAM>(q1, finish64(pack64_avx512(c[0], c[1], c[2], c[3]), neg));
+  if (TWO) _mm512_storeu_si512(q2, finish64(pack64_avx512(d[0], d[1], d[2], d[3]), neg));
 }
 
 template <int FMT, bool BF16, bool TWO, bool STREAM>
@@ -506,10 +505,11 @@ const QuantKernels& kernels(int level) {
 }  // namespace
 
 namespace {
-FP8K_TARGET_AVX512 void tile_scales_avx512(const void* a, bool a16, size_t n, const fp8k_quant* p, float* scale, float* inv,
+FP8K_TARGET_AVX512 uint8_t tile_scales_avx512(const void* a, bool a16, size_t n, const fp8k_quant* p, float* scale, float* inv,
                                            uint8_t* kind) {
   const __m512 eps = _mm512_set1_ps(p->eps), fmax = _mm512_set1_ps(fp8k_fmax(p->format)), one = _mm512_set1_ps(1.0f);
   const bool ue8m0 = p->scale_format == FP8K_SCALE_UE8M0;
+  __mmask16 any_nonfinite = 0, any_slow = 0;
   for (size_t i = 0; i < n; i += 16) {
     const __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
     const __m512i bits = a16 ? _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(k, static_cast<const uint16_t*>(a) + i)), 16)
@@ -529,17 +529,22 @@ FP8K_TARGET_AVX512 void tile_scales_avx512(const void* a, bool a16, size_t n, co
     const __mmask16 slow = _mm512_cmplt_epu32_mask(_mm512_castps_si512(sc), _mm512_set1_epi32(0x00800000));
     __m512i kd = _mm512_mask_mov_epi32(_mm512_setzero_si512(), slow, _mm512_set1_epi32(kTileSlow));
     kd = _mm512_mask_mov_epi32(kd, nonfinite, _mm512_set1_epi32(kTileNonFinite));
+    any_nonfinite |= nonfinite & k;
+    any_slow |= slow & ~nonfinite & k;
     _mm512_mask_storeu_ps(scale + i, k, sc);
     _mm512_mask_storeu_ps(inv + i, k, iv);
     _mm_mask_storeu_epi8(kind + i, k, _mm512_cvtepi32_epi8(kd));
   }
+  return (any_nonfinite ? kTileNonFinite : 0) | (any_slow ? kTileSlow : 0);
 }
 }  // namespace
 
-void tile_scales(int level, const void* a, bool a16, size_t n, const fp8k_quant* p, float* scale, float* inv, uint8_t* kind) {
+uint8_t tile_scales(int level, const void* a, bool a16, size_t n, const fp8k_quant* p, float* scale, float* inv, uint8_t* kind) {
   if (level == FP8K_SIMD_AVX512) return tile_scales_avx512(a, a16, n, p, scale, inv, kind);
+  uint8_t any = 0;
   for (size_t i = 0; i < n; i++)
-    kind[i] = tile_scale(a16 ? (uint32_t) static_cast<const uint16_t*>(a)[i] << 16 : static_cast<const uint32_t*>(a)[i], p, &scale[i], &inv[i]);
+    any |= kind[i] = tile_scale(a16 ? (uint32_t) static_cast<const uint16_t*>(a)[i] << 16 : static_cast<const uint32_t*>(a)[i], p, &scale[i], &inv[i]);
+  return any;
 }
 
 const QuantKernels& quant_kernels(int level, int format, bool bf16) {
