@@ -161,14 +161,13 @@ void cast_transpose_rows(const void* x, bool bf16, const fp8k_quant* p, uint8_t*
   const size_t bc = half < unit ? unit : half;
   const size_t tpb = bc / g;                       // row tiles per sub-block row
   const size_t tcn = fp8k_cdiv(K, g), bands = fp8k_cdiv(M, g), chunks = fp8k_cdiv(K, bc);
-  const size_t g16 = bc / 16;
   const size_t ts = bc + 64;  // tmp's row stride: off a multiple of 4 KiB, so the 64-row transpose loads spread over L1 sets
   const bool stream = M * K >= kStreamBytes;
   const int level = fp8k_cpu_simd_level();
   parallel_units(bands * chunks, M * K, [&](size_t u0, size_t u1) {
     std::vector<uint32_t> rowmax(g * tpb);
     std::vector<uint32_t> colmax(bc);
-    std::vector<float> inv16(g * g16), invr(g * tpb), invl(bc), invp(bc);
+    std::vector<float> invr(g * tpb), invl(bc), invp(bc);
     std::vector<uint8_t> kindr(g * tpb), kindc(bc), tmp(g * ts);
     std::vector<float> sr(g * tpb), scol(bc);
     AmaxScratch amax_scratch;
@@ -191,8 +190,6 @@ void cast_transpose_rows(const void* x, bool bf16, const fp8k_quant* p, uint8_t*
               failed = true;
             }
       if (failed || (p->strict && bad.get() != SIZE_MAX)) continue;  // the call fails: only the scan goes on
-      for (size_t i = 0, n16 = g / 16; i < nr * tpb; i++)
-        for (size_t a = 0; a < n16; a++) inv16[i * n16 + a] = invr[i];
       // Column tiles: [K, bands] scales.
       const bool special_c = tile_scales(level, colmax.data(), bf16, w, p, scol.data(), invl.data(), kindc.data()) != kTileFast;
       // The scale stores (one cache line each for s_col) are spread over the row loop below, so
@@ -211,7 +208,7 @@ void cast_transpose_rows(const void* x, bool bf16, const fp8k_quant* p, uint8_t*
         uint8_t* qr = q_row + (r0 + r) * K + c0;
         for (size_t t = 0; t < ntl; t++) s_row[(r0 + r) * tcn + c0 / g + t] = sr[r * tpb + t];
         for (size_t c = r * cpr; c < (r + 1) * cpr && c < w; c++) s_col[(c0 + c) * bands + j] = scol[c];
-        k.quant2(xr, qr, &inv16[r * g16], &tmp[r * ts], invl.data(), invp.data(), w, stream, pf.row(r));
+        k.quant2(xr, qr, &invr[r * tpb], g, &tmp[r * ts], invl.data(), invp.data(), w, stream, pf.row(r));
         if (special_r && stream) _mm_sfence();  // the fix-ups overwrite streamed bytes
         if (special_r)
           for (size_t t = 0; t < ntl; t++) {

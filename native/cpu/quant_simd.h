@@ -22,14 +22,15 @@ struct QuantKernels {
   // max(colmax[i], abs bits of x[i]) for i < n when colmax is non-NULL (uint32_t per column for
   // f32 input, uint16_t holding the bf16 abs bits for bf16 input).
   void (*amax)(const void* x, size_t n, size_t g, uint32_t* tilemax, void* colmax);
-  // q[i] = fp8k_quantize_value(x[i], inv16[i / 16]) for i < n. Only for finite x and inv the
-  // reciprocal of a normal scale (the "fast" tiles below); other lanes get unspecified bytes.
+  // q[i] = fp8k_quantize_value(x[i], invt[i / g]) for i < n (x starts a tile; g a power of two
+  // >= 16). Only for finite x and inv the reciprocal of a normal scale (the "fast" tiles below);
+  // other lanes get unspecified bytes.
   // stream: non-temporal stores where q is line-aligned (the caller fences with _mm_sfence).
   // pf: when non-NULL, the same span of the next unit's input, fetched into L2 along the way.
-  void (*quant)(const void* x, uint8_t* q, size_t n, const float* inv16, bool stream, const void* pf);
-  // Both at once: q1 as quant with inv16, q2[i] = fp8k_quantize_value(x[i], invl[i]); invp holds
+  void (*quant)(const void* x, uint8_t* q, size_t n, const float* invt, size_t g, bool stream, const void* pf);
+  // Both at once: q1 as quant with invt, q2[i] = fp8k_quantize_value(x[i], invl[i]); invp holds
   // invl in unpack order (unpack_order below), which the AVX-512 bf16 kernel reads.
-  void (*quant2)(const void* x, uint8_t* q1, const float* inv16, uint8_t* q2, const float* invl, const float* invp, size_t n,
+  void (*quant2)(const void* x, uint8_t* q1, const float* invt, size_t g, uint8_t* q2, const float* invl, const float* invp, size_t n,
                  bool stream, const void* pf);
   // Optional (NULL where absent): a whole 1 x g row of n elements (g a multiple of 64, n of g) in
   // one pass: scales to s[t * ss], codes to q, including the non-finite and slow tiles. Returns
@@ -122,7 +123,7 @@ struct Prefetch {
 // Per-thread buffers of quantize_block_chunk.
 struct BlockScratch {
   std::vector<uint32_t> rowmax, blockmax;
-  std::vector<float> inv16, inv;
+  std::vector<float> inv;
   std::vector<uint8_t> kind;
 };
 

@@ -62,19 +62,25 @@ void amax_scalar(const void* x, size_t n, size_t g, uint32_t* tilemax, void* col
   }
 }
 
+// Elements [i0, n): q1 with the tile inverses, q2 (when non-NULL) with the per-element ones.
 template <int FMT, bool BF16>
-void quant_scalar(const void* x, uint8_t* q, size_t n, const float* inv16, bool = false, const void* = nullptr) {
-  for (size_t i = 0; i < n; i++) q[i] = fp8k_quantize_value(load_elem(x, BF16, i), inv16[i / 16], FMT);
+void quant_range_scalar(const void* x, uint8_t* q1, const float* invt, size_t g, uint8_t* q2, const float* invl, size_t i0, size_t n) {
+  for (size_t i = i0; i < n; i++) {
+    const float v = load_elem(x, BF16, i);
+    q1[i] = fp8k_quantize_value(v, invt[i / g], FMT);
+    if (q2) q2[i] = fp8k_quantize_value(v, invl[i], FMT);
+  }
 }
 
 template <int FMT, bool BF16>
-void quant2_scalar(const void* x, uint8_t* q1, const float* inv16, uint8_t* q2, const float* invl, const float*, size_t n, bool = false,
-                   const void* = nullptr) {
-  for (size_t i = 0; i < n; i++) {
-    const float v = load_elem(x, BF16, i);
-    q1[i] = fp8k_quantize_value(v, inv16[i / 16], FMT);
-    q2[i] = fp8k_quantize_value(v, invl[i], FMT);
-  }
+void quant_scalar(const void* x, uint8_t* q, size_t n, const float* invt, size_t g, bool, const void*) {
+  quant_range_scalar<FMT, BF16>(x, q, invt, g, nullptr, nullptr, 0, n);
+}
+
+template <int FMT, bool BF16>
+void quant2_scalar(const void* x, uint8_t* q1, const float* invt, size_t g, uint8_t* q2, const float* invl, const float*, size_t n, bool,
+                   const void*) {
+  quant_range_scalar<FMT, BF16>(x, q1, invt, g, q2, invl, 0, n);
 }
 
 // ---- AVX2: 8 lanes ----
@@ -154,12 +160,12 @@ FP8K_TARGET_AVX2 void amax_avx2(const void* x, size_t n, size_t g, uint32_t* til
 }
 
 template <int FMT, bool BF16, bool TWO>
-FP8K_TARGET_AVX2 void quant_avx2_impl(const void* x, uint8_t* q1, const float* inv16, uint8_t* q2, const float* invl, size_t n) {
+FP8K_TARGET_AVX2 void quant_avx2_impl(const void* x, uint8_t* q1, const float* invt, size_t g, uint8_t* q2, const float* invl, size_t n) {
   size_t i = 0;
   for (; i + 32 <= n; i += 32) {
     __m256 v[4];
     for (int j = 0; j < 4; j++) v[j] = ld8_avx2<BF16>(x, i + 8 * j);
-    const __m256 ia = _mm256_broadcast_ss(inv16 + i / 16), ib = _mm256_broadcast_ss(inv16 + i / 16 + 1);
+    const __m256 ia = _mm256_broadcast_ss(invt + i / g), ib = _mm256_broadcast_ss(invt + (i + 16) / g);
     _mm256_storeu_si256((__m256i*)(q1 + i), pack32_avx2(q8_avx2<FMT>(v[0], ia), q8_avx2<FMT>(v[1], ia),
                                                          q8_avx2<FMT>(v[2], ib), q8_avx2<FMT>(v[3], ib)));
     if (TWO)
@@ -168,23 +174,18 @@ FP8K_TARGET_AVX2 void quant_avx2_impl(const void* x, uint8_t* q1, const float* i
                                       q8_avx2<FMT>(v[2], _mm256_loadu_ps(invl + i + 16)),
                                       q8_avx2<FMT>(v[3], _mm256_loadu_ps(invl + i + 24))));
   }
-  const size_t elem = BF16 ? 2 : 4;
-  const void* xt = static_cast<const char*>(x) + i * elem;
-  // The tail: the scalar form (the same values). inv16 is indexed from i, a multiple of 32.
-  if (TWO)
-    quant2_scalar<FMT, BF16>(xt, q1 + i, inv16 + i / 16, q2 + i, invl + i, nullptr, n - i);
-  else
-    quant_scalar<FMT, BF16>(xt, q1 + i, n - i, inv16 + i / 16);
+  // The tail: the scalar form (the same values).
+  quant_range_scalar<FMT, BF16>(x, q1, invt, g, TWO ? q2 : nullptr, invl, i, n);
 }
 
 template <int FMT, bool BF16>
-FP8K_TARGET_AVX2 void quant_avx2(const void* x, uint8_t* q, size_t n, const float* inv16, bool, const void*) {
-  quant_avx2_impl<FMT, BF16, false>(x, q, inv16, nullptr, nullptr, n);
+FP8K_TARGET_AVX2 void quant_avx2(const void* x, uint8_t* q, size_t n, const float* invt, size_t g, bool, const void*) {
+  quant_avx2_impl<FMT, BF16, false>(x, q, invt, g, nullptr, nullptr, n);
 }
 template <int FMT, bool BF16>
-FP8K_TARGET_AVX2 void quant2_avx2(const void* x, uint8_t* q1, const float* inv16, uint8_t* q2, const float* invl, const float*, size_t n, bool,
-                                  const void*) {
-  quant_avx2_impl<FMT, BF16, true>(x, q1, inv16, q2, invl, n);
+FP8K_TARGET_AVX2 void quant2_avx2(const void* x, uint8_t* q1, const float* invt, size_t g, uint8_t* q2, const float* invl, const float*,
+                                  size_t n, bool, const void*) {
+  quant_avx2_impl<FMT, BF16, true>(x, q1, invt, g, q2, invl, n);
 }
 
 // ---- AVX-512: 16 lanes, masks for tails ----
@@ -366,10 +367,10 @@ FP8K_TARGET_AVX512 inline void block64_bf16_v(const uint16_t* x, uint8_t* q1, __
                                              const CodeVecs<FMT>& cv);
 
 template <int FMT, bool TWO, bool STREAM>
-FP8K_TARGET_AVX512 inline void block64_bf16(const uint16_t* x, uint8_t* q1, const float* inv16, uint8_t* q2, const float* invp,
+FP8K_TARGET_AVX512 inline void block64_bf16(const uint16_t* x, uint8_t* q1, const float* inv, uint8_t* q2, const float* invp,
                                            const CodeVecs<FMT>& cv) {
-  const __m512 i0 = _mm512_mask_mov_ps(_mm512_set1_ps(inv16[0]), 0xFF00, _mm512_set1_ps(inv16[1]));
-  const __m512 i1 = _mm512_mask_mov_ps(_mm512_set1_ps(inv16[2]), 0xFF00, _mm512_set1_ps(inv16[3]));
+  const __m512 i0 = _mm512_mask_mov_ps(_mm512_set1_ps(inv[0]), 0xFF00, _mm512_set1_ps(inv[1]));
+  const __m512 i1 = _mm512_mask_mov_ps(_mm512_set1_ps(inv[2]), 0xFF00, _mm512_set1_ps(inv[3]));
   block64_bf16_v<FMT, TWO, STREAM>(x, q1, i0, i1, q2, invp, cv);
 }
 
@@ -399,7 +400,7 @@ FP8K_TARGET_AVX512 inline void block64_bf16_v(const uint16_t* x, uint8_t* q1, __
 
 // f32 input, 64 elements in order.
 template <int FMT, bool TWO, bool STREAM>
-FP8K_TARGET_AVX512 inline void block64_f32(const float* x, uint8_t* q1, const float* inv16, uint8_t* q2, const float* invl,
+FP8K_TARGET_AVX512 inline void block64_f32(const float* x, uint8_t* q1, const float* inv, uint8_t* q2, const float* invl,
                                           const CodeVecs<FMT>& cv) {
   __m512 f[4];
   __mmask16 n[4];
@@ -411,7 +412,7 @@ FP8K_TARGET_AVX512 inline void block64_f32(const float* x, uint8_t* q1, const fl
   const __mmask64 neg = _mm512_kunpackd((__mmask64)_mm512_kunpackw(n[3], n[2]), (__mmask64)_mm512_kunpackw(n[1], n[0]));
   __m512i c[4], d[4];
   for (int j = 0; j < 4; j++) {
-    c[j] = code_abs_avx512<FMT>(_mm512_mul_ps(f[j], _mm512_set1_ps(inv16[j])), cv);
+    c[j] = code_abs_avx512<FMT>(_mm512_mul_ps(f[j], _mm512_set1_ps(inv[j])), cv);
     if (TWO) d[j] = code_abs_avx512<FMT>(_mm512_mul_ps(f[j], _mm512_loadu_ps(invl + 16 * j)), cv);
   }
   store64<STREAM>(q1, finish64(pack64_avx512(c[0], c[1], c[2], c[3]), neg));
@@ -419,41 +420,49 @@ FP8K_TARGET_AVX512 inline void block64_f32(const float* x, uint8_t* q1, const fl
 }
 
 template <int FMT, bool BF16, bool TWO, bool STREAM>
-FP8K_TARGET_AVX512 inline void quant_avx512_impl(const void* x, uint8_t* q1, const float* inv16, uint8_t* q2, const float* invl,
+FP8K_TARGET_AVX512 inline void quant_avx512_impl(const void* x, uint8_t* q1, const float* invt, size_t g, uint8_t* q2, const float* invl,
                                                  const float* invp, size_t n, const void* pf) {
   const CodeVecs<FMT> cv = code_vecs<FMT>();
+  const int sh = __builtin_ctzll(g);  // g is a power of two
   size_t i = 0;
   for (; i + 64 <= n; i += 64) {
     if (pf)
       for (size_t o = 0; o < 64 * (BF16 ? 2 : 4); o += 64) _mm_prefetch(static_cast<const char*>(pf) + i * (BF16 ? 2 : 4) + o, _MM_HINT_T1);
+    // Whole 64s of one tile (g >= 64) take one broadcast; smaller tiles four.
+    if (BF16 && g >= 64) {
+      const __m512 iv = _mm512_set1_ps(invt[i >> sh]);
+      block64_bf16_v<FMT, TWO, STREAM>(static_cast<const uint16_t*>(x) + i, q1 + i, iv, iv, q2 + i, invp + i, cv);
+      continue;
+    }
+    const float inv[4] = {invt[i >> sh], invt[(i + 16) >> sh], invt[(i + 32) >> sh], invt[(i + 48) >> sh]};
     if (BF16)
-      block64_bf16<FMT, TWO, STREAM>(static_cast<const uint16_t*>(x) + i, q1 + i, inv16 + i / 16, q2 + i, invp + i, cv);
+      block64_bf16<FMT, TWO, STREAM>(static_cast<const uint16_t*>(x) + i, q1 + i, inv, q2 + i, invp + i, cv);
     else
-      block64_f32<FMT, TWO, STREAM>(static_cast<const float*>(x) + i, q1 + i, inv16 + i / 16, q2 + i, invl + i, cv);
+      block64_f32<FMT, TWO, STREAM>(static_cast<const float*>(x) + i, q1 + i, inv, q2 + i, invl + i, cv);
   }
   for (; i < n; i += 16) {
     const size_t c = n - i < 16 ? n - i : 16;
     const __mmask16 k = (__mmask16)((1u << c) - 1);
     const __m512 v = ld16_avx512<BF16>(x, i, k);
-    _mm_mask_storeu_epi8(q1 + i, k, _mm512_cvtepi32_epi8(q16_avx512<FMT>(v, _mm512_set1_ps(inv16[i / 16]))));
+    _mm_mask_storeu_epi8(q1 + i, k, _mm512_cvtepi32_epi8(q16_avx512<FMT>(v, _mm512_set1_ps(invt[i >> sh]))));
     if (TWO) _mm_mask_storeu_epi8(q2 + i, k, _mm512_cvtepi32_epi8(q16_avx512<FMT>(v, _mm512_maskz_loadu_ps(k, invl + i))));
   }
 }
 
 template <int FMT, bool BF16>
-FP8K_TARGET_AVX512 void quant_avx512(const void* x, uint8_t* q, size_t n, const float* inv16, bool stream, const void* pf) {
+FP8K_TARGET_AVX512 void quant_avx512(const void* x, uint8_t* q, size_t n, const float* invt, size_t g, bool stream, const void* pf) {
   if (stream)
-    quant_avx512_impl<FMT, BF16, false, true>(x, q, inv16, nullptr, nullptr, nullptr, n, pf);
+    quant_avx512_impl<FMT, BF16, false, true>(x, q, invt, g, nullptr, nullptr, nullptr, n, pf);
   else
-    quant_avx512_impl<FMT, BF16, false, false>(x, q, inv16, nullptr, nullptr, nullptr, n, pf);
+    quant_avx512_impl<FMT, BF16, false, false>(x, q, invt, g, nullptr, nullptr, nullptr, n, pf);
 }
 template <int FMT, bool BF16>
-FP8K_TARGET_AVX512 void quant2_avx512(const void* x, uint8_t* q1, const float* inv16, uint8_t* q2, const float* invl, const float* invp,
-                                      size_t n, bool stream, const void* pf) {
+FP8K_TARGET_AVX512 void quant2_avx512(const void* x, uint8_t* q1, const float* invt, size_t g, uint8_t* q2, const float* invl,
+                                      const float* invp, size_t n, bool stream, const void* pf) {
   if (stream)
-    quant_avx512_impl<FMT, BF16, true, true>(x, q1, inv16, q2, invl, invp, n, pf);
+    quant_avx512_impl<FMT, BF16, true, true>(x, q1, invt, g, q2, invl, invp, n, pf);
   else
-    quant_avx512_impl<FMT, BF16, true, false>(x, q1, inv16, q2, invl, invp, n, pf);
+    quant_avx512_impl<FMT, BF16, true, false>(x, q1, invt, g, q2, invl, invp, n, pf);
 }
 
 // 1 x G rows of bf16 (G a multiple of 64, n a multiple of G) in one pass: each tile's amax from
@@ -531,9 +540,15 @@ FP8K_TARGET_AVX512 uint8_t tile_scales_avx512(const void* a, bool a16, size_t n,
     kd = _mm512_mask_mov_epi32(kd, nonfinite, _mm512_set1_epi32(kTileNonFinite));
     any_nonfinite |= nonfinite & k;
     any_slow |= slow & ~nonfinite & k;
-    _mm512_mask_storeu_ps(scale + i, k, sc);
-    _mm512_mask_storeu_ps(inv + i, k, iv);
-    _mm_mask_storeu_epi8(kind + i, k, _mm512_cvtepi32_epi8(kd));
+    if (k == 0xFFFF) {  // plain stores: loads of single entries right after forward from them, masked ones stall
+      _mm512_storeu_ps(scale + i, sc);
+      _mm512_storeu_ps(inv + i, iv);
+      _mm_storeu_si128((__m128i*)(kind + i), _mm512_cvtepi32_epi8(kd));
+    } else {
+      _mm512_mask_storeu_ps(scale + i, k, sc);
+      _mm512_mask_storeu_ps(inv + i, k, iv);
+      _mm_mask_storeu_epi8(kind + i, k, _mm512_cvtepi32_epi8(kd));
+    }
   }
   return (any_nonfinite ? kTileNonFinite : 0) | (any_slow ? kTileSlow : 0);
 }
@@ -570,7 +585,6 @@ void quantize_rows(const void* x, bool bf16, const fp8k_quant* p, uint8_t* q, fl
   const bool stream = p->batch * rows * cols >= kStreamBytes;
   parallel_units(p->batch * rows, p->batch * rows * cols, [&](size_t u0, size_t u1) {
     std::vector<uint32_t> amax(tc);
-    std::vector<float> inv16(fp8k_cdiv(cols, 16) + 4);
     std::vector<float> inv(tc);
     std::vector<uint8_t> kind(tc);
     const bool fused = k.rows && g % 64 == 0 && cols % g == 0;
@@ -599,9 +613,8 @@ void quantize_rows(const void* x, bool bf16, const fp8k_quant* p, uint8_t* q, fl
         }
         special |= kind[t] != kTileFast;
         scales[fp8k_scale_index(p, b, r, t)] = s;
-        for (size_t j = t * g / 16; j < (t + 1) * g / 16 && j < inv16.size(); j++) inv16[j] = inv[t];
       }
-      k.quant(xr, qr, cols, inv16.data(), stream, nullptr);
+      k.quant(xr, qr, cols, inv.data(), g, stream, nullptr);
       if (special) {
         if (stream) _mm_sfence();  // the fix-ups below overwrite streamed bytes
         for (size_t t = 0; t < tc; t++) fix_tile(kind[t], xr, bf16, qr, t * g, (t + 1) * g < cols ? (t + 1) * g : cols, inv[t], p->format);
@@ -625,7 +638,6 @@ bool quantize_block_chunk(const void* x, bool bf16, const fp8k_quant* p, size_t 
   const size_t nb = fp8k_cdiv(w, g);
   sc.rowmax.resize(nb);
   sc.blockmax.assign(nb, 0);
-  sc.inv16.resize(fp8k_cdiv(w, 16) + 4);
   sc.inv.resize(nb);
   sc.kind.resize(nb);
   const char* xb = static_cast<const char*>(x) + (b * p->rows) * cols * elem;
@@ -645,12 +657,11 @@ bool quantize_block_chunk(const void* x, bool bf16, const fp8k_quant* p, size_t 
     }
     special |= sc.kind[j] != kTileFast;
     scales[fp8k_scale_index(p, b, tr, tc)] = s;
-    for (size_t i = j * g / 16; i < (j + 1) * g / 16 && i < sc.inv16.size(); i++) sc.inv16[i] = sc.inv[j];
   }
   for (size_t r = r0; r < r1; r++) {
     const char* xr = xb + r * cols * elem;
     uint8_t* qr = q + (b * p->rows + r) * cols;
-    k.quant(xr + c0 * elem, qr + c0, w, sc.inv16.data(), stream, pf.row(r - r0));
+    k.quant(xr + c0 * elem, qr + c0, w, sc.inv.data(), g, stream, pf.row(r - r0));
     if (special && stream) _mm_sfence();  // the fix-ups overwrite streamed bytes
     if (special)
       for (size_t j = 0; j < nb; j++)
