@@ -203,6 +203,32 @@ describe.each(availableBackends())('castTranspose on %s equals two quantize call
   }));
 });
 
+describe('castTranspose past the streaming threshold (16 Mi elements) equals two ref quantize calls', () => {
+  // [4160, 4100]: whole 64-row groups and column chunks (the pipelined transpose) next to a last
+  // band of 64 rows and a last chunk of 4 columns; one NaN for the fix-ups.
+  const [m, k] = [4160, 4100];
+  const s = seed('cast-transpose streamed');
+  const xf = matrix(m, k, s);
+  xf[4097 * k + 4099] = NaN;
+  const x = fp8.castToBf16Sync(fp8.tensor('f32', [m, k], xf));
+  const back = fp8.castToF32Sync(x).data as Float32Array;
+  const xt = new Float32Array(m * k);
+  for (let r = 0; r < m; r++) for (let c = 0; c < k; c++) xt[c * m + r] = back[r * k + c];
+  test.each(variants('cpu').flatMap(([label, run]) => ([[1, 128], [128, 128]] as Tile[]).map((tile) => ({ tile, label, run }))))(
+    'tile $tile, $label',
+    ({ tile, run }) => run(() => {
+      const ct = fp8.castTransposeSync(x, { tile, backend: 'cpu' });
+      const row = fp8.quantizeSync(x, { tile, backend: 'ref' });
+      const col = fp8.quantizeSync(fp8.tensor('f32', [k, m], xt), { tile, backend: 'ref' });
+      expect(firstMismatch(ct.rowwise.data.data as Uint8Array, row.data.data as Uint8Array), 'rowwise').toBe(-1);
+      expect(firstMismatch(bits(ct.rowwise.scales.data as Float32Array), bits(row.scales.data as Float32Array)), 'rowwise scales').toBe(-1);
+      expect(firstMismatch(ct.columnwise.data.data as Uint8Array, col.data.data as Uint8Array), 'columnwise').toBe(-1);
+      expect(firstMismatch(bits(ct.columnwise.scales.data as Float32Array), bits(col.scales.data as Float32Array)), 'columnwise scales').toBe(-1);
+    }),
+    60_000,
+  );
+});
+
 test('Promise forms give the Sync results', async () => {
   const x = fp8.tensor('f32', [64, 512], matrix(64, 512, seed('quant-async')));
   const [a, b] = await Promise.all([fp8.quantize(x), fp8.castTranspose(x, { tile: [128, 128] })]);
