@@ -111,12 +111,17 @@ inline void t_edge(const uint8_t* s, size_t ss, uint8_t* d, size_t ds, size_t nr
 template <int LEVEL, bool STREAM>
 void transpose_impl(const uint8_t* src, size_t ss, uint8_t* dst, size_t ds, size_t nr, size_t nc) {
   size_t r = 0;
-  if (LEVEL >= FP8K_SIMD_AVX512)
-    for (; r + 64 <= nr; r += 64) {
-      size_t c = 0;
-      for (; c + 16 <= nc; c += 16) t64x16_avx512<STREAM>(src + r * ss + c, ss, dst + c * ds + r, ds);
-      if (c < nc) t_edge(src + r * ss + c, ss, dst + c * ds + r, ds, 64, nc - c);
-    }
+  if (LEVEL >= FP8K_SIMD_AVX512 && nr >= 64) {
+    // Column chunks outside, 64-row groups inside: an output row's lines leave one after another
+    // (one DRAM page) rather than a whole pass of the other groups apart.
+    const size_t r64 = nr / 64 * 64;
+    size_t c = 0;
+    for (; c + 16 <= nc; c += 16)
+      for (r = 0; r < r64; r += 64) t64x16_avx512<STREAM>(src + r * ss + c, ss, dst + c * ds + r, ds);
+    if (c < nc)
+      for (r = 0; r < r64; r += 64) t_edge(src + r * ss + c, ss, dst + c * ds + r, ds, 64, nc - c);
+    r = r64;
+  }
   for (; r + 16 <= nr; r += 16) {
     const uint8_t* s = src + r * ss;
     uint8_t* d = dst + r;
