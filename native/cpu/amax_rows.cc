@@ -14,8 +14,9 @@ namespace fp8k::cpu {
 namespace {
 
 // Row r of rv (32 lanes) = the lane-wise max of row r's abs bits over the NV vectors of one strip
-// of 32 * NV columns (max-ed into it unless first); cm max-ed with the strip's column maxima.
-template <int NV>
+// of 32 * NV columns (max-ed into it unless first; skipped when ROWS is false); cm max-ed with the
+// strip's column maxima.
+template <int NV, bool ROWS>
 FP8K_TARGET_AVX512 void strip_bf16(const uint16_t* x, size_t stride, size_t nr, uint16_t* rv, bool first, uint16_t* cm) {
   const __m512i absm = _mm512_set1_epi16(0x7FFF);
   __m512i c[NV];
@@ -28,7 +29,7 @@ FP8K_TARGET_AVX512 void strip_bf16(const uint16_t* x, size_t stride, size_t nr, 
       c[v] = _mm512_max_epu16(c[v], a);
       m = _mm512_max_epu16(m, a);
     }
-    _mm512_store_si512(rv + 32 * r, first ? m : _mm512_max_epu16(_mm512_load_si512(rv + 32 * r), m));
+    if (ROWS) _mm512_store_si512(rv + 32 * r, first ? m : _mm512_max_epu16(_mm512_load_si512(rv + 32 * r), m));
   }
   for (int v = 0; v < NV; v++) _mm512_storeu_si512(cm + 32 * v, c[v]);
 }
@@ -55,16 +56,22 @@ FP8K_TARGET_AVX512 void reduce16(const uint16_t* rv, uint32_t* out, size_t os, s
 
 FP8K_TARGET_AVX512 void tiles_bf16(const uint16_t* x, size_t stride, size_t nr, size_t nt, size_t g, uint32_t* tilemax, size_t ts,
                                    uint16_t* colmax, uint16_t* rv) {
+  if (!tilemax) {  // column maxima only: any strip width
+    size_t c = 0;
+    for (; c + 128 <= nt * g; c += 128) strip_bf16<4, false>(x + c, stride, nr, rv, true, colmax + c);
+    for (; c < nt * g; c += 32) strip_bf16<1, false>(x + c, stride, nr, rv, true, colmax + c);
+    return;
+  }
   const size_t sw = g < 128 ? g : 128;
   for (size_t t = 0; t < nt; t++) {
     for (size_t c = t * g; c < (t + 1) * g; c += sw) {
       const bool first = c == t * g;
       if (sw == 128)
-        strip_bf16<4>(x + c, stride, nr, rv, first, colmax + c);
+        strip_bf16<4, true>(x + c, stride, nr, rv, first, colmax + c);
       else if (sw == 64)
-        strip_bf16<2>(x + c, stride, nr, rv, first, colmax + c);
+        strip_bf16<2, true>(x + c, stride, nr, rv, first, colmax + c);
       else
-        strip_bf16<1>(x + c, stride, nr, rv, first, colmax + c);
+        strip_bf16<1, true>(x + c, stride, nr, rv, first, colmax + c);
     }
     for (size_t r = nr; r % 16; r++) _mm512_store_si512(rv + 32 * r, _mm512_setzero_si512());
     for (size_t r = 0; r < nr; r += 16) reduce16(rv + 32 * r, tilemax + r * ts + t, ts, nr - r < 16 ? nr - r : 16);
@@ -86,7 +93,7 @@ void amax_rows(const QuantKernels& k, const void* x, bool bf16, size_t stride, s
   // The rest (a partial last tile, or every tile on the other tiers) row by row.
   const size_t elem = bf16 ? 2 : 4;
   for (size_t r = 0; r < nr; r++)
-    k.amax(static_cast<const char*>(x) + (r * stride + done) * elem, n - done, g, tilemax + r * ts + done / g,
+    k.amax(static_cast<const char*>(x) + (r * stride + done) * elem, n - done, g, tilemax ? tilemax + r * ts + done / g : nullptr,
            static_cast<char*>(colmax) + done * elem);
 }
 

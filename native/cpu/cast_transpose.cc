@@ -239,6 +239,22 @@ void cast_transpose_rows(const void* x, bool bf16, const fp8k_quant* p, uint8_t*
 
 // ---- G x G ----
 
+// dst rows = src rows (nr rows of w bytes), with streamed stores where asked and aligned.
+FP8K_TARGET_AVX512 void copy_rows_avx512(const uint8_t* s, size_t ss, uint8_t* d, size_t ds, size_t nr, size_t w) {
+  for (size_t r = 0; r < nr; r++) {
+    const uint8_t* sr = s + r * ss;
+    uint8_t* dr = d + r * ds;
+    size_t c = 0;
+    if (((uintptr_t)dr & 63) == 0)
+      for (; c + 64 <= w; c += 64) _mm512_stream_si512((__m512i*)(dr + c), _mm512_loadu_si512(sr + c));
+    memcpy(dr + c, sr + c, w - c);
+  }
+}
+void copy_rows(const uint8_t* s, size_t ss, uint8_t* d, size_t ds, size_t nr, size_t w, bool stream) {
+  if (stream && fp8k_cpu_simd_level() == FP8K_SIMD_AVX512) return copy_rows_avx512(s, ss, d, ds, nr, w);
+  for (size_t r = 0; r < nr; r++) memcpy(d + r * ds, s + r * ss, w);
+}
+
 void cast_transpose_blocks(const void* x, bool bf16, const fp8k_quant* p, uint8_t* q_row, float* s_row, uint8_t* q_col, float* s_col,
                            const QuantKernels& k, Transpose tr, FirstBad& bad) {
   const size_t g = (size_t)p->tile_cols, M = p->rows, K = p->cols;
@@ -260,13 +276,12 @@ void cast_transpose_blocks(const void* x, bool bf16, const fp8k_quant* p, uint8_
         pf.stride = K * (bf16 ? 2 : 4);
         pf.rows = t1 * g + g < M ? g : M - t1 * g;
       }
-      // Not streamed: the copy below reads the row-wise bytes back while they are in L1/L2.
-      if (!quantize_block_chunk(x, bf16, p, 0, t, c0, c1, q_row, s_row, k, sc, false, bad, pf)) break;
+      // The chunk's codes go to a buffer (its stride spreads the transpose's loads over L1 sets),
+      // then out twice: as rows (streamed) and transposed.
+      if (!quantize_block_chunk(x, bf16, p, 0, t, c0, c1, tmp.data(), ts, s_row, k, sc, false, bad, pf)) break;
       for (size_t tc = c0 / g; tc < fp8k_cdiv(c1, g); tc++) s_col[tc * trn + t] = s_row[t * tcn + tc];
       const size_t r0 = t * g, r1 = r0 + g < M ? r0 + g : M;
-      // The chunk's row-wise bytes, copied into a buffer with a stride that spreads the transpose's
-      // loads over L1 sets (K is often a multiple of 1 KiB), then transposed.
-      for (size_t r = r0; r < r1; r++) memcpy(&tmp[(r - r0) * ts], q_row + r * K + c0, c1 - c0);
+      copy_rows(tmp.data(), ts, q_row + r0 * K + c0, K, r1 - r0, c1 - c0, stream);
       tr(tmp.data(), ts, q_col + c0 * M + r0, M, r1 - r0, c1 - c0);
     }
     if (stream) _mm_sfence();

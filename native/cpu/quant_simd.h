@@ -51,8 +51,8 @@ struct AmaxScratch {
 };
 
 // k.amax over nr rows of n elements, `stride` elements apart: row r's tile maxima to
-// tilemax[r * ts ...], colmax max-ed over all of them. Same results as row by row; faster for
-// bf16 at AVX-512 (column maxima held in registers down the rows).
+// tilemax[r * ts ...] (unless tilemax is NULL), colmax max-ed over all of them. Same results as
+// row by row; faster for bf16 at AVX-512 (column maxima held in registers down the rows).
 void amax_rows(const QuantKernels& k, const void* x, bool bf16, size_t stride, size_t nr, size_t n, size_t g, uint32_t* tilemax,
                size_t ts, void* colmax, AmaxScratch& sc);
 
@@ -122,15 +122,18 @@ struct Prefetch {
 
 // Per-thread buffers of quantize_block_chunk.
 struct BlockScratch {
-  std::vector<uint32_t> rowmax, blockmax;
+  std::vector<uint32_t> blockmax;
+  std::vector<uint8_t> colmax;  // as amax_rows' colmax: uint16_t or uint32_t per column
   std::vector<float> inv;
   std::vector<uint8_t> kind;
+  AmaxScratch amax;
 };
 
 // G x G quantize of the blocks of band `tr` of matrix `b` that lie in columns [c0, c1) (whole
-// blocks; c0 a multiple of G). False when strict met a non-finite block (noted in bad).
-bool quantize_block_chunk(const void* x, bool bf16, const fp8k_quant* p, size_t b, size_t tr, size_t c0, size_t c1, uint8_t* q,
-                          float* scales, const QuantKernels& k, BlockScratch& sc, bool stream, FirstBad& bad,
+// blocks; c0 a multiple of G): the codes of band row i, column c0 + j go to out[i * os + j].
+// False when strict met a non-finite block (noted in bad).
+bool quantize_block_chunk(const void* x, bool bf16, const fp8k_quant* p, size_t b, size_t tr, size_t c0, size_t c1, uint8_t* out,
+                          size_t os, float* scales, const QuantKernels& k, BlockScratch& sc, bool stream, FirstBad& bad,
                           const Prefetch& pf = Prefetch());
 // Columns per G x G work unit: whole blocks (at least 64 columns), G rows of them about 256 KiB of input.
 size_t block_chunk_cols(size_t g, size_t elem);

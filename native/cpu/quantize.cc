@@ -629,22 +629,23 @@ void quantize_rows(const void* x, bool bf16, const fp8k_quant* p, uint8_t* q, fl
 // G x G on one band of G rows and a chunk of columns (whole blocks): amax of each block from the
 // row tiles' maxima, its scale, then the rows converted while the chunk is in L2. Shared with
 // cast_transpose.cc.
-bool quantize_block_chunk(const void* x, bool bf16, const fp8k_quant* p, size_t b, size_t tr, size_t c0, size_t c1, uint8_t* q,
-                          float* scales, const QuantKernels& k, BlockScratch& sc, bool stream, FirstBad& bad,
+bool quantize_block_chunk(const void* x, bool bf16, const fp8k_quant* p, size_t b, size_t tr, size_t c0, size_t c1, uint8_t* out,
+                          size_t os, float* scales, const QuantKernels& k, BlockScratch& sc, bool stream, FirstBad& bad,
                           const Prefetch& pf) {
   const size_t g = (size_t)p->tile_cols, cols = p->cols, tcn = fp8k_tile_cols_count(p), trn = fp8k_tile_rows_count(p);
   const size_t elem = bf16 ? 2 : 4;
   const size_t r0 = tr * g, r1 = r0 + g < p->rows ? r0 + g : p->rows, w = c1 - c0;
   const size_t nb = fp8k_cdiv(w, g);
-  sc.rowmax.resize(nb);
   sc.blockmax.assign(nb, 0);
+  sc.colmax.assign(w * elem, 0);
   sc.inv.resize(nb);
   sc.kind.resize(nb);
   const char* xb = static_cast<const char*>(x) + (b * p->rows) * cols * elem;
-  for (size_t r = r0; r < r1; r++) {
-    k.amax(xb + (r * cols + c0) * elem, w, g, sc.rowmax.data(), nullptr);
-    for (size_t j = 0; j < nb; j++)
-      if (sc.rowmax[j] > sc.blockmax[j]) sc.blockmax[j] = sc.rowmax[j];
+  // A block's amax is the max of its columns' maxima over the band's rows.
+  amax_rows(k, xb + (r0 * cols + c0) * elem, bf16, cols, r1 - r0, w, g, nullptr, 0, sc.colmax.data(), sc.amax);
+  for (size_t c = 0; c < w; c++) {
+    const uint32_t a = colmax_bits(sc.colmax.data(), c, bf16);
+    if (a > sc.blockmax[c / g]) sc.blockmax[c / g] = a;
   }
   bool special = false;
   for (size_t j = 0; j < nb; j++) {
@@ -659,13 +660,12 @@ bool quantize_block_chunk(const void* x, bool bf16, const fp8k_quant* p, size_t 
     scales[fp8k_scale_index(p, b, tr, tc)] = s;
   }
   for (size_t r = r0; r < r1; r++) {
-    const char* xr = xb + r * cols * elem;
-    uint8_t* qr = q + (b * p->rows + r) * cols;
-    k.quant(xr + c0 * elem, qr + c0, w, sc.inv.data(), g, stream, pf.row(r - r0));
+    const char* xr = xb + (r * cols + c0) * elem;
+    uint8_t* qr = out + (r - r0) * os;
+    k.quant(xr, qr, w, sc.inv.data(), g, stream, pf.row(r - r0));
     if (special && stream) _mm_sfence();  // the fix-ups overwrite streamed bytes
     if (special)
-      for (size_t j = 0; j < nb; j++)
-        fix_tile(sc.kind[j], xr, bf16, qr, c0 + j * g, c0 + (j + 1) * g < c1 ? c0 + (j + 1) * g : c1, sc.inv[j], p->format);
+      for (size_t j = 0; j < nb; j++) fix_tile(sc.kind[j], xr, bf16, qr, j * g, (j + 1) * g < w ? (j + 1) * g : w, sc.inv[j], p->format);
   }
   return true;
 }
@@ -708,7 +708,8 @@ int quantize(const void* x, int x_dtype, const fp8k_quant* p, uint8_t* q, float*
           pf.stride = p->cols * elem;
           pf.rows = r1 + p->tile_rows < p->rows ? p->tile_rows : p->rows - r1;
         }
-        if (!quantize_block_chunk(x, bf16, p, bt / trn, bt % trn, c0, c1, q, scales, k, sc, stream, bad, pf)) break;
+        uint8_t* out = q + ((bt / trn) * p->rows + (bt % trn) * p->tile_rows) * p->cols + c0;
+        if (!quantize_block_chunk(x, bf16, p, bt / trn, bt % trn, c0, c1, out, p->cols, scales, k, sc, stream, bad, pf)) break;
       }
       if (stream) _mm_sfence();
     });
