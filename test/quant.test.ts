@@ -203,7 +203,7 @@ describe.each(availableBackends())('castTranspose on %s equals two quantize call
   }));
 });
 
-describe('castTranspose past the streaming threshold (16 Mi elements) equals two ref quantize calls', () => {
+describe('castTranspose past the streaming threshold (16 MiB of output) equals two ref quantize calls', () => {
   // [4160, 4100]: whole 64-row groups and column chunks (the pipelined transpose) next to a last
   // band of 64 rows and a last chunk of 4 columns; one NaN for the fix-ups.
   const [m, k] = [4160, 4100];

@@ -167,7 +167,7 @@ void cast_transpose_rows(const void* x, bool bf16, const fp8k_quant* p, uint8_t*
   const size_t tpb = bc / g;                       // row tiles per sub-block row
   const size_t tcn = fp8k_cdiv(K, g), bands = fp8k_cdiv(M, g), chunks = fp8k_cdiv(K, bc);
   const size_t ts = bc + 64;  // tmp's row stride: off a multiple of 4 KiB, so the 64-row transpose loads spread over L1 sets
-  const bool stream = M * K >= kStreamBytes;
+  const bool stream = 2 * M * K >= kStreamBytes;  // both outputs together
   const int level = fp8k_cpu_simd_level();
   parallel_units(bands * chunks, M * K, [&](size_t u0, size_t u1) {
     std::vector<uint32_t> rowmax(g * tpb);
@@ -261,7 +261,7 @@ void cast_transpose_blocks(const void* x, bool bf16, const fp8k_quant* p, uint8_
   const size_t trn = fp8k_tile_rows_count(p), tcn = fp8k_tile_cols_count(p);
   const size_t unit = g < 64 ? 64 : g, half = block_chunk_cols(g, bf16 ? 2 : 4) / 2 / unit * unit, cw = half < unit ? unit : half;
   const size_t chunks = fp8k_cdiv(K, cw);
-  const bool stream = M * K >= kStreamBytes;
+  const bool stream = 2 * M * K >= kStreamBytes;  // both outputs together
   parallel_units(trn * chunks, M * K, [&](size_t u0, size_t u1) {
     BlockScratch sc;
     const size_t ts = cw + 64;  // see cast_transpose_rows
@@ -301,10 +301,11 @@ int cast_transpose(const void* x, int x_dtype, const fp8k_quant* p, uint8_t* q_r
   const int level = fp8k_cpu_simd_level();
   const QuantKernels& k = quant_kernels(level, p->format, bf16);
   FirstBad bad;
+  const Transpose tr = transpose_for(level, 2 * p->rows * p->cols >= kStreamBytes);
   if (p->tile_rows == 1)
-    cast_transpose_rows(x, bf16, p, q_row, s_row, q_col, s_col, k, transpose_for(level, p->rows * p->cols >= kStreamBytes), bad);
+    cast_transpose_rows(x, bf16, p, q_row, s_row, q_col, s_col, k, tr, bad);
   else
-    cast_transpose_blocks(x, bf16, p, q_row, s_row, q_col, s_col, k, transpose_for(level, p->rows * p->cols >= kStreamBytes), bad);
+    cast_transpose_blocks(x, bf16, p, q_row, s_row, q_col, s_col, k, tr, bad);
   if (bad.get() != SIZE_MAX) return fp8k_fail_nonfinite(p, bad.get(), call);
   return FP8K_OK;
 }
