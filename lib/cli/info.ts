@@ -58,7 +58,7 @@ export function runInfo(args: string[]): number {
     node: process.versions.node,
     napi: process.versions.napi,
     platform: `${process.platform}-${process.arch}`,
-    cpu: { model: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, simd: simd.name, features: ['avx2', 'avx512f', 'avx512bw', 'avx512vl', 'avx512_bf16'].filter((f) => flags.includes(f)) },
+    cpu: { model: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, simd: simd.name, features: ['avx2', 'avx512f', 'avx512bw', 'avx512vl', 'avx512vbmi', 'avx512_bf16'].filter((f) => flags.includes(f)) },
     backends: backends(),
     cuda: { toolkit: findCudaToolkit(), driver: native().cudaDriver() },
   };

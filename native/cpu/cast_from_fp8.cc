@@ -170,6 +170,7 @@ FP8K_TARGET_AVX512 void from_avx512(const uint8_t* q, void* y, size_t n, bool st
 template <int FMT, bool BF16>
 Kernel kernel_for(int level) {
   switch (level) {
+    case FP8K_SIMD_AVX512_VBMI:
     case FP8K_SIMD_AVX512: return from_avx512<FMT, BF16>;
     case FP8K_SIMD_AVX2: return from_avx2<FMT, BF16>;
     default: return from_scalar<FMT, BF16>;

@@ -203,6 +203,7 @@ FP8K_TARGET_AVX512 void cast_avx512(const void* x, uint8_t* q, size_t n, bool st
 template <int FMT, bool SAT, bool BF16>
 Kernel kernel_for(int level) {
   switch (level) {
+    case FP8K_SIMD_AVX512_VBMI:
     case FP8K_SIMD_AVX512: return cast_avx512<FMT, SAT, BF16>;
     case FP8K_SIMD_AVX2: return cast_avx2<FMT, SAT, BF16>;
     default: return cast_scalar<FMT, SAT, BF16>;

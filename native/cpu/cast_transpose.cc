@@ -151,7 +151,7 @@ void transpose_sse2(const uint8_t* s, size_t ss, uint8_t* d, size_t ds, size_t n
 
 using Transpose = void (*)(const uint8_t*, size_t, uint8_t*, size_t, size_t, size_t);
 Transpose transpose_for(int level, bool stream) {
-  if (level == FP8K_SIMD_AVX512) return stream ? transpose_avx512_nt : transpose_avx512;
+  if (level >= FP8K_SIMD_AVX512) return stream ? transpose_avx512_nt : transpose_avx512;
   return level == FP8K_SIMD_AVX2 ? transpose_avx2 : transpose_sse2;
 }
 
@@ -251,7 +251,7 @@ FP8K_TARGET_AVX512 void copy_rows_avx512(const uint8_t* s, size_t ss, uint8_t* d
   }
 }
 void copy_rows(const uint8_t* s, size_t ss, uint8_t* d, size_t ds, size_t nr, size_t w, bool stream) {
-  if (stream && fp8k_cpu_simd_level() == FP8K_SIMD_AVX512) return copy_rows_avx512(s, ss, d, ds, nr, w);
+  if (stream && fp8k_cpu_simd_level() >= FP8K_SIMD_AVX512) return copy_rows_avx512(s, ss, d, ds, nr, w);
   for (size_t r = 0; r < nr; r++) memcpy(d + r * ds, s + r * ss, w);
 }
 

@@ -97,6 +97,7 @@ FP8K_TARGET_AVX512 void convert_avx512(const void* x, void* y, size_t n) {
 template <bool IN_BF16, bool OUT_BF16>
 Kernel kernel_for(int level) {
   switch (level) {
+    case FP8K_SIMD_AVX512_VBMI:
     case FP8K_SIMD_AVX512: return convert_avx512<IN_BF16, OUT_BF16>;
     case FP8K_SIMD_AVX2: return convert_avx2<IN_BF16, OUT_BF16>;
     default: return convert_scalar<IN_BF16, OUT_BF16>;

@@ -137,7 +137,7 @@ FP8K_TARGET_AVX2 void deq_avx2(const uint8_t* q, const float* s16, void* y, size
 template <int FMT, bool BF16>
 RowKernel kernel_for(int level) {
   if ((_mm_getcsr() & 0x40) != 0) return deq_scalar<FMT, BF16>;  // DAZ
-  if (level == FP8K_SIMD_AVX512) return deq_avx512<FMT, BF16>;
+  if (level >= FP8K_SIMD_AVX512) return deq_avx512<FMT, BF16>;
   if (level == FP8K_SIMD_AVX2) return deq_avx2<FMT, BF16>;
   return deq_scalar<FMT, BF16>;
 }

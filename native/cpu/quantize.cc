@@ -295,16 +295,28 @@ struct CodeTables {
   }
 };
 
+// pack64_bf16's byte permute: byte 2i is the low byte of lane i of the first table (the even
+// elements), byte 2i + 1 that of the second (the odd ones).
+struct EvenOdd {
+  alignas(64) uint8_t b[64];
+};
+constexpr EvenOdd even_odd() {
+  EvenOdd e{};
+  for (int i = 0; i < 64; i++) e.b[i] = (uint8_t)((i & 1) * 64 + (i / 2 % 16) * 4);
+  return e;
+}
+constexpr EvenOdd kEvenOdd = even_odd();
+
 template <int FMT>
 struct CodeVecs {
-  __m512i m0, m1, x0, x1, j0, j1;
+  __m512i m0, m1, x0, x1, j0, j1, even_odd;
 };
 
 template <int FMT>
 FP8K_TARGET_AVX512 inline CodeVecs<FMT> code_vecs() {
   static const CodeTables<FMT> t;
   return {_mm512_load_si512(t.m),  _mm512_load_si512(t.m + 16),  _mm512_load_si512(t.x),
-          _mm512_load_si512(t.x + 16), _mm512_load_si512(t.mj), _mm512_load_si512(t.mj + 16)};
+          _mm512_load_si512(t.x + 16), _mm512_load_si512(t.mj), _mm512_load_si512(t.mj + 16), _mm512_load_si512(kEvenOdd.b)};
 }
 
 template <int FMT>
@@ -358,23 +370,37 @@ FP8K_TARGET_AVX512 inline __m512i word_avx512(__m512i te, __m512i to) {
   return _mm512_ternarylogic_epi32(te, _mm512_slli_epi16(to, 8), _mm512_set1_epi32(0xFFFF), 0xA8);
 }
 
+// The 64 codes of a block in element order, from code registers holding the even (te) and odd
+// (to) elements of its two halves in their lanes' low bytes. avx512: words, packus and a qword
+// permute (six ops); avx512vbmi: two byte permutes and an insert. vpermt2b is written as inline
+// assembly so that the file needs no VBMI target attribute; it runs only at that level.
+template <bool VBMI, int FMT>
+FP8K_TARGET_AVX512 inline __m512i pack64_bf16(__m512i te0, __m512i to0, __m512i te1, __m512i to1, const CodeVecs<FMT>& cv) {
+  if (VBMI) {
+    asm("vpermt2b %[b], %[i], %[a]" : [a] "+v"(te0) : [i] "v"(cv.even_odd), [b] "v"(to0));
+    asm("vpermt2b %[b], %[i], %[a]" : [a] "+v"(te1) : [i] "v"(cv.even_odd), [b] "v"(to1));
+    return _mm512_inserti64x4(te0, _mm512_castsi512_si256(te1), 1);
+  }
+  return _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7), _mm512_packus_epi32(word_avx512(te0, to0), word_avx512(te1, to1)));
+}
+
 // bf16 input, 64 elements from a full block: each 32-bit lane of a load holds two bf16 values,
 // widened without shuffles (even element: << 16; odd: the high half masked), so lanes 0-7 hold
-// elements 0-15 (group 2h) and lanes 8-15 elements 16-31 (group 2h + 1). The two codes of a lane
-// go back as one word; packus and one qword permute order the 64 bytes.
-template <int FMT, bool TWO, bool STREAM>
+// elements 0-15 (group 2h) and lanes 8-15 elements 16-31 (group 2h + 1); pack64_bf16 puts the
+// codes back in order.
+template <int FMT, bool TWO, bool STREAM, bool VBMI>
 FP8K_TARGET_AVX512 inline void block64_bf16_v(const uint16_t* x, uint8_t* q1, __m512 i0, __m512 i1, uint8_t* q2, const float* invp,
                                              const CodeVecs<FMT>& cv);
 
-template <int FMT, bool TWO, bool STREAM>
+template <int FMT, bool TWO, bool STREAM, bool VBMI>
 FP8K_TARGET_AVX512 inline void block64_bf16(const uint16_t* x, uint8_t* q1, const float* inv, uint8_t* q2, const float* invp,
                                            const CodeVecs<FMT>& cv) {
   const __m512 i0 = _mm512_mask_mov_ps(_mm512_set1_ps(inv[0]), 0xFF00, _mm512_set1_ps(inv[1]));
   const __m512 i1 = _mm512_mask_mov_ps(_mm512_set1_ps(inv[2]), 0xFF00, _mm512_set1_ps(inv[3]));
-  block64_bf16_v<FMT, TWO, STREAM>(x, q1, i0, i1, q2, invp, cv);
+  block64_bf16_v<FMT, TWO, STREAM, VBMI>(x, q1, i0, i1, q2, invp, cv);
 }
 
-template <int FMT, bool TWO, bool STREAM>
+template <int FMT, bool TWO, bool STREAM, bool VBMI>
 FP8K_TARGET_AVX512 inline void block64_bf16_v(const uint16_t* x, uint8_t* q1, __m512 i0, __m512 i1, uint8_t* q2, const float* invp,
                                              const CodeVecs<FMT>& cv) {
   const __m512i v0 = _mm512_loadu_si512(x), v1 = _mm512_loadu_si512(x + 32);
@@ -383,19 +409,15 @@ FP8K_TARGET_AVX512 inline void block64_bf16_v(const uint16_t* x, uint8_t* q1, __
   const __m512i a0 = _mm512_and_si512(v0, absm), a1 = _mm512_and_si512(v1, absm);
   const __m512 e0 = _mm512_castsi512_ps(_mm512_slli_epi32(a0, 16)), o0 = _mm512_castsi512_ps(_mm512_and_si512(a0, him));
   const __m512 e1 = _mm512_castsi512_ps(_mm512_slli_epi32(a1, 16)), o1 = _mm512_castsi512_ps(_mm512_and_si512(a1, him));
-  const __m512i perm = _mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7);
-  {
-    const __m512i w0 = word_avx512(code_t_avx512<FMT>(_mm512_mul_ps(e0, i0), cv), code_t_avx512<FMT>(_mm512_mul_ps(o0, i0), cv));
-    const __m512i w1 = word_avx512(code_t_avx512<FMT>(_mm512_mul_ps(e1, i1), cv), code_t_avx512<FMT>(_mm512_mul_ps(o1, i1), cv));
-    store64<STREAM>(q1, finish64(_mm512_permutexvar_epi64(perm, _mm512_packus_epi32(w0, w1)), neg));
-  }
-  if (TWO) {
-    const __m512i w0 = word_avx512(code_t_avx512<FMT>(_mm512_mul_ps(e0, _mm512_loadu_ps(invp)), cv),
-                                        code_t_avx512<FMT>(_mm512_mul_ps(o0, _mm512_loadu_ps(invp + 16)), cv));
-    const __m512i w1 = word_avx512(code_t_avx512<FMT>(_mm512_mul_ps(e1, _mm512_loadu_ps(invp + 32)), cv),
-                                        code_t_avx512<FMT>(_mm512_mul_ps(o1, _mm512_loadu_ps(invp + 48)), cv));
-    _mm512_storeu_si512(q2, finish64(_mm512_permutexvar_epi64(perm, _mm512_packus_epi32(w0, w1)), neg));
-  }
+  store64<STREAM>(q1, finish64(pack64_bf16<VBMI>(code_t_avx512<FMT>(_mm512_mul_ps(e0, i0), cv), code_t_avx512<FMT>(_mm512_mul_ps(o0, i0), cv),
+                                                 code_t_avx512<FMT>(_mm512_mul_ps(e1, i1), cv), code_t_avx512<FMT>(_mm512_mul_ps(o1, i1), cv), cv),
+                                neg));
+  if (TWO)
+    _mm512_storeu_si512(q2, finish64(pack64_bf16<VBMI>(code_t_avx512<FMT>(_mm512_mul_ps(e0, _mm512_loadu_ps(invp)), cv),
+                                                       code_t_avx512<FMT>(_mm512_mul_ps(o0, _mm512_loadu_ps(invp + 16)), cv),
+                                                       code_t_avx512<FMT>(_mm512_mul_ps(e1, _mm512_loadu_ps(invp + 32)), cv),
+                                                       code_t_avx512<FMT>(_mm512_mul_ps(o1, _mm512_loadu_ps(invp + 48)), cv), cv),
+                                     neg));
 }
 
 // f32 input, 64 elements in order.
@@ -419,7 +441,7 @@ FP8K_TARGET_AVX512 inline void block64_f32(const float* x, uint8_t* q1, const fl
   if (TWO) _mm512_storeu_si512(q2, finish64(pack64_avx512(d[0], d[1], d[2], d[3]), neg));
 }
 
-template <int FMT, bool BF16, bool TWO, bool STREAM>
+template <int FMT, bool BF16, bool TWO, bool STREAM, bool VBMI>
 FP8K_TARGET_AVX512 inline void quant_avx512_impl(const void* x, uint8_t* q1, const float* invt, size_t g, uint8_t* q2, const float* invl,
                                                  const float* invp, size_t n, const void* pf) {
   const CodeVecs<FMT> cv = code_vecs<FMT>();
@@ -431,12 +453,12 @@ FP8K_TARGET_AVX512 inline void quant_avx512_impl(const void* x, uint8_t* q1, con
     // Whole 64s of one tile (g >= 64) take one broadcast; smaller tiles four.
     if (BF16 && g >= 64) {
       const __m512 iv = _mm512_set1_ps(invt[i >> sh]);
-      block64_bf16_v<FMT, TWO, STREAM>(static_cast<const uint16_t*>(x) + i, q1 + i, iv, iv, q2 + i, invp + i, cv);
+      block64_bf16_v<FMT, TWO, STREAM, VBMI>(static_cast<const uint16_t*>(x) + i, q1 + i, iv, iv, q2 + i, invp + i, cv);
       continue;
     }
     const float inv[4] = {invt[i >> sh], invt[(i + 16) >> sh], invt[(i + 32) >> sh], invt[(i + 48) >> sh]};
     if (BF16)
-      block64_bf16<FMT, TWO, STREAM>(static_cast<const uint16_t*>(x) + i, q1 + i, inv, q2 + i, invp + i, cv);
+      block64_bf16<FMT, TWO, STREAM, VBMI>(static_cast<const uint16_t*>(x) + i, q1 + i, inv, q2 + i, invp + i, cv);
     else
       block64_f32<FMT, TWO, STREAM>(static_cast<const float*>(x) + i, q1 + i, inv, q2 + i, invl + i, cv);
   }
@@ -449,26 +471,26 @@ FP8K_TARGET_AVX512 inline void quant_avx512_impl(const void* x, uint8_t* q1, con
   }
 }
 
-template <int FMT, bool BF16>
+template <int FMT, bool BF16, bool VBMI>
 FP8K_TARGET_AVX512 void quant_avx512(const void* x, uint8_t* q, size_t n, const float* invt, size_t g, bool stream, const void* pf) {
   if (stream)
-    quant_avx512_impl<FMT, BF16, false, true>(x, q, invt, g, nullptr, nullptr, nullptr, n, pf);
+    quant_avx512_impl<FMT, BF16, false, true, VBMI>(x, q, invt, g, nullptr, nullptr, nullptr, n, pf);
   else
-    quant_avx512_impl<FMT, BF16, false, false>(x, q, invt, g, nullptr, nullptr, nullptr, n, pf);
+    quant_avx512_impl<FMT, BF16, false, false, VBMI>(x, q, invt, g, nullptr, nullptr, nullptr, n, pf);
 }
-template <int FMT, bool BF16>
+template <int FMT, bool BF16, bool VBMI>
 FP8K_TARGET_AVX512 void quant2_avx512(const void* x, uint8_t* q1, const float* invt, size_t g, uint8_t* q2, const float* invl,
                                       const float* invp, size_t n, bool stream, const void* pf) {
   if (stream)
-    quant_avx512_impl<FMT, BF16, true, true>(x, q1, invt, g, q2, invl, invp, n, pf);
+    quant_avx512_impl<FMT, BF16, true, true, VBMI>(x, q1, invt, g, q2, invl, invp, n, pf);
   else
-    quant_avx512_impl<FMT, BF16, true, false>(x, q1, invt, g, q2, invl, invp, n, pf);
+    quant_avx512_impl<FMT, BF16, true, false, VBMI>(x, q1, invt, g, q2, invl, invp, n, pf);
 }
 
 // 1 x G rows of bf16 (G a multiple of 64, n a multiple of G) in one pass: each tile's amax from
 // registers, its scale (tile_scale), then its conversion from the same (L1-resident) lines.
 // Returns the first non-finite tile when strict (SIZE_MAX when none).
-template <int FMT, bool STREAM>
+template <int FMT, bool STREAM, bool VBMI>
 FP8K_TARGET_AVX512 size_t rows_bf16_impl(const void* xv, uint8_t* q, size_t n, size_t g, const fp8k_quant* p, float* s, size_t ss) {
   const CodeVecs<FMT> cv = code_vecs<FMT>();
   const uint16_t* x = static_cast<const uint16_t*>(xv);
@@ -484,7 +506,7 @@ FP8K_TARGET_AVX512 size_t rows_bf16_impl(const void* xv, uint8_t* q, size_t n, s
     s[t * ss] = sc;
     if (kind == kTileFast) {
       const __m512 iv = _mm512_set1_ps(inv);
-      for (size_t i = t0; i < t0 + g; i += 64) block64_bf16_v<FMT, false, STREAM>(x + i, q + i, iv, iv, nullptr, nullptr, cv);
+      for (size_t i = t0; i < t0 + g; i += 64) block64_bf16_v<FMT, false, STREAM, VBMI>(x + i, q + i, iv, iv, nullptr, nullptr, cv);
     } else if (kind == kTileNonFinite) {
       memset(q + t0, 0x7F, g);
     } else {
@@ -494,17 +516,21 @@ FP8K_TARGET_AVX512 size_t rows_bf16_impl(const void* xv, uint8_t* q, size_t n, s
   return SIZE_MAX;
 }
 
-template <int FMT>
+template <int FMT, bool VBMI>
 FP8K_TARGET_AVX512 size_t rows_bf16(const void* x, uint8_t* q, size_t n, size_t g, const fp8k_quant* p, float* s, size_t ss, bool stream) {
-  return stream ? rows_bf16_impl<FMT, true>(x, q, n, g, p, s, ss) : rows_bf16_impl<FMT, false>(x, q, n, g, p, s, ss);
+  return stream ? rows_bf16_impl<FMT, true, VBMI>(x, q, n, g, p, s, ss) : rows_bf16_impl<FMT, false, VBMI>(x, q, n, g, p, s, ss);
 }
 
 template <int FMT, bool BF16>
 const QuantKernels& kernels(int level) {
   static const QuantKernels scalar = {amax_scalar<BF16>, quant_scalar<FMT, BF16>, quant2_scalar<FMT, BF16>, nullptr};
   static const QuantKernels avx2 = {amax_avx2<BF16>, quant_avx2<FMT, BF16>, quant2_avx2<FMT, BF16>, nullptr};
-  static const QuantKernels avx512 = {amax_avx512<BF16>, quant_avx512<FMT, BF16>, quant2_avx512<FMT, BF16>,
-                                      BF16 ? rows_bf16<FMT> : nullptr};
+  static const QuantKernels avx512 = {amax_avx512<BF16>, quant_avx512<FMT, BF16, false>, quant2_avx512<FMT, BF16, false>,
+                                      BF16 ? rows_bf16<FMT, false> : nullptr};
+  // Only the bf16 kernels pack bytes with vpermt2b; f32 keeps the avx512 set.
+  static const QuantKernels avx512vbmi = {amax_avx512<BF16>, quant_avx512<FMT, BF16, BF16>, quant2_avx512<FMT, BF16, BF16>,
+                                          BF16 ? rows_bf16<FMT, true> : nullptr};
+  if (level == FP8K_SIMD_AVX512_VBMI) return avx512vbmi;
   if (level == FP8K_SIMD_AVX512) return avx512;
   // The AVX2 add has no embedded rounding: it needs MXCSR at round to nearest (always so under Node).
   if (level == FP8K_SIMD_AVX2 && (_mm_getcsr() & 0x6000) == 0) return avx2;
@@ -555,7 +581,7 @@ FP8K_TARGET_AVX512 uint8_t tile_scales_avx512(const void* a, bool a16, size_t n,
 }  // namespace
 
 uint8_t tile_scales(int level, const void* a, bool a16, size_t n, const fp8k_quant* p, float* scale, float* inv, uint8_t* kind) {
-  if (level == FP8K_SIMD_AVX512) return tile_scales_avx512(a, a16, n, p, scale, inv, kind);
+  if (level >= FP8K_SIMD_AVX512) return tile_scales_avx512(a, a16, n, p, scale, inv, kind);
   uint8_t any = 0;
   for (size_t i = 0; i < n; i++)
     any |= kind[i] = tile_scale(a16 ? (uint32_t) static_cast<const uint16_t*>(a)[i] << 16 : static_cast<const uint32_t*>(a)[i], p, &scale[i], &inv[i]);

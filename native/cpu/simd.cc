@@ -12,7 +12,7 @@ int hardware_level() {
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
       __builtin_cpu_supports("avx512vl"))
-    return FP8K_SIMD_AVX512;
+    return __builtin_cpu_supports("avx512vbmi") ? FP8K_SIMD_AVX512_VBMI : FP8K_SIMD_AVX512;
   if (__builtin_cpu_supports("avx2")) return FP8K_SIMD_AVX2;
   return FP8K_SIMD_SCALAR;
 }
@@ -25,6 +25,7 @@ int default_level(int hw) {
     if (!strcmp(env, "scalar")) cap = FP8K_SIMD_SCALAR;
     else if (!strcmp(env, "avx2")) cap = FP8K_SIMD_AVX2;
     else if (!strcmp(env, "avx512")) cap = FP8K_SIMD_AVX512;
+    else if (!strcmp(env, "avx512vbmi")) cap = FP8K_SIMD_AVX512_VBMI;
   }
   return cap < hw ? cap : hw;
 }
@@ -58,6 +59,7 @@ extern "C" int fp8k_cpu_force_simd(int level) {
 
 extern "C" const char* fp8k_cpu_simd_name(int level) {
   switch (level) {
+    case FP8K_SIMD_AVX512_VBMI: return "avx512vbmi";
     case FP8K_SIMD_AVX512: return "avx512";
     case FP8K_SIMD_AVX2: return "avx2";
     default: return "scalar";
