@@ -15,11 +15,10 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { castFromFp8Sync } from '../../cast.js';
-import { native } from '../../native.js';
 import { quantizeSync } from '../../quant.js';
 import { Tensor, tensor } from '../../tensor.js';
 import { BenchOptions } from '../cast.js';
-import { BenchRow, measure, median, uniforms } from '../harness.js';
+import { BenchRow, copyOf, measure, median, uniforms } from '../harness.js';
 import { ONNX_FLOAT, quantizeLinearModel } from './onnx-model.js';
 
 export const ORT_INSTALL = 'ONNXRUNTIME_NODE_INSTALL=skip npm install --no-save onnxruntime-node';
@@ -110,10 +109,7 @@ export function ortQuantizeLinear(
   const model = quantizeLinearModel(rows, cols, block, scales, ONNX_FLOAT);
   const dir = mkdtempSync(join(tmpdir(), 'fp8kit-ort-'));
   const session = ort.newSession();
-  const half = Math.max(1, Math.round(bytes / 2));
-  const src = new Uint8Array(half).fill(1);
-  const dst = new Uint8Array(half);
-  const copy = () => native().benchCopy(dst, src);
+  const { copy, copyBytes } = copyOf(bytes);
   try {
     session.loadModel(model.bytes.buffer, model.bytes.byteOffset, model.bytes.byteLength, {
       enableProfiling: true,
@@ -145,7 +141,7 @@ export function ortQuantizeLinear(
     if (all.length !== reps + 1) throw new Error(`profile holds ${all.length} QuantizeLinear kernel times for ${reps + 1} runs`);
     const y = out[model.output];
     if (y.type !== 'float32' || !(y.data instanceof Float32Array)) throw new Error(`Cast output is ${y.type}, not float32`);
-    return { kernelMs: all.slice(1), runMs, copyMs, copyBytes: 2 * half, decoded: y.data, threads };
+    return { kernelMs: all.slice(1), runMs, copyMs, copyBytes, decoded: y.data, threads };
   } finally {
     session.dispose();
     rmSync(dir, { recursive: true, force: true });
