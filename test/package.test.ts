@@ -45,7 +45,7 @@ describe('the fp8kit command', () => {
 
   test('bench cast measures every cast next to a copy of the same bytes', () => {
     const out = JSON.parse(execFileSync(process.execPath, [cli, 'bench', 'cast', '--n', '300000', '--reps', '3', '--json'], { encoding: 'utf8' }));
-    const rows = out.results.cast as { name: string; bytes: number; gbps: number; copyGbps: number; ofCopy: number }[];
+    const rows = out.results.cast as { name: string; bytes: number; gbps: number; copyGbps: number; ofCopy: number; hugeCopyGbps: number; ofHugeCopy: number }[];
     expect(rows.map((r) => r.name)).toContain('f32 -> e4m3');
     const f32e4m3 = rows.find((r) => r.name === 'f32 -> e4m3')!;
     expect(f32e4m3.bytes).toBe(300000 * 5);
@@ -53,6 +53,8 @@ describe('the fp8kit command', () => {
       expect(r.gbps, r.name).toBeGreaterThan(0);
       expect(r.copyGbps, r.name).toBeGreaterThan(0);
       expect(r.ofCopy).toBeCloseTo(r.gbps / r.copyGbps, 6);
+      expect(r.hugeCopyGbps, r.name).toBeGreaterThan(0);
+      expect(r.ofHugeCopy).toBeCloseTo(r.gbps / r.hugeCopyGbps, 6);
     }
   });
 

@@ -8,10 +8,13 @@ export interface BenchRow {
   bytes: number;
   medianMs: number;
   gbps: number;
-  /** Copy bandwidth (read + write bytes counted) measured interleaved with this case. */
+  /** Copy bandwidth (read + write bytes counted) measured interleaved with this case, between typed arrays (MEASURING.md's baseline). */
   copyGbps: number;
   /** gbps / copyGbps. */
   ofCopy: number;
+  /** The same copy between buffers allocated like the outputs (huge pages where the OS allows), and gbps over it. */
+  hugeCopyGbps?: number;
+  ofHugeCopy?: number;
   /** Lines printed under the table (peer comparisons, why a peer is missing). */
   notes?: string[];
 }
@@ -29,43 +32,52 @@ function timeMs(fn: () => void): number {
 }
 
 /**
- * The baseline: a copy of bytes/2 bytes (bytes/2 read, bytes/2 written, `copyBytes` in all), between
- * buffers allocated as the operations' outputs are (allocateOutput: on huge pages where the OS
- * allows), so that the comparison is not one of page sizes.
+ * A copy of bytes/2 bytes (bytes/2 read, bytes/2 written, `copyBytes` in all): between typed arrays
+ * (MEASURING.md's baseline), or, with `huge`, between buffers allocated as the operations' outputs
+ * are (allocateOutput: on huge pages where the OS allows), which copies faster.
  */
-export function copyOf(bytes: number): { copy: () => void; copyBytes: number } {
+export function copyOf(bytes: number, huge = false): { copy: () => void; copyBytes: number } {
   const half = Math.max(1, Math.round(bytes / 2));
-  const src = allocateOutput('u8', half).fill(1);
-  const dst = allocateOutput('u8', half).fill(0);
+  const src = (huge ? allocateOutput('u8', half) : new Uint8Array(half)).fill(1);
+  const dst = (huge ? allocateOutput('u8', half) : new Uint8Array(half)).fill(0);
   return { copy: () => native().benchCopy(dst, src), copyBytes: 2 * half };
 }
 
 /**
- * Times `fn` (moving `bytes` bytes) and a copy moving the same bytes (bytes/2 read, bytes/2 written),
- * alternating the two `reps` times after one warm-up each, so both see the same machine load.
+ * Times `fn` (moving `bytes` bytes) and the two copies of the same bytes (copyOf), in turn `reps`
+ * times after one warm-up each, so that all three see the same machine load.
  */
 export function measure(name: string, bytes: number, reps: number, fn: () => void): BenchRow {
-  const { copy, copyBytes } = copyOf(bytes);
-  copy();
+  const plain = copyOf(bytes);
+  const huge = copyOf(bytes, true);
+  plain.copy();
+  huge.copy();
   fn();
   const t: number[] = [];
   const c: number[] = [];
+  const h: number[] = [];
   for (let r = 0; r < reps; r++) {
-    c.push(timeMs(copy));
+    c.push(timeMs(plain.copy));
+    h.push(timeMs(huge.copy));
     t.push(timeMs(fn));
   }
   const medianMs = median(t);
   const gbps = bytes / medianMs / 1e6;
-  const copyGbps = copyBytes / median(c) / 1e6;
-  return { name, bytes, medianMs, gbps, copyGbps, ofCopy: gbps / copyGbps };
+  const copyGbps = plain.copyBytes / median(c) / 1e6;
+  const hugeCopyGbps = huge.copyBytes / median(h) / 1e6;
+  return { name, bytes, medianMs, gbps, copyGbps, ofCopy: gbps / copyGbps, hugeCopyGbps, ofHugeCopy: gbps / hugeCopyGbps };
 }
 
 export function formatTable(title: string, rows: BenchRow[]): string {
   const w = Math.max(28, ...rows.map((r) => r.name.length));
-  const head = `${'case'.padEnd(w)} ${'MB moved'.padStart(9)} ${'median ms'.padStart(10)} ${'GB/s'.padStart(7)} ${'copy GB/s'.padStart(10)} ${'of copy'.padStart(8)}`;
+  const huge = rows.some((r) => r.hugeCopyGbps !== undefined);
+  const head =
+    `${'case'.padEnd(w)} ${'MB moved'.padStart(9)} ${'median ms'.padStart(10)} ${'GB/s'.padStart(7)} ${'copy GB/s'.padStart(10)} ${'of copy'.padStart(8)}` +
+    (huge ? ` ${'huge-page copy'.padStart(15)} ${'of it'.padStart(6)}` : '');
   const body = rows.map(
     (r) =>
-      `${r.name.padEnd(w)} ${(r.bytes / 1e6).toFixed(0).padStart(9)} ${r.medianMs.toFixed(2).padStart(10)} ${r.gbps.toFixed(1).padStart(7)} ${r.copyGbps.toFixed(1).padStart(10)} ${(100 * r.ofCopy).toFixed(0).padStart(7)}%`,
+      `${r.name.padEnd(w)} ${(r.bytes / 1e6).toFixed(0).padStart(9)} ${r.medianMs.toFixed(2).padStart(10)} ${r.gbps.toFixed(1).padStart(7)} ${r.copyGbps.toFixed(1).padStart(10)} ${(100 * r.ofCopy).toFixed(0).padStart(7)}%` +
+      (huge ? (r.hugeCopyGbps === undefined ? '' : ` ${r.hugeCopyGbps.toFixed(1).padStart(15)} ${(100 * (r.ofHugeCopy ?? 0)).toFixed(0).padStart(5)}%`) : ''),
   );
   return [title, head, ...body, ...rows.flatMap((r) => r.notes ?? [])].join('\n') + '\n';
 }
