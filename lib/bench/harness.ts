@@ -1,4 +1,7 @@
 /** Timing for the microbenchmarks: medians, and a memory copy of the same bytes measured alongside. */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
 import { native } from '../native.js';
 import { allocateOutput } from '../tensor.js';
 
@@ -32,6 +35,19 @@ function timeMs(fn: () => void): number {
 }
 
 /**
+ * A full collection before each case: the garbage of the one before (a peer's hundreds of MB) is
+ * otherwise swept by V8's background threads during the next measurement, on the same cores.
+ */
+let gc: (() => void) | undefined;
+function collectGarbage(): void {
+  if (!gc) {
+    setFlagsFromString('--expose-gc');
+    gc = runInNewContext('gc') as () => void;
+  }
+  gc();
+}
+
+/**
  * A copy of bytes/2 bytes (bytes/2 read, bytes/2 written, `copyBytes` in all): between typed arrays
  * (MEASURING.md's baseline), or, with `huge`, between buffers allocated as the operations' outputs
  * are (allocateOutput: on huge pages where the OS allows), which copies faster.
@@ -48,6 +64,7 @@ export function copyOf(bytes: number, huge = false): { copy: () => void; copyByt
  * times after one warm-up each, so that all three see the same machine load.
  */
 export function measure(name: string, bytes: number, reps: number, fn: () => void): BenchRow {
+  collectGarbage();
   const plain = copyOf(bytes);
   const huge = copyOf(bytes, true);
   plain.copy();
