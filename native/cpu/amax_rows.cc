@@ -80,6 +80,8 @@ FP8K_TARGET_AVX512 void tiles_bf16(const uint16_t* x, size_t stride, size_t nr, 
 
 }  // namespace
 
+FP8K_TARGET_AVX512 void tile_max16_bf16(const uint16_t* rv, uint32_t* out, size_t os, size_t nr) { reduce16(rv, out, os, nr); }
+
 void amax_rows(const QuantKernels& k, const void* x, bool bf16, size_t stride, size_t nr, size_t n, size_t g, uint32_t* tilemax,
                size_t ts, void* colmax, AmaxScratch& sc) {
   size_t done = 0;

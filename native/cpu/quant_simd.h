@@ -56,6 +56,11 @@ struct AmaxScratch {
 void amax_rows(const QuantKernels& k, const void* x, bool bf16, size_t stride, size_t nr, size_t n, size_t g, uint32_t* tilemax,
                size_t ts, void* colmax, AmaxScratch& sc);
 
+// out[r * os] = the max of the 32 uint16 lanes (bf16 abs bits) of row r of rv, as f32 bits, for
+// r < nr <= 16; rv holds 16 rows of 32 lanes, 64-byte aligned (rows past nr are read, not used).
+// AVX-512 only.
+void tile_max16_bf16(const uint16_t* rv, uint32_t* out, size_t os, size_t nr);
+
 // The set for this SIMD level (fp8k_cpu_simd_level()), format and input type.
 const QuantKernels& quant_kernels(int level, int format, bool bf16);
 

@@ -495,22 +495,37 @@ FP8K_TARGET_AVX512 size_t rows_bf16_impl(const void* xv, uint8_t* q, size_t n, s
   const CodeVecs<FMT> cv = code_vecs<FMT>();
   const uint16_t* x = static_cast<const uint16_t*>(xv);
   const __m512i absm = _mm512_set1_epi16(0x7FFF);
-  for (size_t t0 = 0, t = 0; t0 < n; t0 += g, t++) {
-    __m512i acc = _mm512_and_si512(_mm512_loadu_si512(x + t0), absm);
-    for (size_t i = t0 + 32; i < t0 + g; i += 32) acc = _mm512_max_epu16(acc, _mm512_and_si512(_mm512_loadu_si512(x + i), absm));
-    acc = _mm512_max_epu16(acc, _mm512_srli_epi32(acc, 16));
-    const uint32_t amax = (uint32_t)(_mm512_reduce_max_epu32(_mm512_and_si512(acc, _mm512_set1_epi32(0xFFFF)))) << 16;
-    float sc, inv;
-    const uint8_t kind = tile_scale(amax, p, &sc, &inv);
-    if (kind == kTileNonFinite && p->strict) return t;
-    s[t * ss] = sc;
-    if (kind == kTileFast) {
-      const __m512 iv = _mm512_set1_ps(inv);
-      for (size_t i = t0; i < t0 + g; i += 64) block64_bf16_v<FMT, false, STREAM, VBMI>(x + i, q + i, iv, iv, nullptr, nullptr, cv);
-    } else if (kind == kTileNonFinite) {
-      memset(q + t0, 0x7F, g);
-    } else {
-      for (size_t i = t0; i < t0 + g; i++) q[i] = fp8k_quantize_value(fp8k_bf16_to_f32(x[i]), inv, FMT);
+  alignas(64) uint16_t rv[16 * 32];
+  alignas(64) uint32_t amax[16];
+  alignas(64) float sc[16], inv[16];
+  alignas(64) uint8_t kind[16];
+  const size_t tiles = n / g;
+  // 16 tiles at a time (in L1): their lane maxima, one reduction and one vector scale step for all
+  // of them, then their codes.
+  for (size_t b = 0; b < tiles; b += 16) {
+    const size_t nt = tiles - b < 16 ? tiles - b : 16;
+    for (size_t t = 0; t < 16; t++) {
+      __m512i acc = _mm512_setzero_si512();
+      if (t < nt)
+        for (size_t i = (b + t) * g; i < (b + t + 1) * g; i += 32) acc = _mm512_max_epu16(acc, _mm512_and_si512(_mm512_loadu_si512(x + i), absm));
+      _mm512_store_si512(rv + 32 * t, acc);
+    }
+    tile_max16_bf16(rv, amax, 1, nt);
+    const uint8_t any = tile_scales(FP8K_SIMD_AVX512, amax, false, nt, p, sc, inv, kind);
+    if ((any & kTileNonFinite) && p->strict)
+      for (size_t t = 0; t < nt; t++)
+        if (kind[t] == kTileNonFinite) return b + t;
+    for (size_t t = 0; t < nt; t++) {
+      const size_t t0 = (b + t) * g;
+      s[(b + t) * ss] = sc[t];
+      if (kind[t] == kTileFast) {
+        const __m512 iv = _mm512_set1_ps(inv[t]);
+        for (size_t i = t0; i < t0 + g; i += 64) block64_bf16_v<FMT, false, STREAM, VBMI>(x + i, q + i, iv, iv, nullptr, nullptr, cv);
+      } else if (kind[t] == kTileNonFinite) {
+        memset(q + t0, 0x7F, g);
+      } else {
+        for (size_t i = t0; i < t0 + g; i++) q[i] = fp8k_quantize_value(fp8k_bf16_to_f32(x[i]), inv[t], FMT);
+      }
     }
   }
   return SIZE_MAX;
