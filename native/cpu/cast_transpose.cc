@@ -158,7 +158,7 @@ Transpose transpose_for(int level, bool stream) {
 // ---- 1 x G ----
 
 void cast_transpose_rows(const void* x, bool bf16, const fp8k_quant* p, uint8_t* q_row, float* s_row, uint8_t* q_col, float* s_col,
-                         const QuantKernels& k, Transpose tr, FirstBad& bad) {
+                         const QuantKernels& k, bool stream, Transpose tr, FirstBad& bad) {
   const size_t g = (size_t)p->tile_cols, M = p->rows, K = p->cols, elem = bf16 ? 2 : 4;
   // Columns per sub-block: whole row tiles, about 128 KiB of x (half a quantize chunk: x, its
   // byte buffer and the next sub-block's prefetched rows then share L2 better).
@@ -167,7 +167,6 @@ void cast_transpose_rows(const void* x, bool bf16, const fp8k_quant* p, uint8_t*
   const size_t tpb = bc / g;                       // row tiles per sub-block row
   const size_t tcn = fp8k_cdiv(K, g), bands = fp8k_cdiv(M, g), chunks = fp8k_cdiv(K, bc);
   const size_t ts = bc + 64;  // tmp's row stride: off a multiple of 4 KiB, so the 64-row transpose loads spread over L1 sets
-  const bool stream = 2 * M * K >= kStreamBytes;  // both outputs together
   const int level = fp8k_cpu_simd_level();
   parallel_units(bands * chunks, M * K, [&](size_t u0, size_t u1) {
     std::vector<uint32_t> rowmax(g * tpb);
@@ -184,7 +183,8 @@ void cast_transpose_rows(const void* x, bool bf16, const fp8k_quant* p, uint8_t*
       memset(colmax.data(), 0, bc * 4);
       const char* xs = static_cast<const char*>(x) + (r0 * K + c0) * elem;
       amax_rows(k, xs, bf16, K, nr, w, g, rowmax.data(), tpb, colmax.data(), amax_scratch);
-      // Row tiles, in row-major tile order (tiles past w, t >= ntl, hold stale maxima: never used).
+      // Row tiles, in row-major tile order. Tiles past w (t >= ntl) hold stale maxima: their kinds
+      // can only set special_r (a scan that finds nothing), never a code or scale.
       const bool special_r = tile_scales(level, rowmax.data(), false, nr * tpb, p, sr.data(), invr.data(), kindr.data()) != kTileFast;
       bool failed = false;
       if (special_r && p->strict)
@@ -256,12 +256,11 @@ void copy_rows(const uint8_t* s, size_t ss, uint8_t* d, size_t ds, size_t nr, si
 }
 
 void cast_transpose_blocks(const void* x, bool bf16, const fp8k_quant* p, uint8_t* q_row, float* s_row, uint8_t* q_col, float* s_col,
-                           const QuantKernels& k, Transpose tr, FirstBad& bad) {
+                           const QuantKernels& k, bool stream, Transpose tr, FirstBad& bad) {
   const size_t g = (size_t)p->tile_cols, M = p->rows, K = p->cols;
   const size_t trn = fp8k_tile_rows_count(p), tcn = fp8k_tile_cols_count(p);
   const size_t unit = g < 64 ? 64 : g, half = block_chunk_cols(g, bf16 ? 2 : 4) / 2 / unit * unit, cw = half < unit ? unit : half;
   const size_t chunks = fp8k_cdiv(K, cw);
-  const bool stream = 2 * M * K >= kStreamBytes;  // both outputs together
   parallel_units(trn * chunks, M * K, [&](size_t u0, size_t u1) {
     BlockScratch sc;
     const size_t ts = cw + 64;  // see cast_transpose_rows
@@ -301,11 +300,12 @@ int cast_transpose(const void* x, int x_dtype, const fp8k_quant* p, uint8_t* q_r
   const int level = fp8k_cpu_simd_level();
   const QuantKernels& k = quant_kernels(level, p->format, bf16);
   FirstBad bad;
-  const Transpose tr = transpose_for(level, 2 * p->rows * p->cols >= kStreamBytes);
+  const bool stream = 2 * p->rows * p->cols >= kStreamBytes;  // both outputs together
+  const Transpose tr = transpose_for(level, stream);
   if (p->tile_rows == 1)
-    cast_transpose_rows(x, bf16, p, q_row, s_row, q_col, s_col, k, tr, bad);
+    cast_transpose_rows(x, bf16, p, q_row, s_row, q_col, s_col, k, stream, tr, bad);
   else
-    cast_transpose_blocks(x, bf16, p, q_row, s_row, q_col, s_col, k, tr, bad);
+    cast_transpose_blocks(x, bf16, p, q_row, s_row, q_col, s_col, k, stream, tr, bad);
   if (bad.get() != SIZE_MAX) return fp8k_fail_nonfinite(p, bad.get(), call);
   return FP8K_OK;
 }
