@@ -94,7 +94,7 @@ export function formatTable(title: string, rows: BenchRow[]): string {
   const body = rows.map(
     (r) =>
       `${r.name.padEnd(w)} ${(r.bytes / 1e6).toFixed(0).padStart(9)} ${r.medianMs.toFixed(2).padStart(10)} ${r.gbps.toFixed(1).padStart(7)} ${r.copyGbps.toFixed(1).padStart(10)} ${(100 * r.ofCopy).toFixed(0).padStart(7)}%` +
-      (huge ? (r.hugeCopyGbps === undefined ? '' : ` ${r.hugeCopyGbps.toFixed(1).padStart(15)} ${(100 * (r.ofHugeCopy ?? 0)).toFixed(0).padStart(5)}%`) : ''),
+      (r.hugeCopyGbps === undefined ? '' : ` ${r.hugeCopyGbps.toFixed(1).padStart(15)} ${(100 * (r.ofHugeCopy ?? 0)).toFixed(0).padStart(5)}%`),
   );
   return [title, head, ...body, ...rows.flatMap((r) => r.notes ?? [])].join('\n') + '\n';
 }

@@ -1,7 +1,9 @@
-// Pass 1 of the 1 x G cast-transpose: every row tile's amax and every column's amax of a block
-// of rows. AVX-512 bf16 walks each tile column down the rows with the column maxima held in
-// registers (one load, abs and two maxima per vector, instead of a load-max-store of the
-// column maxima per row) and reduces sixteen rows' tile vectors at once by halving rounds.
+// Tile and column maxima of a block of rows: pass 1 of the 1 x G cast-transpose (both), and the
+// block amax of G x G quantize (columns only, then the max over each block's columns). AVX-512
+// bf16 walks each tile column down the rows with the column maxima held in registers (one load,
+// abs and two maxima per vector, instead of a load-max-store of the column maxima per row) and
+// reduces sixteen rows' tile vectors at once by halving rounds (also serving the 1 x G rows of
+// quantize.cc through tile_max16_bf16).
 // GCC 12 warns falsely about the _mm512_undefined_* inside inlined intrinsics (GCC bug 105593).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"

@@ -487,9 +487,9 @@ FP8K_TARGET_AVX512 void quant2_avx512(const void* x, uint8_t* q1, const float* i
     quant_avx512_impl<FMT, BF16, true, false, VBMI>(x, q1, invt, g, q2, invl, invp, n, pf);
 }
 
-// 1 x G rows of bf16 (G a multiple of 64, n a multiple of G) in one pass: each tile's amax from
-// registers, its scale (tile_scale), then its conversion from the same (L1-resident) lines.
-// Returns the first non-finite tile when strict (SIZE_MAX when none).
+// 1 x G rows of bf16 (G a multiple of 64, n a multiple of G), 16 tiles at a time: their amax,
+// scales (tile_scales), then their conversion from the same (L1-resident) lines. Returns the
+// first non-finite tile when strict (SIZE_MAX when none).
 template <int FMT, bool STREAM, bool VBMI>
 FP8K_TARGET_AVX512 size_t rows_bf16_impl(const void* xv, uint8_t* q, size_t n, size_t g, const fp8k_quant* p, float* s, size_t ss) {
   const CodeVecs<FMT> cv = code_vecs<FMT>();
