@@ -1,4 +1,5 @@
 // The module: one export per binding. Context-aware (no global JS state), so it loads in worker_threads.
+#include <dlfcn.h>
 #include <napi.h>
 
 #include "../backend.h"
@@ -6,30 +7,62 @@
 #include "cast.h"
 #include "device.h"
 #include "info.h"
+#include "job.h"
 #include "quant.h"
 
 namespace fp8k::addon {
 
+// No C++ exception leaves a binding as anything but an Error with a code: node-addon-api turns a
+// Napi::Error into a JavaScript exception, and would let anything else escape and abort the process.
+template <Napi::Value (*F)(const Napi::CallbackInfo&)>
+static Napi::Value binding(const Napi::CallbackInfo& info) {
+  try {
+    return F(info);
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const std::bad_alloc&) {
+    throw status_error(info.Env(), FP8K_ERR_OUT_OF_MEMORY, "out of memory");
+  } catch (const std::exception& e) {
+    throw status_error(info.Env(), FP8K_ERR_INTERNAL, e.what());
+  }
+}
+
+template <Napi::Value (*F)(const Napi::CallbackInfo&)>
+static void add(Napi::Env env, Napi::Object exports, const char* name) {
+  exports.Set(name, Napi::Function::New(env, binding<F>, name));
+}
+
+// Node unloads an addon when the last environment that loaded it goes away (a worker that exits, with
+// the main thread never having loaded fp8kit). The cached output buffers, the cpu backend's threads and
+// the CUDA plugin outlive any one environment, so the library stays loaded until the process ends.
+static void pin_library() {
+  Dl_info self;
+  if (dladdr(reinterpret_cast<void*>(&pin_library), &self) && self.dli_fname) dlopen(self.dli_fname, RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE);
+}
+
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  pin_library();
   exports.Set("abiVersion", Napi::Number::New(env, FP8K_ABI_VERSION));
-  exports.Set("backends", Napi::Function::New(env, Backends));
-  exports.Set("loadPlugin", Napi::Function::New(env, LoadPlugin));
-  exports.Set("cudaDriver", Napi::Function::New(env, CudaDriver));
-  exports.Set("cpuSimd", Napi::Function::New(env, CpuSimd));
-  exports.Set("benchCopy", Napi::Function::New(env, BenchCopy));
-  exports.Set("isDetached", Napi::Function::New(env, IsDetached));
-  exports.Set("allocOutput", Napi::Function::New(env, AllocOutput));
-  exports.Set("castToFp8", Napi::Function::New(env, CastToFp8));
-  exports.Set("castFromFp8", Napi::Function::New(env, CastFromFp8));
-  exports.Set("convert", Napi::Function::New(env, Convert));
-  exports.Set("quantize", Napi::Function::New(env, Quantize));
-  exports.Set("dequantize", Napi::Function::New(env, Dequantize));
-  exports.Set("castTranspose", Napi::Function::New(env, CastTranspose));
-  exports.Set("deviceAlloc", Napi::Function::New(env, DeviceAlloc));
-  exports.Set("deviceFree", Napi::Function::New(env, DeviceFree));
-  exports.Set("deviceCopy", Napi::Function::New(env, DeviceCopy));
-  exports.Set("streamCreate", Napi::Function::New(env, StreamCreate));
-  exports.Set("streamSync", Napi::Function::New(env, StreamSync));
+  add<Backends>(env, exports, "backends");
+  add<LoadPlugin>(env, exports, "loadPlugin");
+  add<CudaDriver>(env, exports, "cudaDriver");
+  add<CpuSimd>(env, exports, "cpuSimd");
+  add<BenchCopy>(env, exports, "benchCopy");
+  add<IsDetached>(env, exports, "isDetached");
+  add<AllocOutput>(env, exports, "allocOutput");
+  add<MemoryStats>(env, exports, "memoryStats");
+  add<ReleaseMemory>(env, exports, "releaseMemory");
+  add<CastToFp8>(env, exports, "castToFp8");
+  add<CastFromFp8>(env, exports, "castFromFp8");
+  add<Convert>(env, exports, "convert");
+  add<Quantize>(env, exports, "quantize");
+  add<Dequantize>(env, exports, "dequantize");
+  add<CastTranspose>(env, exports, "castTranspose");
+  add<DeviceAlloc>(env, exports, "deviceAlloc");
+  add<DeviceFree>(env, exports, "deviceFree");
+  add<DeviceCopy>(env, exports, "deviceCopy");
+  add<StreamCreate>(env, exports, "streamCreate");
+  add<StreamSync>(env, exports, "streamSync");
   return exports;
 }
 

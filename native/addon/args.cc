@@ -1,7 +1,10 @@
 #include "args.h"
 
+#include <string.h>
+
 #include <cmath>
 
+#include "alloc.h"
 #include "job.h"
 #include "registry.h"
 
@@ -29,11 +32,38 @@ static size_t element_bytes(int dtype) {
   }
 }
 
+Arg host_arg(Napi::Env env, napi_value value, size_t bytes, const char* name) {
+  napi_typedarray_type type;
+  size_t length, offset;
+  void* data = nullptr;
+  napi_value buffer;
+  if (napi_get_typedarray_info(env, value, &type, &length, &data, &buffer, &offset) != napi_ok)
+    fail(env, FP8K_ERR_DTYPE, std::string(name) + " must be a typed array or a device tensor");
+  Arg arg;
+  arg.bytes = bytes;
+  arg.name = name;
+  arg.array = value;
+  bool is_plain = false, detached = false;
+  void* base = nullptr;
+  size_t capacity = 0;
+  napi_is_arraybuffer(env, buffer, &is_plain);
+  if (is_plain) {  // else a SharedArrayBuffer, which cannot be detached
+    napi_is_detached_arraybuffer(env, buffer, &detached);
+    if (detached) fail(env, FP8K_ERR_ARGUMENT, std::string(name) + " is backed by a detached ArrayBuffer");
+    napi_get_arraybuffer_info(env, buffer, &base, &capacity);
+    arg.in_place = owned_output(env, base, capacity);
+  }
+  if (!data && bytes) fail(env, FP8K_ERR_ARGUMENT, std::string(name) + " has no memory");
+  arg.host = data;
+  return arg;
+}
+
 Arg tensor_arg(const Napi::CallbackInfo& info, size_t index, int dtype, size_t n, const char* name, const fp8k_backend* b) {
   Napi::Env env = info.Env();
-  Arg arg;
-  arg.bytes = n * element_bytes(dtype);
   if (DeviceMem* m = device_mem(info[index])) {
+    Arg arg;
+    arg.bytes = n * element_bytes(dtype);
+    arg.name = name;
     if (m->backend != b) fail(env, FP8K_ERR_ARGUMENT, std::string(name) + " lives on backend '" + m->backend->name + "', not '" + b->name + "'");
     if (m->freed()) fail(env, FP8K_ERR_ARGUMENT, std::string(name) + " is a device tensor that was freed");
     if (m->bytes() < arg.bytes) fail(env, FP8K_ERR_SHAPE, std::string(name) + " holds fewer elements than its shape says");
@@ -43,12 +73,22 @@ Arg tensor_arg(const Napi::CallbackInfo& info, size_t index, int dtype, size_t n
   if (!info[index].IsTypedArray()) fail(env, FP8K_ERR_DTYPE, std::string(name) + " must be a typed array or a device tensor");
   Napi::TypedArray a = info[index].As<Napi::TypedArray>();
   if (a.TypedArrayType() != array_type(dtype)) fail(env, FP8K_ERR_DTYPE, std::string(name) + " has the wrong typed-array type");
-  bool detached = false;
-  napi_is_detached_arraybuffer(env, a.ArrayBuffer(), &detached);
-  if (detached) fail(env, FP8K_ERR_ARGUMENT, std::string(name) + " is backed by a detached ArrayBuffer");
   if (a.ElementLength() < n) fail(env, FP8K_ERR_SHAPE, std::string(name) + " holds fewer elements than its shape says");
-  arg.host = static_cast<uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset();
-  return arg;
+  return host_arg(env, info[index], n * element_bytes(dtype), name);
+}
+
+void stage_host(std::vector<Arg>& ins, std::vector<Arg>& outs, std::vector<std::shared_ptr<HostBuffer>>& held, std::vector<CopyBack>& back) {
+  for (Arg& a : ins)
+    if (!a.device && !a.in_place) {
+      held.push_back(std::make_shared<HostBuffer>(a.bytes));
+      memcpy(held.back()->data(), a.host, a.bytes);
+      a.host = held.back()->data();
+    }
+  for (Arg& a : outs)
+    if (!a.device && !a.in_place) {
+      back.push_back({std::make_shared<HostBuffer>(a.bytes), a.array, a.name});
+      a.host = back.back().staging->data();
+    }
 }
 
 Staging::~Staging() {
@@ -131,8 +171,12 @@ Napi::Value staged(const Napi::CallbackInfo& info, const fp8k_backend* b, std::v
                    std::vector<Napi::Value> keep, size_t stream_index, Napi::Value result, StagedOp op) {
   void* stream = stream_handle(info[stream_index], b);
   keep.push_back(info[stream_index]);
-  return run_job(info.Env(), bool_arg(info, stream_index + 1, "async"), keep,
-                 [=](fp8k_call* c) {
+  const bool async = bool_arg(info, stream_index + 1, "async");
+  std::vector<std::shared_ptr<HostBuffer>> held;
+  std::vector<CopyBack> back;
+  if (async) stage_host(ins, outs, held, back);
+  return run_job(info.Env(), async, keep,
+                 [b, stream, ins, outs, op, held](fp8k_call* c) {
                    c->stream = stream;
                    Staging s(b, c);
                    std::vector<const void*> x(ins.size());
@@ -143,7 +187,7 @@ Napi::Value staged(const Napi::CallbackInfo& info, const fp8k_backend* b, std::v
                      if (!s.output(outs[i], &y[i])) return s.status();
                    return s.finish(op(x.data(), y.data(), c));
                  },
-                 result);
+                 result, std::move(back));
 }
 
 }  // namespace fp8k::addon

@@ -10,6 +10,7 @@
 
 #include "../backend.h"
 #include "device.h"
+#include "job.h"
 
 namespace fp8k::addon {
 
@@ -20,10 +21,17 @@ struct Arg {
   void* host = nullptr;
   std::shared_ptr<DeviceUse> device;
   size_t bytes = 0;
+  const char* name = "";
+  napi_value array = nullptr;  // the typed array, in the scope of the call
+  // A Promise call may use the host memory in place: fp8kit's own outputs and SharedArrayBuffers
+  // cannot be detached. Other host memory is read from a snapshot / written through a staging copy.
+  bool in_place = true;
 };
 
 // A typed array of dtype's element type, or a device buffer of backend b, holding n elements.
 Arg tensor_arg(const Napi::CallbackInfo& info, size_t index, int dtype, size_t n, const char* name, const fp8k_backend* b);
+// A typed array of any type (ArrayBuffer- or SharedArrayBuffer-backed) holding at least `bytes` bytes.
+Arg host_arg(Napi::Env env, napi_value value, size_t bytes, const char* name);
 size_t size_arg(const Napi::CallbackInfo& info, size_t index, const char* name);
 int int_arg(const Napi::CallbackInfo& info, size_t index, const char* name);
 bool bool_arg(const Napi::CallbackInfo& info, size_t index, const char* name);
@@ -54,6 +62,10 @@ class Staging {
   std::vector<void*> temps_;
   std::vector<std::pair<void*, const Arg*>> downloads_;
 };
+
+// For a Promise call: host inputs that are not in place are copied now into buffers `held` keeps, and
+// outputs that are not in place get staging buffers that `back` copies into them when the call settles.
+void stage_host(std::vector<Arg>& ins, std::vector<Arg>& outs, std::vector<std::shared_ptr<HostBuffer>>& held, std::vector<CopyBack>& back);
 
 // Runs `op(inputs, outputs, call)` now or on the pool (argument `stream_index` is the stream, the next
 // one the async flag), staging every tensor argument; `keep` stays referenced until it settles.

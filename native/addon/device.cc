@@ -1,5 +1,8 @@
 #include "device.h"
 
+#include <memory>
+
+#include "alloc.h"
 #include "args.h"
 #include "job.h"
 
@@ -85,8 +88,9 @@ Napi::Value DeviceAlloc(const Napi::CallbackInfo& info) {
   fp8k_call c{};
   int status = b->mem_alloc(&p, bytes, &c);
   if (status != FP8K_OK) fail(env, status, c.message);
-  auto* mem = new DeviceMem(b, p, bytes);
-  auto ext = Napi::External<DeviceMem>::New(env, mem, [](Napi::Env, DeviceMem* m) { delete m; });
+  auto mem = std::make_unique<DeviceMem>(b, p, bytes);
+  Napi::Value ext = device_external(env, mem.get());
+  mem.release();  // the External's finalizer deletes it
   napi_type_tag_object(env, ext, &kDeviceTag);
   return ext;
 }
@@ -96,6 +100,7 @@ Napi::Value DeviceFree(const Napi::CallbackInfo& info) {
   DeviceMem* m = device_mem(info[0]);
   if (!m) fail(info.Env(), FP8K_ERR_ARGUMENT, "not a device buffer");
   m->release();
+  device_released(info.Env(), m);
   return info.Env().Undefined();
 }
 
@@ -106,21 +111,25 @@ Napi::Value DeviceCopy(const Napi::CallbackInfo& info) {
   if (!m) fail(env, FP8K_ERR_ARGUMENT, "not a device buffer");
   if (m->freed()) fail(env, FP8K_ERR_ARGUMENT, "the device tensor was freed");
   if (!info[1].IsTypedArray()) fail(env, FP8K_ERR_ARGUMENT, "host data must be a typed array");
-  Napi::TypedArray a = info[1].As<Napi::TypedArray>();
-  if (a.ByteLength() != m->bytes()) fail(env, FP8K_ERR_SHAPE, "host data and device tensor differ in size");
-  bool upload = info[2].ToString().Utf8Value() == "upload";
+  if (info[1].As<Napi::TypedArray>().ByteLength() != m->bytes()) fail(env, FP8K_ERR_SHAPE, "host data and device tensor differ in size");
+  const bool upload = info[2].ToString().Utf8Value() == "upload";
   void* stream = stream_handle(info[3], m->backend);
+  const bool async = bool_arg(info, 4, "async");
+  std::vector<Arg> host{host_arg(env, info[1], m->bytes(), "host data")}, none;
+  std::vector<std::shared_ptr<HostBuffer>> held;
+  std::vector<CopyBack> back;
+  if (async) upload ? stage_host(host, none, held, back) : stage_host(none, host, held, back);
   auto use = std::make_shared<DeviceUse>(m);
-  char* host = static_cast<char*>(a.ArrayBuffer().Data()) + a.ByteOffset();
-  size_t bytes = m->bytes();
+  void* p = host[0].host;
+  const size_t bytes = m->bytes();
   const fp8k_backend* b = m->backend;
-  return run_job(env, bool_arg(info, 4, "async"), {info[0], info[1], info[3]},
-                 [=](fp8k_call* c) {
+  return run_job(env, async, {info[0], info[1], info[3]},
+                 [=, snapshots = held](fp8k_call* c) {
                    c->stream = stream;
-                   int s = upload ? b->mem_upload(use->ptr, host, bytes, c) : b->mem_download(host, use->ptr, bytes, c);
+                   int s = upload ? b->mem_upload(use->ptr, p, bytes, c) : b->mem_download(p, use->ptr, bytes, c);
                    return s != FP8K_OK ? s : b->synchronize(c);
                  },
-                 info[1]);
+                 info[1], std::move(back));
 }
 
 // (backend) -> a stream External, destroyed on garbage collection.

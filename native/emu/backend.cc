@@ -2,6 +2,7 @@
 // Its "device memory" is host memory, so host and device tensors both exercise the same paths as cuda.
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <new>
 
@@ -62,17 +63,27 @@ int cast_transpose(const void* x, int x_dtype, const fp8k_quant* p, uint8_t* q_r
   return flag != fp8k::cuda::kNoTile ? fp8k_fail_nonfinite(p, (size_t)flag, c) : FP8K_OK;
 }
 
-// Device memory as cudaMalloc gives it: 256-byte aligned, and poisoned so a kernel that reads
-// memory nobody wrote sees NaNs rather than zeros.
+// Device memory as cudaMalloc gives it: its own mapping (cudaMalloc never fragments the host heap;
+// glibc's heap grows without bound when large aligned blocks are freed and re-requested), 256-byte
+// aligned, and poisoned so a kernel that reads memory nobody wrote sees NaNs rather than zeros. The
+// page in front of the block holds the mapping's length.
+constexpr size_t kHeader = 4096;
+
 int mem_alloc(void** p, size_t bytes, fp8k_call* c) {
-  size_t rounded = (bytes + 255) / 256 * 256;
-  *p = aligned_alloc(256, rounded ? rounded : 256);
-  if (!*p) return fp8k_fail(c, FP8K_ERR_OUT_OF_MEMORY, "cuda-emu: cannot allocate %zu bytes", bytes);
-  memset(*p, 0xFF, rounded);
+  size_t length = 0;
+  if (bytes > SIZE_MAX - 2 * kHeader) return fp8k_fail(c, FP8K_ERR_OUT_OF_MEMORY, "cuda-emu: cannot allocate %zu bytes", bytes);
+  length = kHeader + (bytes + kHeader - 1) / kHeader * kHeader;
+  void* m = mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED) return fp8k_fail(c, FP8K_ERR_OUT_OF_MEMORY, "cuda-emu: cannot allocate %zu bytes", bytes);
+  *static_cast<size_t*>(m) = length;
+  *p = static_cast<char*>(m) + kHeader;
+  memset(*p, 0xFF, length - kHeader);
   return FP8K_OK;
 }
 int mem_free(void* p, fp8k_call*) {
-  free(p);
+  if (!p) return FP8K_OK;
+  void* m = static_cast<char*>(p) - kHeader;
+  munmap(m, *static_cast<size_t*>(m));
   return FP8K_OK;
 }
 int mem_copy(void* dst, const void* src, size_t bytes, fp8k_call*) {

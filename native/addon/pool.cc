@@ -1,0 +1,150 @@
+#include "pool.h"
+
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#include <list>
+#include <mutex>
+#include <new>
+
+namespace fp8k::addon {
+
+namespace {
+
+constexpr size_t kHuge = size_t(2) << 20;
+constexpr size_t kDefaultLimitMiB = 512;
+
+// FP8KIT_POOL_MB: the cache's bound in MiB (0 disables it); anything else that is not a number
+// leaves the default.
+size_t limit_from_env() {
+  const char* v = getenv("FP8KIT_POOL_MB");
+  if (!v || !*v) return kDefaultLimitMiB << 20;
+  char* end = nullptr;
+  unsigned long long mib = strtoull(v, &end, 10);
+  if (*end || mib > (SIZE_MAX >> 21)) return kDefaultLimitMiB << 20;
+  return size_t(mib) << 20;
+}
+
+struct Mapping {
+  void* ptr;
+  size_t capacity;
+};
+
+// A mapping of `capacity` bytes (a multiple of 2 MiB) at a 2 MiB boundary: over-map, trim both ends.
+void* map_aligned(size_t capacity) {
+  void* raw = mmap(nullptr, capacity + kHuge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) return nullptr;
+  uintptr_t base = reinterpret_cast<uintptr_t>(raw), aligned = (base + kHuge - 1) & ~(kHuge - 1);
+  if (aligned > base) munmap(raw, aligned - base);
+  if (size_t tail = base + kHuge - aligned) munmap(reinterpret_cast<void*>(aligned + capacity), tail);
+  void* p = reinterpret_cast<void*>(aligned);
+  // castTranspose's transposed writes touch 16 pages 4 KiB apart per 64 x 16 piece; on 4 KiB pages each
+  // is a TLB miss (castTranspose 0.86-0.96 of the time on huge pages). Linux's default THP mode is
+  // madvise; where the advice is refused nothing changes.
+#ifdef MADV_HUGEPAGE
+  madvise(p, capacity, MADV_HUGEPAGE);
+#endif
+  return p;
+}
+
+// Most recently cached first; a buffer is handed only to a request of exactly its size class.
+class Pool {
+ public:
+  void* take(size_t capacity) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (auto it = cached_.begin(); it != cached_.end(); ++it)
+        if (it->capacity == capacity) {
+          void* p = it->ptr;
+          cached_bytes_ -= capacity;
+          cached_.erase(it);
+          hits_++;
+          return p;
+        }
+      misses_++;
+    }
+    if (void* p = map_aligned(capacity)) return p;
+    release();  // out of address space or memory: what the cache holds goes first
+    return map_aligned(capacity);
+  }
+
+  void give(void* p, size_t capacity) {
+    std::list<Mapping> evicted;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (capacity <= limit_) {
+        // Cached pages stay resident but become the kernel's to reclaim under memory pressure
+        // (a reclaimed page reads back as zeros; outputs are written whole, so nothing notices).
+#ifdef MADV_FREE
+        madvise(p, capacity, MADV_FREE);
+#endif
+        cached_.push_front({p, capacity});
+        cached_bytes_ += capacity;
+        p = nullptr;
+        while (cached_bytes_ > limit_) {
+          cached_bytes_ -= cached_.back().capacity;
+          evicted.splice(evicted.begin(), cached_, std::prev(cached_.end()));
+          evictions_++;
+        }
+      }
+    }
+    if (p) munmap(p, capacity);
+    for (const Mapping& m : evicted) munmap(m.ptr, m.capacity);
+  }
+
+  size_t release() {
+    std::list<Mapping> all;
+    size_t bytes;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      all.swap(cached_);
+      bytes = cached_bytes_;
+      cached_bytes_ = 0;
+    }
+    for (const Mapping& m : all) munmap(m.ptr, m.capacity);
+    return bytes;
+  }
+
+  PoolStats stats() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return {cached_bytes_, cached_.size(), limit_, hits_, misses_, evictions_};
+  }
+
+ private:
+  std::mutex mu_;
+  std::list<Mapping> cached_;
+  size_t cached_bytes_ = 0;
+  const size_t limit_ = limit_from_env();
+  uint64_t hits_ = 0, misses_ = 0, evictions_ = 0;
+};
+
+// Never destroyed: buffers may come back from other threads while the process exits.
+Pool& pool() {
+  static Pool* p = new Pool;
+  return *p;
+}
+
+}  // namespace
+
+PoolStats pool_stats() { return pool().stats(); }
+size_t pool_release() { return pool().release(); }
+
+HostBuffer::HostBuffer(size_t bytes) : ptr_(nullptr), bytes_(bytes), capacity_(0) {
+  if (bytes >= kHuge) {
+    if (bytes > SIZE_MAX - 2 * kHuge) throw std::bad_alloc();
+    capacity_ = (bytes + kHuge - 1) & ~(kHuge - 1);
+    ptr_ = pool().take(capacity_);
+  } else if (posix_memalign(&ptr_, 64, bytes ? bytes : 64) != 0) {
+    ptr_ = nullptr;
+  }
+  if (!ptr_) throw std::bad_alloc();
+}
+
+HostBuffer::~HostBuffer() {
+  if (capacity_)
+    pool().give(ptr_, capacity_);
+  else
+    free(ptr_);
+}
+
+}  // namespace fp8k::addon
