@@ -1,7 +1,7 @@
 /** fp8kit: FP8 kernels for Node.js. The public surface of SPEC.md §10. */
 export { Fp8kitError } from './errors.js';
 export type { ErrorCode } from './errors.js';
-export { tensor, numel, checkTensor, isDType, bytesPerElement, DTYPES } from './tensor.js';
+export { tensor, empty, numel, checkTensor, isDType, bytesPerElement, DTYPES } from './tensor.js';
 export type { DType, Fp8Format, Tensor, ArrayOf } from './tensor.js';
 export { backends } from './backends.js';
 export type { BackendInfo } from './backends.js';
@@ -19,4 +19,6 @@ export { readSafetensors, readSafetensorsSync, writeSafetensors, writeSafetensor
 export type { SafetensorsFile, TensorSet } from './safetensors.js';
 export { fp8ToBf16, fp8ToBf16Sync, bf16ToFp8, bf16ToFp8Sync } from './checkpoint/convert.js';
 export type { CheckpointOptions, ConvertSummary } from './checkpoint/convert.js';
+export { memoryStats, releaseMemory } from './memory.js';
+export type { MemoryStats } from './memory.js';
 export { version } from './version.js';

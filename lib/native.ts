@@ -12,6 +12,8 @@ export interface NativeAddon {
   benchCopy(dst: Uint8Array, src: Uint8Array): void;
   isDetached(buffer: ArrayBufferLike): boolean;
   allocOutput(bytes: number): ArrayBuffer;
+  memoryStats(): { poolBytes: number; poolBuffers: number; poolLimit: number; poolHits: number; poolMisses: number; poolEvictions: number; outputs: number; outputBytes: number; deviceTensors: number; deviceBytes: number };
+  releaseMemory(): number;
   deviceAlloc(backend: string, bytes: number): object;
   deviceFree(handle: object): void;
   deviceCopy(handle: object, host: ArrayBufferView, direction: 'upload' | 'download', stream: object | undefined, async: boolean): unknown;

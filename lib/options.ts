@@ -28,5 +28,7 @@ export function flag(value: unknown, fallback: boolean, name: string): boolean {
 export function describe(value: unknown): string {
   if (typeof value === 'string') return `'${value}'`;
   if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value);
+  if (ArrayBuffer.isView(value)) return `a ${value.constructor?.name ?? 'typed array'} of ${(value as Uint8Array).length ?? value.byteLength} elements`;
+  if (Array.isArray(value)) return `an array of ${value.length} elements`;
   return Object.prototype.toString.call(value);
 }

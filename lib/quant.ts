@@ -3,7 +3,7 @@ import { Stream, streamHandle } from './device.js';
 import { Fp8kitError, NativeCall, runAsync, runSync } from './errors.js';
 import { native } from './native.js';
 import { checkOperand, nativeArg, Operand, operandBackend, outputOrGiven } from './operand.js';
-import { checkOptions, choice, flag } from './options.js';
+import { checkOptions, choice, describe, flag } from './options.js';
 import { dtypeCode, Fp8Format } from './tensor.js';
 
 export type Tile = readonly [number, number];
@@ -146,7 +146,7 @@ function prepareQuantize(x: Operand, opts: QuantizeOptions | undefined): [Quanti
   const g = geometry(t.shape, p.tile, p.scaleLayout, fn);
   const backend = operandBackend(o.backend, [t], fn);
   const stream = streamHandle(o.stream, backend);
-  const into = intoParts(o.into, fn);
+  const into = intoParts(o.into, `${fn}: options.into`);
   const data = outputOrGiven(into?.data, p.format, t.shape, backend, [t], `${fn}: options.into.data`);
   const scales = outputOrGiven(into?.scales, 'f32', g.scaleShape, backend, [t], `${fn}: options.into.scales`);
   const out: QuantizedTensor = { data, scales, tile: p.tile, format: p.format, scaleFormat: p.scaleFormat, scaleLayout: p.scaleLayout };
@@ -157,13 +157,23 @@ function prepareQuantize(x: Operand, opts: QuantizeOptions | undefined): [Quanti
 /** The data and scales of an `into` option (their dtypes and shapes are checked by outputOrGiven). */
 function intoParts(q: unknown, name: string): { data: unknown; scales: unknown } | undefined {
   if (q === undefined) return undefined;
-  if (q === null || typeof q !== 'object') throw new Fp8kitError('ERR_ARGUMENT', `${name} must be a quantized tensor {data, scales, …}`);
+  if (q === null || typeof q !== 'object' || ArrayBuffer.isView(q) || !('data' in q) || !('scales' in q))
+    throw new Fp8kitError('ERR_ARGUMENT', `${name} must be a quantized tensor {data, scales, …} such as an earlier result of the same call; got ${quantizedHint(q)}`);
   return q as { data: unknown; scales: unknown };
+}
+
+/** What a value that should have been a quantized tensor is, and what to do about it. */
+function quantizedHint(q: unknown): string {
+  if (q !== null && typeof q === 'object' && 'dtype' in q && 'shape' in q && 'data' in q)
+    return `a plain tensor (dtype ${describe((q as { dtype: unknown }).dtype)}). Quantize it first: fp8.quantizeSync(x) returns {data, scales, tile, format, scaleFormat, scaleLayout}`;
+  if (q !== null && typeof q === 'object' && 'rowwise' in q) return 'a castTranspose result: pass its .rowwise or .columnwise';
+  return describe(q);
 }
 
 /** Checks a QuantizedTensor argument: its fields, and that data and scales agree with its tiling. */
 function checkQuantized(q: unknown, fn: string): { q: QuantizedTensor; p: Parsed; g: ReturnType<typeof geometry> } {
-  if (q === null || typeof q !== 'object') throw new Fp8kitError('ERR_ARGUMENT', `${fn}: q must be a quantized tensor {data, scales, tile, format, scaleFormat, scaleLayout}`);
+  if (q === null || typeof q !== 'object' || ArrayBuffer.isView(q) || !('scales' in q) || !('tile' in q))
+    throw new Fp8kitError('ERR_ARGUMENT', `${fn}: q must be a quantized tensor {data, scales, tile, format, scaleFormat, scaleLayout}; got ${quantizedHint(q)}`);
   const r = q as QuantizedTensor;
   const p = parseQuantOptions({ tile: r.tile, format: r.format, scaleFormat: r.scaleFormat, scaleLayout: r.scaleLayout }, `${fn}: q`);
   const data = checkOperand(r.data, 'q.data', [p.format]);
@@ -206,6 +216,8 @@ function prepareCastTranspose(x: Operand, opts: CastTransposeOptions | undefined
   const stream = streamHandle(o.stream, backend);
   const meta = { tile: p.tile, format: p.format, scaleFormat: p.scaleFormat, scaleLayout: 'row' as const };
   const into = o.into as CastTransposed | undefined;
+  if (into !== undefined && (into === null || typeof into !== 'object' || !('rowwise' in into) || !('columnwise' in into)))
+    throw new Fp8kitError('ERR_ARGUMENT', `${fn}: options.into must be an earlier castTranspose result {rowwise, columnwise}; got ${quantizedHint(into)}`);
   const part = (q: QuantizedTensor | undefined, name: string, shape: number[], scaleShape: number[]): QuantizedTensor => {
     const given = intoParts(q, `${fn}: options.into.${name}`);
     return {

@@ -89,6 +89,24 @@ export function allocateOutput<D extends DType>(dtype: D, n: number): ArrayOf<D>
   return new (ARRAYS[dtype] as unknown as new (b: ArrayBuffer) => ArrayOf<D>)(buffer);
 }
 
+/** How to wrap a bare typed array: the dtype its type holds (the first the call takes), its length as the shape. */
+function wrapHint(a: ArrayBufferView, dtypes?: readonly DType[]): string {
+  const tag = Object.prototype.toString.call(a).slice(8, -1);
+  const fits = DTYPES.filter((d) => ARRAYS[d].name === tag && (!dtypes || dtypes.includes(d)));
+  const n = (a as Uint8Array).length;
+  if (!fits.length) return `Wrap it with fp8.tensor(dtype, shape, data)${dtypes ? `; this call takes ${dtypes.join(' or ')}` : ''}.`;
+  return `Wrap it with fp8.tensor(${fits.map((d) => `'${d}'`).join(' or ')}, [${n}], data) (or the shape it has).`;
+}
+
+/**
+ * An uninitialized host tensor. From 1 MiB up its memory comes from fp8kit's pool (huge pages, reused
+ * after collection) and a Promise call uses it in place, with no snapshot or staging copy.
+ */
+export function empty<D extends DType>(dtype: D, shape: readonly number[]): Tensor<D> {
+  if (!isDType(dtype)) throw new Fp8kitError('ERR_DTYPE', `unknown dtype ${describe(dtype)} (expected one of ${DTYPES.join(', ')})`);
+  return { dtype, shape: [...shape], data: allocateOutput(dtype, numel(shape)) };
+}
+
 /** A tensor of `dtype` and `shape`, zero-filled, or wrapping `data` (checked). */
 export function tensor<D extends DType>(dtype: D, shape: readonly number[], data?: ArrayOf<D>): Tensor<D> {
   if (!isDType(dtype)) throw new Fp8kitError('ERR_DTYPE', `unknown dtype ${describe(dtype)} (expected one of ${DTYPES.join(', ')})`);
@@ -102,6 +120,7 @@ export function tensor<D extends DType>(dtype: D, shape: readonly number[], data
  * count equals the array's length, and a live (not detached) buffer. `name` is the argument in messages.
  */
 export function checkTensor<D extends DType = DType>(t: unknown, name: string, dtypes?: readonly D[]): Tensor<D> {
+  if (ArrayBuffer.isView(t)) throw new Fp8kitError('ERR_ARGUMENT', `${name} must be a tensor {dtype, shape, data}, not a bare array; got ${describe(t)}. ${wrapHint(t, dtypes)}`);
   if (t === null || typeof t !== 'object') throw new Fp8kitError('ERR_ARGUMENT', `${name} must be a tensor {dtype, shape, data}; got ${describe(t)}`);
   const { dtype, shape, data } = t as { dtype: unknown; shape: unknown; data: unknown };
   if (!isDType(dtype)) throw new Fp8kitError('ERR_DTYPE', `${name}.dtype is unknown: ${describe(dtype)} (expected one of ${DTYPES.join(', ')})`);
