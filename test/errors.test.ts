@@ -67,7 +67,7 @@ describe('bad input becomes an Fp8kitError naming the argument', () => {
 
   test('not a tensor at all', () => {
     expectError(() => fp8.castToFp8Sync(null as never), 'ERR_ARGUMENT', /x must be a tensor/);
-    expectError(() => fp8.castToFp8Sync(new Float32Array(3) as never), 'ERR_DTYPE', /x\.dtype is unknown/);
+    expectError(() => fp8.castToFp8Sync(new Float32Array(3) as never), 'ERR_ARGUMENT', /x must be a tensor \{dtype, shape, data\}, not a bare array; got a Float32Array of 3 elements\. Wrap it with fp8\.tensor\('f32', \[3\], data\)/);
   });
 
   test('a Promise form rejects (not throws) with the same error and the caller in its stack', async () => {

@@ -1,0 +1,61 @@
+// One allocation loop per run, in a child process with a small V8 heap: `node loops.cjs CASE N`.
+// Prints {warm, peak, perCall} in bytes: resident memory after warm-up, its peak (VmHWM) at the end,
+// and the bytes of fresh output each iteration drops.
+const fs = require('node:fs');
+const fp8 = require('../../dist/index.js');
+
+const [name, count] = [process.argv[2], Number(process.argv[3])];
+const seed = Number(process.argv[4]) >>> 0 || 1;
+
+function values(n) {
+  const x = new Float32Array(n);
+  let s = seed;
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13; s ^= s >>> 17; s ^= s << 5;
+    x[i] = ((s >>> 0) / 4294967296 - 0.5) * 2 ** ((s >>> 27) - 8);
+  }
+  return x;
+}
+const f32 = (shape) => fp8.tensor('f32', shape, values(shape.reduce((a, b) => a * b)));
+const bf16 = (shape) => fp8.castToBf16Sync(f32(shape));
+
+const big = [4096, 7168];
+const small = [1024, 7168];
+const n = (s) => s[0] * s[1];
+const cases = {
+  quantizeSync: () => { const x = bf16(big); return [n(big) + 4 * 4096 * 56, () => fp8.quantizeSync(x)]; },
+  quantizeCastTransposeSync: () => {
+    const x = bf16(big);
+    let i = 0;
+    return [2 * n(big), () => (i++ % 2 ? fp8.castTransposeSync(x) : fp8.quantizeSync(x))];
+  },
+  castToFp8Sync: () => { const x = f32([4096 * 1024]); return [4096 * 1024, () => fp8.castToFp8Sync(x)]; },
+  dequantizeSync: () => { const q = fp8.quantizeSync(bf16(small)); return [2 * n(small), () => fp8.dequantizeSync(q, { out: 'bf16' })]; },
+  quantizePromise: () => { const x = bf16(small); return [n(small), () => fp8.quantize(x)]; },
+  castToFp8Promise: () => { const x = f32([4096 * 1024]); return [4096 * 1024, () => fp8.castToFp8(x)]; },
+  dequantizePromise: () => { const q = fp8.quantizeSync(bf16(small)); return [4 * n(small), () => fp8.dequantize(q)]; },
+  // Device tensors live behind Externals whose finalizers Node also defers to the event loop.
+  uploadSync: () => { const x = f32([1024 * 1024]); return [4 * 1024 * 1024, () => fp8.uploadSync(x, { backend: 'cuda-emu' })]; },
+};
+
+const rss = (field) => 1024 * Number(fs.readFileSync('/proc/self/status', 'utf8').match(new RegExp(`${field}:\\s+(\\d+)`))[1]);
+
+(async () => {
+  const [perCall, step] = cases[name]();
+  // Promise forms run 8 at a time, as a server with concurrent requests would; sync forms never yield.
+  const run = async (k) => {
+    for (let i = 0; i < k; i++) {
+      const r = step();
+      if (r instanceof Promise) {
+        const batch = [r];
+        for (let j = 1; j < 8 && i + 1 < k; j++, i++) batch.push(step());
+        await Promise.all(batch);
+      }
+    }
+  };
+  await run(Math.min(50, count));
+  const warm = rss('VmRSS');
+  fs.writeFileSync('/proc/self/clear_refs', '5'); // resets VmHWM to the current RSS
+  await run(count);
+  process.stdout.write(JSON.stringify({ warm, peak: rss('VmHWM'), perCall, stats: fp8.memoryStats() }) + '\n');
+})();
