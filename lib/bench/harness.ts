@@ -18,6 +18,8 @@ export interface BenchRow {
   /** The same copy between buffers allocated like the outputs (huge pages where the OS allows), and gbps over it. */
   hugeCopyGbps?: number;
   ofHugeCopy?: number;
+  /** For a "(new output)" row: its median time over the same call's with `into`, timed in turn with it. */
+  overInto?: number;
   /** Lines printed under the table (peer comparisons, why a peer is missing). */
   notes?: string[];
 }
@@ -60,41 +62,63 @@ export function copyOf(bytes: number, huge = false): { copy: () => void; copyByt
 }
 
 /**
- * Times `fn` (moving `bytes` bytes) and the two copies of the same bytes (copyOf), in turn `reps`
- * times after one warm-up each, so that all three see the same machine load.
+ * Times each of `fns` (moving `bytes` bytes) and the two copies of the same bytes (copyOf), in turn
+ * `reps` times after one warm-up each, so that all of them see the same machine load.
  */
-export function measure(name: string, bytes: number, reps: number, fn: () => void): BenchRow {
+function timeInTurn(bytes: number, reps: number, fns: (() => void)[], warmups = 1): { plain: number; huge: number; copyBytes: number; hugeBytes: number; t: number[] } {
   collectGarbage();
   const plain = copyOf(bytes);
   const huge = copyOf(bytes, true);
   plain.copy();
   huge.copy();
-  fn();
-  const t: number[] = [];
+  for (let w = 0; w < warmups; w++) for (const fn of fns) fn();
   const c: number[] = [];
   const h: number[] = [];
+  const t: number[][] = fns.map(() => []);
   for (let r = 0; r < reps; r++) {
     c.push(timeMs(plain.copy));
     h.push(timeMs(huge.copy));
-    t.push(timeMs(fn));
+    fns.forEach((fn, i) => t[i].push(timeMs(fn)));
   }
-  const medianMs = median(t);
+  return { plain: median(c), huge: median(h), copyBytes: plain.copyBytes, hugeBytes: huge.copyBytes, t: t.map(median) };
+}
+
+function row(name: string, bytes: number, medianMs: number, m: ReturnType<typeof timeInTurn>): BenchRow {
   const gbps = bytes / medianMs / 1e6;
-  const copyGbps = plain.copyBytes / median(c) / 1e6;
-  const hugeCopyGbps = huge.copyBytes / median(h) / 1e6;
+  const copyGbps = m.copyBytes / m.plain / 1e6;
+  const hugeCopyGbps = m.hugeBytes / m.huge / 1e6;
   return { name, bytes, medianMs, gbps, copyGbps, ofCopy: gbps / copyGbps, hugeCopyGbps, ofHugeCopy: gbps / hugeCopyGbps };
+}
+
+/** One case: `fn` next to a memory copy of the same bytes. */
+export function measure(name: string, bytes: number, reps: number, fn: () => void): BenchRow {
+  const m = timeInTurn(bytes, reps, [fn]);
+  return row(name, bytes, m.t[0], m);
+}
+
+/**
+ * One case both ways: `into` writes into outputs made once, `fresh` gets new outputs on every call (from
+ * fp8kit's pool once the collector has returned earlier ones). Timed in turn, so the ratio is fair.
+ */
+export function measurePair(name: string, bytes: number, reps: number, into: () => void, fresh: () => void): BenchRow[] {
+  // Steady state: a few calls first, so the pool holds what the collector has taken back.
+  const m = timeInTurn(bytes, reps, [into, fresh], 8);
+  return [row(name, bytes, m.t[0], m), { ...row(`${name} (new output)`, bytes, m.t[1], m), overInto: m.t[1] / m.t[0] }];
 }
 
 export function formatTable(title: string, rows: BenchRow[]): string {
   const w = Math.max(28, ...rows.map((r) => r.name.length));
   const huge = rows.some((r) => r.hugeCopyGbps !== undefined);
+  const pairs = rows.some((r) => r.overInto !== undefined);
   const head =
     `${'case'.padEnd(w)} ${'MB moved'.padStart(9)} ${'median ms'.padStart(10)} ${'GB/s'.padStart(7)} ${'copy GB/s'.padStart(10)} ${'of copy'.padStart(8)}` +
-    (huge ? ` ${'huge-page copy'.padStart(15)} ${'of it'.padStart(6)}` : '');
+    (huge ? ` ${'huge-page copy'.padStart(15)} ${'of it'.padStart(6)}` : '') +
+    (pairs ? ` ${'new/into'.padStart(9)}` : '');
   const body = rows.map(
     (r) =>
       `${r.name.padEnd(w)} ${(r.bytes / 1e6).toFixed(0).padStart(9)} ${r.medianMs.toFixed(2).padStart(10)} ${r.gbps.toFixed(1).padStart(7)} ${r.copyGbps.toFixed(1).padStart(10)} ${(100 * r.ofCopy).toFixed(0).padStart(7)}%` +
-      (r.hugeCopyGbps === undefined ? '' : ` ${r.hugeCopyGbps.toFixed(1).padStart(15)} ${(100 * (r.ofHugeCopy ?? 0)).toFixed(0).padStart(5)}%`),
+      (r.hugeCopyGbps === undefined ? '' : ` ${r.hugeCopyGbps.toFixed(1).padStart(15)} ${(100 * (r.ofHugeCopy ?? 0)).toFixed(0).padStart(5)}%`) +
+      (pairs ? ` ${r.overInto === undefined ? '' : r.overInto.toFixed(2).padStart(9)}` : ''),
   );
   return [title, head, ...body, ...rows.flatMap((r) => r.notes ?? [])].join('\n') + '\n';
 }

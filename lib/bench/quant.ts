@@ -6,7 +6,7 @@ import { castToBf16Sync } from '../cast.js';
 import { castTransposeSync, quantizeSync, Tile } from '../quant.js';
 import { Tensor, tensor } from '../tensor.js';
 import { BenchOptions } from './cast.js';
-import { BenchRow, measure } from './harness.js';
+import { BenchRow, measurePair } from './harness.js';
 import { benchQuantPeers } from './peers/onnxruntime.js';
 
 /** Activations (tokens × hidden) and weights (out × in) of DeepSeek-V3: hidden 7168, MoE intermediate 2048, dense 18432. */
@@ -38,9 +38,7 @@ export function benchQuant(o: BenchOptions): BenchRow[] {
     for (const tile of [[1, 128], [128, 128]] as Tile[]) {
       const bytes = 2 * m * k + m * k + scaleBytes(m, k, tile);
       const into = quantizeSync(x, { tile, backend: o.backend });
-      rows.push(measure(`${label(tile)} bf16 [${m}, ${k}]`, bytes, o.reps, () => quantizeSync(x, { tile, backend: o.backend, into })));
-      if (m === 4096 && k === 7168 && tile[0] === 1)
-        rows.push(measure(`${label(tile)} bf16 [${m}, ${k}] (new output)`, bytes, o.reps, () => quantizeSync(x, { tile, backend: o.backend })));
+      rows.push(...measurePair(`${label(tile)} bf16 [${m}, ${k}]`, bytes, o.reps, () => quantizeSync(x, { tile, backend: o.backend, into }), () => quantizeSync(x, { tile, backend: o.backend })));
     }
   }
   // fp8kit on an f32 [4096, 7168] next to onnxruntime-node's QuantizeLinear of the same input (MEASURING.md "Peers").
@@ -55,7 +53,7 @@ export function benchCastTranspose(o: BenchOptions): BenchRow[] {
     for (const tile of [[1, 128], [128, 128]] as Tile[]) {
       const bytes = 2 * m * k + 2 * m * k + scaleBytes(m, k, tile) + scaleBytes(k, m, tile);
       const into = castTransposeSync(x, { tile, backend: o.backend });
-      rows.push(measure(`${label(tile)} bf16 [${m}, ${k}]`, bytes, o.reps, () => castTransposeSync(x, { tile, backend: o.backend, into })));
+      rows.push(...measurePair(`${label(tile)} bf16 [${m}, ${k}]`, bytes, o.reps, () => castTransposeSync(x, { tile, backend: o.backend, into }), () => castTransposeSync(x, { tile, backend: o.backend })));
     }
   }
   return rows;

@@ -1,6 +1,7 @@
-// Host memory for outputs and staging copies. From 2 MiB up a buffer is 2 MiB aligned, advised onto
-// transparent huge pages, and kept after it is dropped in a bounded, process-wide cache, so that the
-// next buffer of the same size class reuses pages that are already faulted in. Thread-safe: Promise
+// Host memory for outputs and staging copies. From 64 KiB up a buffer is a mapping of its own (from
+// 2 MiB up 2 MiB aligned and advised onto transparent huge pages), kept after it is dropped in a
+// bounded, process-wide cache, so that the next buffer of the same size class reuses pages that are
+// already faulted in. Thread-safe: Promise
 // forms allocate and free on the libuv pool, and worker_threads share the cache.
 #pragma once
 #include <stddef.h>
