@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "../cpu/copy.h"
 #include "alloc.h"
 #include "job.h"
 #include "registry.h"
@@ -81,7 +82,7 @@ void stage_host(std::vector<Arg>& ins, std::vector<Arg>& outs, std::vector<std::
   for (Arg& a : ins)
     if (!a.device && !a.in_place) {
       held.push_back(std::make_shared<HostBuffer>(a.bytes));
-      memcpy(held.back()->data(), a.host, a.bytes);
+      fp8k_cpu_copy(held.back()->data(), a.host, a.bytes);  // on every core: the JavaScript thread waits for it
       a.host = held.back()->data();
     }
   for (Arg& a : outs)
