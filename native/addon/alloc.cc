@@ -163,6 +163,16 @@ void nudge(napi_env env) {
   napi_create_arraybuffer(env, 1, nullptr, &ignored);
 }
 
+// The record of an allocation about to be handed out, once the memory of what the collector found dead
+// has been taken back.
+std::unique_ptr<Tracked> begin(napi_env env, std::shared_ptr<Registry>& r) {
+  nudge(env);
+  r->sweep(env);
+  auto t = std::make_unique<Tracked>();
+  t->registry = r;
+  return t;
+}
+
 }  // namespace
 
 // (bytes) -> ArrayBuffer of that many bytes, not zero-filled.
@@ -170,24 +180,22 @@ Napi::Value AllocOutput(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const size_t bytes = size_arg(info, 0, "bytes");
   std::shared_ptr<Registry>& r = registry(env);
-  nudge(env);
-  r->sweep(env);
-  auto t = std::make_unique<Tracked>();
-  t->registry = r;
+  std::unique_ptr<Tracked> t = begin(env, r);
+  const auto refuse = [&] { fail(env, FP8K_ERR_OUT_OF_MEMORY, "cannot allocate " + std::to_string(bytes) + " bytes"); };
   t->bytes = bytes;
   try {
     t->host = std::make_unique<HostBuffer>(bytes);
   } catch (const std::bad_alloc&) {
-    fail(env, FP8K_ERR_OUT_OF_MEMORY, "cannot allocate " + std::to_string(bytes) + " bytes");
+    refuse();
   }
   void* data = t->host->data();
   napi_value ab;
   napi_status s = napi_create_external_arraybuffer(env, data, bytes, finalize, t.get(), &ab);
   if (s == napi_no_external_buffers_allowed) {  // runtimes that forbid external buffers: V8's own memory
-    if (napi_create_arraybuffer(env, bytes, nullptr, &ab) != napi_ok) fail(env, FP8K_ERR_OUT_OF_MEMORY, "cannot allocate " + std::to_string(bytes) + " bytes");
+    if (napi_create_arraybuffer(env, bytes, nullptr, &ab) != napi_ok) refuse();
     return Napi::Value(env, ab);
   }
-  if (s != napi_ok) fail(env, FP8K_ERR_OUT_OF_MEMORY, "cannot allocate " + std::to_string(bytes) + " bytes");
+  if (s != napi_ok) refuse();
   Tracked* raw = t.release();  // the finalizer owns it now
   r->outputs[data] = raw;
   track(env, ab, raw);
@@ -205,10 +213,7 @@ bool owned_output(napi_env env, const void* data, size_t bytes) {
 
 Napi::Value device_external(Napi::Env env, DeviceMem* m) {
   std::shared_ptr<Registry>& r = registry(env);
-  nudge(env);
-  r->sweep(env);
-  auto t = std::make_unique<Tracked>();
-  t->registry = r;
+  std::unique_ptr<Tracked> t = begin(env, r);
   t->device = m;
   napi_value ext;
   if (napi_create_external(env, m, finalize, t.get(), &ext) != napi_ok) {
