@@ -12,6 +12,8 @@ export {
 export type { CastToFp8Options, CastFromFp8Options, ConvertOptions } from './cast.js';
 export { quantize, quantizeSync, dequantize, dequantizeSync, castTranspose, castTransposeSync } from './quant.js';
 export type { QuantizedTensor, QuantizeOptions, DequantizeOptions, CastTransposeOptions, CastTransposed, Tile, ScaleFormat, ScaleLayout } from './quant.js';
+export { gemm, gemmSync, calcDiff } from './gemm.js';
+export type { GemmOptions, GemmLayout, Accumulate } from './gemm.js';
 export { DeviceTensor, Stream, upload, uploadSync, deviceEmpty, createStream, isDeviceTensor } from './device.js';
 export type { Operand } from './operand.js';
 export type { Result } from './cast.js';

@@ -9,7 +9,7 @@
 extern "C" {
 #endif
 
-#define FP8K_ABI_VERSION 1
+#define FP8K_ABI_VERSION 2
 
 typedef enum {
   FP8K_F32 = 0, FP8K_BF16 = 1, FP8K_F16 = 2, FP8K_E4M3 = 3, FP8K_E5M2 = 4, FP8K_I32 = 5, FP8K_U8 = 6
@@ -46,6 +46,28 @@ typedef struct {
   int strict;        // 1: a tile with NaN/inf fails the call with FP8K_ERR_NON_FINITE naming the first such tile
 } fp8k_quant;
 
+// SPEC §4: D[M,N] = op(A)·op(B) (+ C) in FP8 with per-tile scales. Layout letters as in BLAS and
+// DeepGEMM: 'nt' A [M,K], B [N,K]; 'nn' A [M,K], B [K,N]; 'tn' A [K,M], B [K,N]; 'tt' A [K,M], B [N,K].
+// Scales are tiles of 128 along K wherever the data lies: A [M,K] 1x128 ([M, ceil(K/128)], or mn-major
+// [ceil(K/128), align4(M)]), A [K,M] 128x1 ([ceil(K/128), M]); B [N,K] 128x128 ([ceil(N/128),
+// ceil(K/128)]) or 1x128 ([N, ceil(K/128)]); B [K,N] 128x128 ([ceil(K/128), ceil(N/128)]) or 128x1
+// ([ceil(K/128), N]).
+enum { FP8K_GEMM_NT = 0, FP8K_GEMM_NN = 1, FP8K_GEMM_TN = 2, FP8K_GEMM_TT = 3 };
+enum { FP8K_B_BLOCKS = 0, FP8K_B_LINES = 1 };  // 1D2D (128x128 blocks) or 1D1D (128 along K per row/column)
+enum { FP8K_ACC_PROMOTED = 0, FP8K_ACC_EXACT = 1, FP8K_ACC_LIMITED = 2 };
+typedef struct {
+  size_t m, n, k;
+  int layout;              // FP8K_GEMM_*
+  int a_format, b_format;  // FP8K_FORMAT_*
+  int a_scale_layout;      // FP8K_LAYOUT_ROW or FP8K_LAYOUT_MN_MAJOR (A [M,K] only)
+  int b_scales;            // FP8K_B_*
+  int accumulate;          // FP8K_ACC_*
+  int accumulator_bits;    // limited: bits kept after alignment (1..30)
+  int promotion_interval;  // limited: 0 (none), or 32, 64 or 128
+  int out_dtype;           // FP8K_F32 or FP8K_BF16
+  int has_c;               // c: f32 [M,N], added once at the end
+} fp8k_gemm;
+
 typedef struct fp8k_backend {
   uint32_t abi_version;
   const char* name;
@@ -79,6 +101,11 @@ typedef struct fp8k_backend {
   int (*stream_create)(void** stream, fp8k_call* call);
   int (*stream_destroy)(void* stream, fp8k_call* call);
   int (*synchronize)(fp8k_call* call);
+
+  // SPEC §4. a, b: FP8 codes as p->layout stores them; sa, sb: their scales; c: NULL or f32 [M,N];
+  // d: [M,N] of p->out_dtype.
+  int (*gemm)(const uint8_t* a, const float* sa, const uint8_t* b, const float* sb, const float* c, void* d, const fp8k_gemm* p,
+              fp8k_call* call);
 } fp8k_backend;
 
 // Backends compiled into the addon.

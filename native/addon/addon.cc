@@ -6,6 +6,7 @@
 #include "alloc.h"
 #include "cast.h"
 #include "device.h"
+#include "gemm.h"
 #include "info.h"
 #include "job.h"
 #include "quant.h"
@@ -58,6 +59,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   add<Quantize>(env, exports, "quantize");
   add<Dequantize>(env, exports, "dequantize");
   add<CastTranspose>(env, exports, "castTranspose");
+  add<Gemm>(env, exports, "gemm");
   add<DeviceAlloc>(env, exports, "deviceAlloc");
   add<DeviceFree>(env, exports, "deviceFree");
   add<DeviceCopy>(env, exports, "deviceCopy");

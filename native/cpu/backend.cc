@@ -18,6 +18,7 @@ static fp8k_backend make_table() {
   t.quantize = fp8k::cpu::quantize;
   t.dequantize = fp8k::cpu::dequantize;
   t.cast_transpose = fp8k::cpu::cast_transpose;
+  t.gemm = fp8k::cpu::gemm;
   return t;
 }
 

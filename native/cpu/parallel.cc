@@ -31,6 +31,29 @@ int fp8k_parallel_threads(void) {
 
 void fp8k_parallel_set_threads(int n) { g_override.store(n > 0 ? n : 0, std::memory_order_relaxed); }
 
+namespace {
+
+// fn over [0, n) in ranges of `chunk`, the caller taking the first; where no thread can be had, the
+// caller does the rest.
+void run_chunks(size_t n, size_t chunk, const std::function<void(size_t, size_t)>& fn) {
+  std::vector<std::thread> pool;
+  pool.reserve(n / chunk);
+  size_t begin = chunk;
+  for (; begin < n; begin += chunk) {
+    const size_t end = begin + chunk < n ? begin + chunk : n;
+    try {
+      pool.emplace_back([&fn, begin, end] { fn(begin, end); });
+    } catch (const std::system_error&) {
+      break;
+    }
+  }
+  fn(0, chunk < n ? chunk : n);
+  for (; begin < n; begin += chunk) fn(begin, begin + chunk < n ? begin + chunk : n);
+  for (auto& t : pool) t.join();
+}
+
+}  // namespace
+
 void fp8k_parallel_for(size_t n, size_t grain, const std::function<void(size_t, size_t)>& fn) {
   if (n == 0) return;
   if (grain < 64) grain = 64;
@@ -42,19 +65,16 @@ void fp8k_parallel_for(size_t n, size_t grain, const std::function<void(size_t, 
   }
   // Equal chunks, rounded up to 64 elements so that vector loops and 64-byte
   // aligned stores line up at every boundary.
-  const size_t chunk = ((n + threads - 1) / threads + 63) / 64 * 64;
-  std::vector<std::thread> pool;
-  pool.reserve(threads - 1);
-  size_t begin = chunk;  // the caller takes [0, chunk)
-  for (; begin < n; begin += chunk) {
-    const size_t end = begin + chunk < n ? begin + chunk : n;
-    try {
-      pool.emplace_back([&fn, begin, end] { fn(begin, end); });
-    } catch (const std::system_error&) {
-      break;  // no thread to be had: the caller does the rest
-    }
+  run_chunks(n, ((n + threads - 1) / threads + 63) / 64 * 64, fn);
+}
+
+void fp8k_parallel_tasks(size_t tasks, const std::function<void(size_t, size_t)>& fn) {
+  if (tasks == 0) return;
+  size_t threads = static_cast<size_t>(fp8k_parallel_threads());
+  if (threads > tasks) threads = tasks;
+  if (threads < 2) {
+    fn(0, tasks);
+    return;
   }
-  fn(0, chunk < n ? chunk : n);
-  for (; begin < n; begin += chunk) fn(begin, begin + chunk < n ? begin + chunk : n);
-  for (auto& t : pool) t.join();
+  run_chunks(tasks, (tasks + threads - 1) / threads, fn);
 }

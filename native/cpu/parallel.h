@@ -12,6 +12,9 @@
 void fp8k_parallel_for(size_t n, size_t grain, const std::function<void(size_t, size_t)>& fn);
 
 // Threads used: FP8KIT_THREADS when set (read once), else hardware_concurrency(); at least 1.
+// `tasks` independent tasks in contiguous ranges, one per thread, however small the count: for work whose
+// cost is not a count of elements (a GEMM's column panels).
+void fp8k_parallel_tasks(size_t tasks, const std::function<void(size_t, size_t)>& fn);
 int fp8k_parallel_threads(void);
 // Overrides the count (benchmarks); 0 goes back to the default.
 void fp8k_parallel_set_threads(int n);

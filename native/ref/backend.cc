@@ -15,6 +15,7 @@ static fp8k_backend make_table() {
   t.quantize = fp8k::ref::quantize;
   t.dequantize = fp8k::ref::dequantize;
   t.cast_transpose = fp8k::ref::cast_transpose;
+  t.gemm = fp8k::ref::gemm;
   return t;
 }
 

@@ -1,0 +1,93 @@
+// SPEC §4 on the cpu backend, its portable tier. Both operands are widened to f32 through a 256-entry
+// table (exact for every code, subnormals included), A one row and B one panel of 64 columns at a time;
+// the layouts' transposes happen while widening, never as a pass of their own. Each output column panel
+// belongs to one thread and every sum runs in a fixed order, so the bits do not depend on the thread
+// count. 'exact' and 'limited' run SPEC's element functions (native/common/gemm_modes.h), as ref does.
+#include <vector>
+
+#include "../common/gemm_modes.h"
+#include "ops.h"
+#include "parallel.h"
+
+namespace fp8k::cpu {
+
+namespace {
+
+constexpr size_t kPanel = 64;
+
+struct Widen {
+  float table[256];
+  explicit Widen(int format) {
+    for (int c = 0; c < 256; c++) table[c] = fp8k_to_f32((uint8_t)c, format);
+  }
+};
+
+// Σ a·b over [0, len) in 16 lanes added pairwise at the end. Each fp8 × fp8 product is exact in f32.
+inline float dot(const float* a, const float* b, size_t len) {
+  float lanes[16] = {};
+  size_t k = 0;
+  for (; k + 16 <= len; k += 16)
+    for (int j = 0; j < 16; j++) lanes[j] += a[k + j] * b[k + j];
+  for (; k < len; k++) lanes[k & 15] += a[k] * b[k];
+  for (int w = 8; w; w >>= 1)
+    for (int j = 0; j < w; j++) lanes[j] += lanes[j + w];
+  return lanes[0];
+}
+
+void store(void* d, int dtype, size_t i, float v) {
+  if (dtype == FP8K_BF16)
+    static_cast<uint16_t*>(d)[i] = fp8k_bf16_from_f32(v);
+  else
+    static_cast<float*>(d)[i] = v;
+}
+
+// 'promoted' for columns [n0, n1): acc ← acc + f32(p·s) after each block of 128.
+void promoted_columns(const fp8k_gemm_operands& o, const float* c, void* d, size_t n0, size_t n1) {
+  const fp8k_gemm* p = o.p;
+  const size_t K = p->k;
+  const Widen wa(p->a_format), wb(p->b_format);
+  std::vector<float> arow(K), panel(kPanel * K);
+  for (size_t pn = n0; pn < n1; pn += kPanel) {
+    const size_t width = pn + kPanel < n1 ? kPanel : n1 - pn;
+    for (size_t j = 0; j < width; j++)
+      for (size_t k = 0; k < K; k++) panel[j * K + k] = wb.table[o.b[fp8k_gemm_b_index(p, pn + j, k)]];
+    for (size_t m = 0; m < p->m; m++) {
+      for (size_t k = 0; k < K; k++) arow[k] = wa.table[o.a[fp8k_gemm_a_index(p, m, k)]];
+      for (size_t j = 0; j < width; j++) {
+        const size_t n = pn + j;
+        float acc = 0.0f;
+        for (size_t k0 = 0, kb = 0; k0 < K; k0 += FP8K_GEMM_BLOCK, kb++) {
+          const size_t len = k0 + FP8K_GEMM_BLOCK < K ? FP8K_GEMM_BLOCK : K - k0;
+          const float ps = dot(&arow[k0], &panel[j * K + k0], len) * o.scale(m, n, kb);
+          acc = acc + ps;
+        }
+        const size_t i = m * p->n + n;
+        store(d, p->out_dtype, i, p->has_c ? acc + c[i] : acc);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+int gemm(const uint8_t* a, const float* sa, const uint8_t* b, const float* sb, const float* c, void* d, const fp8k_gemm* p,
+         fp8k_call* call) {
+  if (int s = fp8k_check_gemm(p, call)) return s;
+  const fp8k_gemm_operands o{p, a, b, sa, sb};
+  const size_t panels = (p->n + kPanel - 1) / kPanel;
+  // Below about a million multiply-adds a thread costs more than it saves.
+  const bool threaded = (double)p->m * p->n * p->k >= 1e6;
+  const auto columns = [&](size_t first, size_t last) {
+    const size_t n0 = first * kPanel, n1 = last * kPanel < p->n ? last * kPanel : p->n;
+    if (p->accumulate == FP8K_ACC_PROMOTED) return promoted_columns(o, c, d, n0, n1);
+    for (size_t m = 0; m < p->m; m++)
+      for (size_t n = n0; n < n1; n++) store(d, p->out_dtype, m * p->n + n, fp8k_gemm_element(o, c, m, n));
+  };
+  if (threaded)
+    fp8k_parallel_tasks(panels, columns);
+  else
+    columns(0, panels);
+  return FP8K_OK;
+}
+
+}  // namespace fp8k::cpu
