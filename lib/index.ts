@@ -14,6 +14,8 @@ export { quantize, quantizeSync, dequantize, dequantizeSync, castTranspose, cast
 export type { QuantizedTensor, QuantizeOptions, DequantizeOptions, CastTransposeOptions, CastTransposed, Tile, ScaleFormat, ScaleLayout } from './quant.js';
 export { gemm, gemmSync, calcDiff } from './gemm.js';
 export type { GemmOptions, GemmLayout, Accumulate } from './gemm.js';
+export { groupedGemmContiguous, groupedGemmContiguousSync, groupedGemmMasked, groupedGemmMaskedSync } from './grouped.js';
+export type { GroupedGemmOptions } from './grouped.js';
 export { DeviceTensor, Stream, upload, uploadSync, deviceEmpty, createStream, isDeviceTensor } from './device.js';
 export type { Operand } from './operand.js';
 export type { Result } from './cast.js';
