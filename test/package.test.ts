@@ -1,5 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { fp8 } from './helpers.js';
@@ -56,6 +58,32 @@ describe('the fp8kit command', () => {
       expect(r.hugeCopyGbps, r.name).toBeGreaterThan(0);
       expect(r.ofHugeCopy).toBeCloseTo(r.gbps / r.hugeCopyGbps, 6);
     }
+  });
+
+  test('bench cast times every cast with into and with a new output, in turn', () => {
+    const out = JSON.parse(execFileSync(process.execPath, [cli, 'bench', 'cast', '--n', '300000', '--reps', '3', '--json'], { encoding: 'utf8' }));
+    const rows = out.results.cast as { name: string; medianMs: number; overInto?: number }[];
+    for (const r of rows.filter((x) => !x.name.endsWith('(new output)'))) {
+      const fresh = rows.find((x) => x.name === `${r.name} (new output)`);
+      expect(fresh, r.name).toBeDefined();
+      expect(fresh!.overInto).toBeCloseTo(fresh!.medianMs / r.medianMs, 6);
+    }
+  });
+
+  test('bench accumulation prints the study and writes its chart', () => {
+    const svg = path.join(os.tmpdir(), `fp8kit-acc-${process.pid}.svg`);
+    const out = JSON.parse(execFileSync(process.execPath, [cli, 'bench', 'accumulation', '--json', '--plot', svg], { encoding: 'utf8' }));
+    const rows = out.results.accumulation as { k: number; inputs: string; mode: string; maxRel: number; normwise: number }[];
+    expect(rows.length).toBe(2 * 6 * 3);
+    const at = (inputs: string, mode: string) => rows.find((r) => r.k === 4096 && r.inputs === inputs && r.mode === mode)!.maxRel;
+    for (const inputs of ['normal', 'positive']) {
+      expect(at(inputs, 'limited, no promotion')).toBeGreaterThan(5 * at(inputs, 'limited, N_C = 128'));
+      expect(at(inputs, 'limited, N_C = 128')).toBeGreaterThan(at(inputs, 'promoted'));
+    }
+    const text = fs.readFileSync(svg, 'utf8');
+    expect(text).toMatch(/^<svg /);
+    expect((text.match(/<polyline /g) ?? []).length).toBe(6);
+    fs.rmSync(svg);
   });
 
   test('bad usage exits non-zero with a message', () => {

@@ -1,5 +1,8 @@
 /** `fp8kit bench [name…]`: runs the named microbenchmarks (all by default) and prints a table each. */
+import { writeFileSync } from 'node:fs';
+
 import { Fp8kitError } from '../errors.js';
+import { accumulationStudy, formatStudy, studySvg } from '../bench/accumulation.js';
 import { backendOption } from '../backends.js';
 import { benchCast, BenchOptions } from '../bench/cast.js';
 import { BenchRow, formatTable } from '../bench/harness.js';
@@ -23,15 +26,27 @@ export function runBench(args: string[]): number {
     reps: intFlag(args, '--reps', 7),
     backend: backendOption(bi >= 0 ? args[bi + 1] : undefined, 'bench'),
   };
-  const valued = new Set(['--n', '--reps', '--backend']);
+  const valued = new Set(['--n', '--reps', '--backend', '--plot']);
   const names = args.filter((a, i) => !a.startsWith('--') && !valued.has(args[i - 1]));
-  for (const n of names) if (!BENCHES[n]) throw new Fp8kitError('ERR_ARGUMENT', `unknown benchmark '${n}' (have: ${Object.keys(BENCHES).join(', ')})`);
-  const results: Record<string, BenchRow[]> = {};
-  for (const name of names.length ? names : Object.keys(BENCHES)) {
-    results[name] = BENCHES[name](opts);
+  const known = [...Object.keys(BENCHES), 'accumulation'];
+  for (const n of names) if (!known.includes(n)) throw new Fp8kitError('ERR_ARGUMENT', `unknown benchmark '${n}' (have: ${known.join(', ')})`);
+  const results: Record<string, unknown> = {};
+  if (names.includes('accumulation')) {
+    const rows = accumulationStudy(opts.backend);
+    results.accumulation = rows;
+    if (!args.includes('--json')) process.stdout.write(formatStudy(rows) + '\n');
+    const pi = args.indexOf('--plot');
+    if (pi >= 0) {
+      if (!args[pi + 1]) throw new Fp8kitError('ERR_ARGUMENT', '--plot needs a file name (an .svg)');
+      writeFileSync(args[pi + 1], studySvg(rows));
+    }
+  }
+  for (const name of names.length ? names.filter((n) => n !== 'accumulation') : Object.keys(BENCHES)) {
+    const rows = BENCHES[name](opts);
+    results[name] = rows;
     if (!args.includes('--json'))
       process.stdout.write(
-        formatTable(`${name}: backend ${opts.backend} (SIMD ${native().cpuSimd().name})${name === 'cast' ? `, n = ${opts.n}` : ''}, median of ${opts.reps}`, results[name]) + '\n',
+        formatTable(`${name}: backend ${opts.backend} (SIMD ${native().cpuSimd().name})${name === 'cast' ? `, n = ${opts.n}` : ''}, median of ${opts.reps}`, rows) + '\n',
       );
   }
   if (args.includes('--json')) process.stdout.write(JSON.stringify({ options: opts, results }, null, 2) + '\n');
