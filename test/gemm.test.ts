@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { describe, expect, test } from 'vitest';
 
 import { decode } from './fp8-model.js';
-import { firstMismatch, fp8, rng, seed, uniform } from './helpers.js';
+import { firstMismatch, fp8, rng, seed, uniform, variants } from './helpers.js';
 
 type Q = ReturnType<typeof fp8.quantizeSync>;
 const backends = fp8.backends().filter((b) => b.available && b.name !== 'cuda-emu' && b.name !== 'cuda').map((b) => b.name);
@@ -43,6 +43,24 @@ describe('promoted against exact on the same FP8 inputs (f32 out): calcDiff < 1e
           }
         }
       });
+});
+
+describe("cpu 'promoted' equals ref bit for bit at every SIMD level (lanes run across columns, k in order)", () => {
+  for (const [label, within] of variants('cpu'))
+    test(label, () => {
+      const s = seed(`gemm cpu ${label}`);
+      for (const [m, n, k] of [...SHAPES, [7, 33, 129], [13, 70, 1]] as [number, number, number][])
+        for (const bTile of [[128, 128], [1, 128]] as [number, number][]) {
+          const { qa, qb } = operands(m, n, k, s + m * n + k, bTile);
+          const c = fp8.tensor('f32', [m, n], normal(m * n, s));
+          for (const out of ['f32', 'bf16'] as const) {
+            const want = fp8.gemmSync(qa, qb, { out, c, backend: 'ref' }) as fp8.Tensor;
+            const got = within(() => fp8.gemmSync(qa, qb, { out, c, backend: 'cpu' })) as fp8.Tensor;
+            const bits = (t: fp8.Tensor) => (out === 'f32' ? new Uint32Array((t.data as Float32Array).buffer) : (t.data as Uint16Array));
+            expect(firstMismatch(bits(got), bits(want)), `[${m}, ${n}, ${k}] ${bTile} ${out}`).toBe(-1);
+          }
+        }
+    });
 });
 
 test('the whole pipeline against an f64 GEMM of the unquantized inputs: calcDiff < 1e-3', () => {

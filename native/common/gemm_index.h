@@ -5,10 +5,9 @@
 #include "../backend.h"
 #include "hd.h"
 #include "scale.h"
+#include "tiles.h"
 
 #define FP8K_GEMM_BLOCK 128
-
-FP8K_HD size_t fp8k_cdiv(size_t a, size_t b) { return (a + b - 1) / b; }
 FP8K_HD int fp8k_gemm_a_transposed(const fp8k_gemm* p) { return p->layout == FP8K_GEMM_TN || p->layout == FP8K_GEMM_TT; }
 FP8K_HD int fp8k_gemm_b_transposed(const fp8k_gemm* p) { return p->layout == FP8K_GEMM_NN || p->layout == FP8K_GEMM_TN; }
 
