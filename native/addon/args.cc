@@ -142,6 +142,14 @@ size_t size_arg(const Napi::CallbackInfo& info, size_t index, const char* name) 
   return static_cast<size_t>(v);
 }
 
+size_t size_prop(const Napi::Object& o, const char* key, const char* what, size_t min, int status) {
+  Napi::Value v = o.Get(key);
+  double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+  if (!(d >= (double)min && d <= 9007199254740991.0 && d == (double)(size_t)d))
+    fail(o.Env(), status, std::string(what) + " " + key + (min ? " must be a positive integer" : " must be a non-negative integer"));
+  return static_cast<size_t>(d);
+}
+
 int int_arg(const Napi::CallbackInfo& info, size_t index, const char* name) {
   if (!info[index].IsNumber()) fail(info.Env(), FP8K_ERR_ARGUMENT, std::string(name) + " must be a number");
   return info[index].As<Napi::Number>().Int32Value();

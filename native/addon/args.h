@@ -33,6 +33,8 @@ Arg tensor_arg(const Napi::CallbackInfo& info, size_t index, int dtype, size_t n
 // A typed array of any type (ArrayBuffer- or SharedArrayBuffer-backed) holding at least `bytes` bytes.
 Arg host_arg(Napi::Env env, napi_value value, size_t bytes, const char* name);
 size_t size_arg(const Napi::CallbackInfo& info, size_t index, const char* name);
+// Property `key` of o as an integer of at least `min` (0 or 1), else `status` naming it "<what> <key>".
+size_t size_prop(const Napi::Object& o, const char* key, const char* what, size_t min, int status);
 int int_arg(const Napi::CallbackInfo& info, size_t index, const char* name);
 bool bool_arg(const Napi::CallbackInfo& info, size_t index, const char* name);
 

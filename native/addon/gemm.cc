@@ -13,13 +13,7 @@ static int prop_int(const Napi::Object& o, const char* key) {
   return v.As<Napi::Number>().Int32Value();
 }
 
-static size_t prop_dim(const Napi::Object& o, const char* key) {
-  Napi::Value v = o.Get(key);
-  double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
-  if (!(d >= 1 && d <= 9007199254740991.0 && d == (double)(size_t)d))
-    fail(o.Env(), FP8K_ERR_SHAPE, std::string("gemm dimension ") + key + " must be a positive integer");
-  return static_cast<size_t>(d);
-}
+static size_t prop_dim(const Napi::Object& o, const char* key) { return size_prop(o, key, "gemm dimension", 1, FP8K_ERR_SHAPE); }
 
 // {m, n, k, layout, aFormat, bFormat, aScaleLayout, bScales, accumulate, accumulatorBits, promotionInterval, outDtype, hasC}, checked.
 static fp8k_gemm gemm_arg(const Napi::CallbackInfo& info, size_t index) {

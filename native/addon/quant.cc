@@ -7,13 +7,7 @@
 
 namespace fp8k::addon {
 
-static size_t prop_size(const Napi::Object& o, const char* key) {
-  Napi::Value v = o.Get(key);
-  double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
-  if (!(d >= 0 && d <= 9007199254740991.0 && d == (double)(size_t)d))
-    fail(o.Env(), FP8K_ERR_ARGUMENT, std::string("quantization parameter ") + key + " must be a non-negative integer");
-  return static_cast<size_t>(d);
-}
+static size_t prop_size(const Napi::Object& o, const char* key) { return size_prop(o, key, "quantization parameter", 0, FP8K_ERR_ARGUMENT); }
 
 // {batch, rows, cols, tileRows, tileCols, format, scaleFormat, scaleLayout, eps, strict}, checked.
 static fp8k_quant quant_arg(const Napi::CallbackInfo& info, size_t index) {
