@@ -21,7 +21,7 @@ export interface QuantizedTensor {
 }
 
 export interface QuantizeOptions {
-  /** [1, G] (activations, default [1, 128]) or [G, G] (weights); G a power of two from 16 to 1024. */
+  /** [1, G] (activations, default [1, 128]), [G, 1] (column tiles: per column, G rows; for operands a GEMM reads transposed) or [G, G] (weights); G a power of two from 16 to 1024. */
   tile?: Tile;
   format?: Fp8Format;
   /** 'f32' (default) or 'ue8m0' (scales rounded up to powers of two; still stored as f32). */
@@ -74,11 +74,12 @@ const align4 = (a: number) => (a + 3) & ~3;
 
 function checkTile(tile: unknown, fn: string): Tile {
   if (tile === undefined) return [1, 128];
+  const g = Array.isArray(tile) && tile.length === 2 ? Math.max(tile[0], tile[1]) : NaN;
   const ok =
-    Array.isArray(tile) && tile.length === 2 && Number.isInteger(tile[1]) && tile[1] >= 16 && tile[1] <= 1024 &&
-    (tile[1] & (tile[1] - 1)) === 0 && (tile[0] === 1 || tile[0] === tile[1]);
-  if (!ok) throw new Fp8kitError('ERR_ARGUMENT', `${fn}: options.tile must be [1, G] or [G, G] with G a power of two from 16 to 1024; got ${JSON.stringify(tile)}`);
-  return [tile[0], tile[1]];
+    Number.isInteger(g) && g >= 16 && g <= 1024 && (g & (g - 1)) === 0 &&
+    ((tile as number[])[0] === 1 || (tile as number[])[1] === 1 || (tile as number[])[0] === (tile as number[])[1]);
+  if (!ok) throw new Fp8kitError('ERR_ARGUMENT', `${fn}: options.tile must be [1, G], [G, 1] or [G, G] with G a power of two from 16 to 1024; got ${JSON.stringify(tile)}`);
+  return [(tile as number[])[0], (tile as number[])[1]];
 }
 
 /** How a tensor of `shape` is tiled, and the shape of its scales. */
@@ -95,11 +96,12 @@ function geometry(shape: readonly number[], tile: Tile, layout: ScaleLayout, fn:
     }
     return { batch: 1, rows, cols, scaleShape: [...lead, cdiv(cols, g)] };
   }
-  if (shape.length < 2) throw new Fp8kitError('ERR_SHAPE', `${fn}: ${g}×${g} tiles need a matrix (or a batch of them); x has ${shape.length} dimension(s)`);
+  const gc = tile[1];
+  if (shape.length < 2) throw new Fp8kitError('ERR_SHAPE', `${fn}: ${tr}×${gc} tiles need a matrix (or a batch of them); x has ${shape.length} dimension(s)`);
   if (layout === 'mn-major') throw new Fp8kitError('ERR_ARGUMENT', `${fn}: the mn-major scale layout is for 1×G tiles`);
   const [rows, cols] = shape.slice(-2);
   const lead = shape.slice(0, -2);
-  return { batch: lead.reduce((a, b) => a * b, 1), rows, cols, scaleShape: [...lead, cdiv(rows, g), cdiv(cols, g)] };
+  return { batch: lead.reduce((a, b) => a * b, 1), rows, cols, scaleShape: [...lead, cdiv(rows, tr), cdiv(cols, gc)] };
 }
 
 interface Parsed {
@@ -209,6 +211,7 @@ function prepareCastTranspose(x: Operand, opts: CastTransposeOptions | undefined
   const t = checkOperand(x, 'x', ['f32', 'bf16'] as const);
   if (t.shape.length !== 2) throw new Fp8kitError('ERR_SHAPE', `${fn}: x must be a matrix [M, K]; got shape [${t.shape.join(', ')}]`);
   const p = parseQuantOptions(o, fn);
+  if (p.tile[1] === 1) throw new Fp8kitError('ERR_ARGUMENT', `${fn}: options.tile must be [1, G] or [G, G]; its column-wise output is already the transpose's 1×G quantization`);
   const [m, k] = t.shape;
   const g = geometry(t.shape, p.tile, 'row', fn);
   const gt = geometry([k, m], p.tile, 'row', fn);

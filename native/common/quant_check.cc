@@ -3,11 +3,11 @@
 #include <stdio.h>
 
 extern "C" int fp8k_check_quant(const fp8k_quant* p, fp8k_call* call) {
-  const int g = p->tile_cols;
+  const int g = p->tile_cols > p->tile_rows ? p->tile_cols : p->tile_rows;
   if (g < 16 || g > 1024 || (g & (g - 1)))
     return fp8k_fail(call, FP8K_ERR_ARGUMENT, "tile size %d is not a power of two from 16 to 1024", g);
-  if (p->tile_rows != 1 && p->tile_rows != g)
-    return fp8k_fail(call, FP8K_ERR_ARGUMENT, "tiles are 1 x G or G x G; got %d x %d", p->tile_rows, g);
+  if (!(p->tile_rows == 1 || p->tile_cols == 1 || p->tile_rows == p->tile_cols))
+    return fp8k_fail(call, FP8K_ERR_ARGUMENT, "tiles are 1 x G, G x 1 or G x G; got %d x %d", p->tile_rows, p->tile_cols);
   if (p->format != FP8K_FORMAT_E4M3 && p->format != FP8K_FORMAT_E5M2) return fp8k_fail(call, FP8K_ERR_ARGUMENT, "unknown format %d", p->format);
   if (p->scale_format != FP8K_SCALE_F32 && p->scale_format != FP8K_SCALE_UE8M0)
     return fp8k_fail(call, FP8K_ERR_ARGUMENT, "unknown scale format %d", p->scale_format);
@@ -16,6 +16,13 @@ extern "C" int fp8k_check_quant(const fp8k_quant* p, fp8k_call* call) {
   if (p->scale_layout != FP8K_LAYOUT_ROW && p->scale_layout != FP8K_LAYOUT_MN_MAJOR)
     return fp8k_fail(call, FP8K_ERR_ARGUMENT, "unknown scale layout %d", p->scale_layout);
   if (!(p->eps > 0.0f) || !fp8k_is_finite(p->eps)) return fp8k_fail(call, FP8K_ERR_ARGUMENT, "eps must be a positive finite number");
+  return FP8K_OK;
+}
+
+extern "C" int fp8k_check_quant_no_columns(const fp8k_quant* p, const char* what, fp8k_call* call) {
+  if (int s = fp8k_check_quant(p, call)) return s;
+  if (p->tile_cols == 1)
+    return fp8k_fail(call, FP8K_ERR_BACKEND_UNAVAILABLE, "%s does not implement %d x 1 column tiles", what, p->tile_rows);
   return FP8K_OK;
 }
 

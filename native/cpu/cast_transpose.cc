@@ -293,7 +293,7 @@ int cast_transpose(const void* x, int x_dtype, const fp8k_quant* p, uint8_t* q_r
                    fp8k_call* call) {
   if (p->batch != 1 || p->scale_layout != FP8K_LAYOUT_ROW)
     return fp8k_fail(call, FP8K_ERR_ARGUMENT, "castTranspose takes one matrix and row-major scales");
-  if (int s = fp8k_check_quant(p, call)) return s;
+  if (int s = fp8k_check_quant_no_columns(p, "castTranspose", call)) return s;
   if (x_dtype != FP8K_F32 && x_dtype != FP8K_BF16)
     return fp8k_fail(call, FP8K_ERR_DTYPE, "castTranspose: input must be f32 or bf16 (got dtype %d)", x_dtype);
   const bool bf16 = x_dtype == FP8K_BF16;

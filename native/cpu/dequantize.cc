@@ -154,6 +154,21 @@ int dequantize(const uint8_t* q, const float* scales, const fp8k_quant* p, void*
   if (y_dtype != FP8K_F32 && y_dtype != FP8K_BF16)
     return fp8k_fail(call, FP8K_ERR_DTYPE, "dequantize: output must be f32 or bf16 (got dtype %d)", y_dtype);
   const bool bf16 = y_dtype == FP8K_BF16;
+  if (p->tile_cols == 1) {  // G x 1: a scale per column, so the 16-element row kernels do not apply
+    parallel_units(p->batch * p->rows, p->batch * p->rows * p->cols, [&](size_t u0, size_t u1) {
+      for (size_t u = u0; u < u1; u++) {
+        const size_t b = u / p->rows, tr = u % p->rows / p->tile_rows;
+        for (size_t c = 0; c < p->cols; c++) {
+          const float v = fp8k_to_f32(q[u * p->cols + c], p->format) * scales[fp8k_scale_index(p, b, tr, c)];
+          if (bf16)
+            static_cast<uint16_t*>(y)[u * p->cols + c] = fp8k_bf16_from_f32(v);
+          else
+            static_cast<float*>(y)[u * p->cols + c] = v;
+        }
+      }
+    });
+    return FP8K_OK;
+  }
   const RowKernel k = kernel_for(fp8k_cpu_simd_level(), p->format, bf16);
   const size_t rows = p->rows, cols = p->cols, g = (size_t)p->tile_cols, tr = (size_t)p->tile_rows, tcn = fp8k_tile_cols_count(p);
   const size_t out = bf16 ? 2 : 4;

@@ -11,6 +11,8 @@ int quantize(const void* x, int x_dtype, const fp8k_quant* p, uint8_t* q, float*
 int dequantize(const uint8_t* q, const float* scales, const fp8k_quant* p, void* y, int y_dtype, fp8k_call* call);
 int cast_transpose(const void* x, int x_dtype, const fp8k_quant* p, uint8_t* q_row, float* s_row, uint8_t* q_col, float* s_col,
                    fp8k_call* call);
+// G x 1 tiles (quantize_columns.cc); p already checked.
+int quantize_columns(const void* x, bool bf16, const fp8k_quant* p, uint8_t* q, float* scales, fp8k_call* call);
 int gemm(const uint8_t* a, const float* sa, const uint8_t* b, const float* sb, const float* c, void* d, const fp8k_gemm* p,
          fp8k_call* call);
 

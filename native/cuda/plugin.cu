@@ -109,7 +109,7 @@ struct StrictFlag {
 };
 
 int quantize(const void* x, int x_dtype, const fp8k_quant* p, uint8_t* q, float* scales, fp8k_call* c) {
-  if (int s = fp8k_check_quant(p, c)) return s;
+  if (int s = fp8k_check_quant_no_columns(p, "cuda", c)) return s;
   StrictFlag flag(stream_of(c));
   if (p->strict)
     if (int s = flag.init(c)) return s;
@@ -119,7 +119,7 @@ int quantize(const void* x, int x_dtype, const fp8k_quant* p, uint8_t* q, float*
 }
 
 int dequantize(const uint8_t* q, const float* scales, const fp8k_quant* p, void* y, int y_dtype, fp8k_call* c) {
-  if (int s = fp8k_check_quant(p, c)) return s;
+  if (int s = fp8k_check_quant_no_columns(p, "cuda", c)) return s;
   fp8k::cuda::dequantize(q, scales, *p, y, y_dtype, stream_of(c));
   return launched(c, "dequantize");
 }
@@ -128,7 +128,7 @@ int cast_transpose(const void* x, int x_dtype, const fp8k_quant* p, uint8_t* q_r
                    fp8k_call* c) {
   if (!fp8k::cuda::cast_transpose_args_ok(p))
     return fp8k_fail(c, FP8K_ERR_ARGUMENT, "castTranspose takes one matrix and row-major scales");
-  if (int s = fp8k_check_quant(p, c)) return s;
+  if (int s = fp8k_check_quant_no_columns(p, "cuda", c)) return s;
   StrictFlag flag(stream_of(c));
   if (p->strict)
     if (int s = flag.init(c)) return s;

@@ -40,21 +40,21 @@ int convert(const void* x, int x_dtype, void* y, int y_dtype, size_t n, fp8k_cal
 
 // SPEC §2/§3. Device memory is host memory and launches are synchronous: the strict flag is a local.
 int quantize(const void* x, int x_dtype, const fp8k_quant* p, uint8_t* q, float* scales, fp8k_call* c) {
-  if (int s = fp8k_check_quant(p, c)) return s;
+  if (int s = fp8k_check_quant_no_columns(p, "cuda-emu", c)) return s;
   unsigned long long flag = fp8k::cuda::kNoTile;
   if (int s = guarded(c, "quantize", [&] { fp8k::cuda::quantize(x, x_dtype, *p, q, scales, p->strict ? &flag : nullptr, nullptr); }))
     return s;
   return flag != fp8k::cuda::kNoTile ? fp8k_fail_nonfinite(p, (size_t)flag, c) : FP8K_OK;
 }
 int dequantize(const uint8_t* q, const float* scales, const fp8k_quant* p, void* y, int y_dtype, fp8k_call* c) {
-  if (int s = fp8k_check_quant(p, c)) return s;
+  if (int s = fp8k_check_quant_no_columns(p, "cuda-emu", c)) return s;
   return guarded(c, "dequantize", [&] { fp8k::cuda::dequantize(q, scales, *p, y, y_dtype, nullptr); });
 }
 int cast_transpose(const void* x, int x_dtype, const fp8k_quant* p, uint8_t* q_row, float* s_row, uint8_t* q_col, float* s_col,
                    fp8k_call* c) {
   if (!fp8k::cuda::cast_transpose_args_ok(p))
     return fp8k_fail(c, FP8K_ERR_ARGUMENT, "castTranspose takes one matrix and row-major scales");
-  if (int s = fp8k_check_quant(p, c)) return s;
+  if (int s = fp8k_check_quant_no_columns(p, "cuda-emu", c)) return s;
   unsigned long long flag = fp8k::cuda::kNoTile;
   if (int s = guarded(c, "castTranspose", [&] {
         fp8k::cuda::cast_transpose(x, x_dtype, *p, q_row, s_row, q_col, s_col, p->strict ? &flag : nullptr, nullptr);

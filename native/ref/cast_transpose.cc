@@ -10,6 +10,7 @@ int cast_transpose(const void* x, int x_dtype, const fp8k_quant* p, uint8_t* q_r
                    fp8k_call* call) {
   if (p->batch != 1 || p->scale_layout != FP8K_LAYOUT_ROW)
     return fp8k_fail(call, FP8K_ERR_ARGUMENT, "castTranspose takes one matrix and row-major scales");
+  if (int s = fp8k_check_quant_no_columns(p, "castTranspose", call)) return s;
   if (int s = quantize(x, x_dtype, p, q_row, s_row, call)) return s;
   // x^T in f32 holds the same values exactly (bf16 widens without rounding).
   std::vector<float> xt(p->rows * p->cols);
