@@ -9,7 +9,6 @@
 #include "../common/gemm_modes.h"
 #include "gemm_tiers.h"
 #include "ops.h"
-#include "parallel.h"
 #include "simd.h"
 
 namespace fp8k::cpu {
@@ -17,20 +16,6 @@ namespace fp8k::cpu {
 namespace {
 
 constexpr size_t kPanel = 64;
-
-struct Widen {
-  float table[256];
-  explicit Widen(int format) {
-    for (int c = 0; c < 256; c++) table[c] = fp8k_to_f32((uint8_t)c, format);
-  }
-};
-
-void store(void* d, int dtype, size_t i, float v) {
-  if (dtype == FP8K_BF16)
-    static_cast<uint16_t*>(d)[i] = fp8k_bf16_from_f32(v);
-  else
-    static_cast<float*>(d)[i] = v;
-}
 
 // 'promoted' for columns [n0, n1): p over each block of 128 in f32, then acc ← acc + f32(p·s).
 void promoted_columns(const fp8k_gemm_operands& o, const float* c, void* d, size_t n0, size_t n1) {
@@ -61,7 +46,7 @@ void promoted_columns(const fp8k_gemm_operands& o, const float* c, void* d, size
       }
       for (size_t j = 0; j < width; j++) {
         const size_t i = m * p->n + pn + j;
-        store(d, p->out_dtype, i, p->has_c ? acc[j] + c[i] : acc[j]);
+        store_out(d, p->out_dtype, i, p->has_c ? acc[j] + c[i] : acc[j]);
       }
     }
   }
@@ -77,19 +62,12 @@ int gemm(const uint8_t* a, const float* sa, const uint8_t* b, const float* sb, c
     gemm_promoted_avx512(o, c, d);
     return FP8K_OK;
   }
-  const size_t panels = (p->n + kPanel - 1) / kPanel;
-  // Below about a million multiply-adds a thread costs more than it saves.
-  const bool threaded = (double)p->m * p->n * p->k >= 1e6;
-  const auto columns = [&](size_t first, size_t last) {
+  over_panels(p, kPanel, [&](size_t first, size_t last) {
     const size_t n0 = first * kPanel, n1 = last * kPanel < p->n ? last * kPanel : p->n;
     if (p->accumulate == FP8K_ACC_PROMOTED) return promoted_columns(o, c, d, n0, n1);
     for (size_t m = 0; m < p->m; m++)
-      for (size_t n = n0; n < n1; n++) store(d, p->out_dtype, m * p->n + n, fp8k_gemm_element(o, c, m, n));
-  };
-  if (threaded)
-    fp8k_parallel_tasks(panels, columns);
-  else
-    columns(0, panels);
+      for (size_t n = n0; n < n1; n++) store_out(d, p->out_dtype, m * p->n + n, fp8k_gemm_element(o, c, m, n));
+  });
   return FP8K_OK;
 }
 

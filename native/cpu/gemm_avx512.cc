@@ -9,7 +9,6 @@
 
 #include "../common/gemm_modes.h"
 #include "gemm_tiers.h"
-#include "parallel.h"
 #include "simd.h"
 
 namespace fp8k::cpu {
@@ -23,14 +22,14 @@ struct Panel {
   std::vector<float> sb;  // [ceil(K/128)][32]
 };
 
-void pack_panel(const fp8k_gemm_operands& o, const float* wb, size_t n0, Panel* panel) {
+void pack_panel(const fp8k_gemm_operands& o, const Widen& wb, size_t n0, Panel* panel) {
   const fp8k_gemm* p = o.p;
   const size_t K = p->k, kbs = fp8k_cdiv(K, FP8K_GEMM_BLOCK);
   panel->b.assign(K * kCols, 0.0f);
   panel->sb.assign(kbs * kCols, 0.0f);
   const size_t width = n0 + kCols <= p->n ? kCols : p->n - n0;
   for (size_t j = 0; j < width; j++) {
-    for (size_t k = 0; k < K; k++) panel->b[k * kCols + j] = wb[o.b[fp8k_gemm_b_index(p, n0 + j, k)]];
+    for (size_t k = 0; k < K; k++) panel->b[k * kCols + j] = wb.table[o.b[fp8k_gemm_b_index(p, n0 + j, k)]];
     for (size_t kb = 0; kb < kbs; kb++) panel->sb[kb * kCols + j] = o.sb[fp8k_gemm_b_scale_index(p, n0 + j, kb)];
   }
 }
@@ -39,12 +38,7 @@ FP8K_TARGET_AVX512 void store_row(void* d, int dtype, size_t i, __m512 v0, __m51
   alignas(64) float row[kCols];
   _mm512_store_ps(row, v0);
   _mm512_store_ps(row + 16, v1);
-  for (size_t j = 0; j < width; j++) {
-    if (dtype == FP8K_BF16)
-      static_cast<uint16_t*>(d)[i + j] = fp8k_bf16_from_f32(row[j]);
-    else
-      static_cast<float*>(d)[i + j] = row[j];
-  }
+  for (size_t j = 0; j < width; j++) store_out(d, dtype, i + j, row[j]);
 }
 
 // Rows [m0, m0 + R) × the panel's columns. a: the widened rows, K floats each, row m at a + (m - a0)·K.
@@ -94,30 +88,21 @@ constexpr Micro kMicro[kRows + 1] = {nullptr, micro<1>, micro<2>, micro<3>, micr
 
 void gemm_promoted_avx512(const fp8k_gemm_operands& o, const float* c, void* d) {
   const fp8k_gemm* p = o.p;
-  const size_t K = p->k, panels = fp8k_cdiv(p->n, kCols);
-  float wa[256], wb[256];
-  for (int v = 0; v < 256; v++) {
-    wa[v] = fp8k_to_f32((uint8_t)v, p->a_format);
-    wb[v] = fp8k_to_f32((uint8_t)v, p->b_format);
-  }
+  const size_t K = p->k;
+  const Widen wa(p->a_format), wb(p->b_format);
   std::vector<float> a;
-  const bool threaded = (double)p->m * p->n * p->k >= 1e6;
   for (size_t c0 = 0; c0 < p->m; c0 += kChunk) {
     const size_t c1 = c0 + kChunk < p->m ? c0 + kChunk : p->m;
     a.resize((c1 - c0) * K);
     for (size_t m = c0; m < c1; m++)
-      for (size_t k = 0; k < K; k++) a[(m - c0) * K + k] = wa[o.a[fp8k_gemm_a_index(p, m, k)]];
-    const auto columns = [&](size_t first, size_t last) {
+      for (size_t k = 0; k < K; k++) a[(m - c0) * K + k] = wa.table[o.a[fp8k_gemm_a_index(p, m, k)]];
+    over_panels(p, kCols, [&](size_t first, size_t last) {
       Panel panel;
       for (size_t pn = first; pn < last; pn++) {
         pack_panel(o, wb, pn * kCols, &panel);
         for (size_t m = c0; m < c1; m += kRows) kMicro[m + kRows <= c1 ? kRows : c1 - m](o, a.data(), c0, m, panel, pn * kCols, c, d);
       }
-    };
-    if (threaded)
-      fp8k_parallel_tasks(panels, columns);
-    else
-      columns(0, panels);
+    });
   }
 }
 
