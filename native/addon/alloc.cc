@@ -25,7 +25,6 @@ struct Tracked {
   napi_ref weak = nullptr;
   std::unique_ptr<HostBuffer> host;
   DeviceMem* device = nullptr;  // owned; deleted by the finalizer
-  size_t bytes = 0;             // a host output's length
   int64_t external = 0;         // bytes reported to V8 with napi_adjust_external_memory
   bool released = false;
 };
@@ -45,7 +44,7 @@ struct Registry {
     if (t->released) return;
     t->released = true;
     live.erase(t);
-    if (t->host && !t->external) unreported -= t->bytes;
+    if (t->host && !t->external) unreported -= t->host->bytes();
     if (t->host) {
       outputs.erase(t->host->data());
       t->host.reset();
@@ -65,14 +64,12 @@ struct Registry {
   // its results runs on that alone, with no full collections (a full one every other call, concurrent
   // marking included, made a new-output quantize loop 1.9-2.4 times slower than one with into).
   // Outputs that outlive it are collected only by full collections, which V8 schedules from the bytes
-  // reported to it: once more than kUnreportedLimit of outputs are alive or uncollected, all of them
-  // are reported from then on.
+  // reported to it: whenever more than kUnreportedLimit of outputs not yet reported are alive or
+  // uncollected, all of those are reported (and stay so until released).
   void report_outputs(napi_env env) {
     for (auto& [p, t] : outputs)
-      if (!t->external) {
-        unreported -= t->bytes;
-        report(env, t, t->bytes);
-      }
+      if (!t->external) report(env, t, t->host->bytes());
+    unreported = 0;
   }
 
   // Takes back the memory of every tracked object the collector has found dead.
@@ -182,7 +179,6 @@ Napi::Value AllocOutput(const Napi::CallbackInfo& info) {
   std::shared_ptr<Registry>& r = registry(env);
   std::unique_ptr<Tracked> t = begin(env, r);
   const auto refuse = [&] { fail(env, FP8K_ERR_OUT_OF_MEMORY, "cannot allocate " + std::to_string(bytes) + " bytes"); };
-  t->bytes = bytes;
   try {
     t->host = std::make_unique<HostBuffer>(bytes);
   } catch (const std::bad_alloc&) {

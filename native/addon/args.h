@@ -30,7 +30,8 @@ struct Arg {
 
 // A typed array of dtype's element type, or a device buffer of backend b, holding n elements.
 Arg tensor_arg(const Napi::CallbackInfo& info, size_t index, int dtype, size_t n, const char* name, const fp8k_backend* b);
-// A typed array of any type (ArrayBuffer- or SharedArrayBuffer-backed) holding at least `bytes` bytes.
+// A typed array of any type (ArrayBuffer- or SharedArrayBuffer-backed) whose length the caller has
+// checked to cover `bytes`; fails if its ArrayBuffer is detached.
 Arg host_arg(Napi::Env env, napi_value value, size_t bytes, const char* name);
 size_t size_arg(const Napi::CallbackInfo& info, size_t index, const char* name);
 // Property `key` of o as an integer of at least `min` (0 or 1), else `status` naming it "<what> <key>".

@@ -7,6 +7,7 @@
 #include <list>
 #include <mutex>
 #include <new>
+#include <system_error>
 #include <thread>
 
 namespace fp8k::addon {
@@ -127,15 +128,20 @@ class Pool {
 
   // A thread that gives idle buffers the advice once a second while the process lives (the library
   // is never unloaded, see addon.cc), so a server that goes quiet after a burst holds nothing hard.
+  // Where no thread can be had the buffers just stay resident; give() runs in destructors, so
+  // nothing may escape from here.
   void start_watcher() {
     watcher_ = true;
-    std::thread([this] {
-      for (;;) {
-        std::this_thread::sleep_for(std::chrono::seconds(1));
-        std::lock_guard<std::mutex> lock(mu_);
-        idle(now_ns());
-      }
-    }).detach();
+    try {
+      std::thread([this] {
+        for (;;) {
+          std::this_thread::sleep_for(std::chrono::seconds(1));
+          std::lock_guard<std::mutex> lock(mu_);
+          idle(now_ns());
+        }
+      }).detach();
+    } catch (const std::system_error&) {
+    }
   }
 
   size_t release() {
