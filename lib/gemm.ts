@@ -4,6 +4,7 @@ import { Fp8kitError, NativeCall, runAsync, runSync } from './errors.js';
 import { native } from './native.js';
 import { checkOperand, nativeArg, Operand, operandBackend, outputOrGiven } from './operand.js';
 import { checkOptions, choice, describe } from './options.js';
+import { quantizedHint } from './quant.js';
 import type { QuantizedTensor } from './quant.js';
 import { checkTensor, dtypeCode, Tensor } from './tensor.js';
 
@@ -38,20 +39,29 @@ const same = (a: readonly number[], b: readonly number[]) => a.length === b.leng
 
 interface Side {
   q: QuantizedTensor;
-  /** Its stored shape, and whether K is its first dimension. */
+  /** Its stored shape. */
   rows: number;
   cols: number;
 }
 
-/** A quantized matrix operand: FP8 data, f32 scales, tiles of 128 along K (which of its dimensions that is, `kFirst` says). */
-function checkSide(q: unknown, name: string, fn: string): Side {
+/**
+ * A quantized operand of a GEMM: FP8 data of `dims` dimensions whose dtype its format names, and f32
+ * scales (their shape is checked against the layout by the caller).
+ */
+export function checkQuantizedOperand(q: unknown, name: string, fn: string, dims: number): { q: QuantizedTensor; data: Operand<'e4m3' | 'e5m2'> } {
   if (q === null || typeof q !== 'object' || ArrayBuffer.isView(q) || !('data' in q) || !('scales' in q) || !('tile' in q))
-    throw new Fp8kitError('ERR_ARGUMENT', `${fn}: ${name} must be a quantized tensor {data, scales, tile, format, scaleFormat, scaleLayout} (from quantize); got ${describe(q)}`);
+    throw new Fp8kitError('ERR_ARGUMENT', `${fn}: ${name} must be a quantized tensor {data, scales, tile, format, scaleFormat, scaleLayout} (from quantize); got ${quantizedHint(q)}`);
   const r = q as QuantizedTensor;
   const data = checkOperand(r.data, `${name}.data`, ['e4m3', 'e5m2'] as const);
   checkOperand(r.scales, `${name}.scales`, ['f32'] as const);
   if (r.format !== data.dtype) throw new Fp8kitError('ERR_ARGUMENT', `${fn}: ${name}.format '${String(r.format)}' disagrees with ${name}.data.dtype '${data.dtype}'`);
-  if (data.shape.length !== 2) throw new Fp8kitError('ERR_SHAPE', `${fn}: ${name}.data must be a matrix; got shape [${data.shape.join(', ')}]`);
+  if (data.shape.length !== dims) throw new Fp8kitError('ERR_SHAPE', `${fn}: ${name}.data must have ${dims} dimensions; got shape [${data.shape.join(', ')}]`);
+  return { q: r, data };
+}
+
+/** A quantized matrix operand, with its stored shape. */
+function checkSide(q: unknown, name: string, fn: string): Side {
+  const { q: r, data } = checkQuantizedOperand(q, name, fn, 2);
   return { q: r, rows: data.shape[0], cols: data.shape[1] };
 }
 

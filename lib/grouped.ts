@@ -4,7 +4,7 @@
  */
 import { isDeviceTensor } from './device.js';
 import { Fp8kitError } from './errors.js';
-import { GemmOptions, gemm, gemmSync } from './gemm.js';
+import { checkQuantizedOperand, GemmOptions, gemm, gemmSync } from './gemm.js';
 import { checkOptions, describe } from './options.js';
 import type { QuantizedTensor } from './quant.js';
 import { allocateOutput, checkTensor, numel, Tensor } from './tensor.js';
@@ -18,15 +18,10 @@ const BLOCK = 128;
 const cdiv = (a: number, b: number) => Math.ceil(a / b);
 
 function hostQuantized(q: unknown, name: string, fn: string, dims: number): { q: QuantizedTensor; data: Tensor<'e4m3' | 'e5m2'>; scales: Tensor<'f32'> } {
-  if (q === null || typeof q !== 'object' || !('data' in q) || !('scales' in q) || !('tile' in q))
-    throw new Fp8kitError('ERR_ARGUMENT', `${fn}: ${name} must be a quantized tensor {data, scales, tile, …} (from quantize); got ${describe(q)}`);
-  const r = q as QuantizedTensor;
+  const { q: r } = checkQuantizedOperand(q, name, fn, dims);
   if (isDeviceTensor(r.data) || isDeviceTensor(r.scales)) throw new Fp8kitError('ERR_ARGUMENT', `${fn}: ${name} must be on the host (device tensors are not supported by grouped GEMMs yet)`);
-  const data = checkTensor(r.data, `${name}.data`, ['e4m3', 'e5m2'] as const);
-  const scales = checkTensor(r.scales, `${name}.scales`, ['f32'] as const);
-  if (data.shape.length !== dims) throw new Fp8kitError('ERR_SHAPE', `${fn}: ${name}.data must have ${dims} dimensions; got shape [${data.shape.join(', ')}]`);
   if (r.scaleLayout === 'mn-major') throw new Fp8kitError('ERR_ARGUMENT', `${fn}: ${name}'s scales must be in the row layout`);
-  return { q: r, data, scales };
+  return { q: r, data: r.data as Tensor<'e4m3' | 'e5m2'>, scales: r.scales as Tensor<'f32'> };
 }
 
 /** Rows [r0, r1) of a quantized matrix whose scales have one row per data row (1×128 tiles). */

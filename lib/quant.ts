@@ -165,7 +165,7 @@ function intoParts(q: unknown, name: string): { data: unknown; scales: unknown }
 }
 
 /** What a value that should have been a quantized tensor is, and what to do about it. */
-function quantizedHint(q: unknown): string {
+export function quantizedHint(q: unknown): string {
   if (q !== null && typeof q === 'object' && 'dtype' in q && 'shape' in q && 'data' in q)
     return `a plain tensor (dtype ${describe((q as { dtype: unknown }).dtype)}). Quantize it first: fp8.quantizeSync(x) returns {data, scales, tile, format, scaleFormat, scaleLayout}`;
   if (q !== null && typeof q === 'object' && 'rowwise' in q) return 'a castTranspose result: pass its .rowwise or .columnwise';

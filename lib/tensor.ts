@@ -75,7 +75,7 @@ export function allocate<D extends DType>(dtype: D, n: number): ArrayOf<D> {
 
 /**
  * Outputs from this size up come from the addon's pool: page aligned, not zero-filled (the operation
- * writes them whole), reused once collected. Smaller ones cost V8 less than a call into the addon.
+ * writes them whole), reused once collected. Smaller ones are V8's own.
  */
 const NATIVE_OUTPUT_BYTES = 64 << 10;
 
@@ -101,18 +101,22 @@ function wrapHint(a: ArrayBufferView, dtypes?: readonly DType[]): string {
   return `Wrap it with fp8.tensor(${fits.map((d) => `'${d}'`).join(' or ')}, [${n}], data) (or the shape it has).`;
 }
 
+function knownDType<D extends DType>(dtype: D): D {
+  if (!isDType(dtype)) throw new Fp8kitError('ERR_DTYPE', `unknown dtype ${describe(dtype)} (expected one of ${DTYPES.join(', ')})`);
+  return dtype;
+}
+
 /**
- * An uninitialized host tensor. From 1 MiB up its memory comes from fp8kit's pool (huge pages, reused
- * after collection) and a Promise call uses it in place, with no snapshot or staging copy.
+ * An uninitialized host tensor. From 64 KiB up its memory comes from fp8kit's pool (huge pages from
+ * 2 MiB, reused after collection) and a Promise call uses it in place, with no snapshot or staging copy.
  */
 export function empty<D extends DType>(dtype: D, shape: readonly number[]): Tensor<D> {
-  if (!isDType(dtype)) throw new Fp8kitError('ERR_DTYPE', `unknown dtype ${describe(dtype)} (expected one of ${DTYPES.join(', ')})`);
-  return { dtype, shape: [...shape], data: allocateOutput(dtype, numel(shape)) };
+  return { dtype: knownDType(dtype), shape: [...shape], data: allocateOutput(dtype, numel(shape)) };
 }
 
 /** A tensor of `dtype` and `shape`, zero-filled, or wrapping `data` (checked). */
 export function tensor<D extends DType>(dtype: D, shape: readonly number[], data?: ArrayOf<D>): Tensor<D> {
-  if (!isDType(dtype)) throw new Fp8kitError('ERR_DTYPE', `unknown dtype ${describe(dtype)} (expected one of ${DTYPES.join(', ')})`);
+  knownDType(dtype);
   const n = numel(shape);
   const t = { dtype, shape: [...shape], data: data ?? allocate(dtype, n) };
   return checkTensor(t, 'tensor');
