@@ -1,9 +1,10 @@
 /** SPEC §4: FP8 GEMM with promoted accumulation, and DeepGEMM's calcDiff. */
-import { Stream, streamHandle } from './device.js';
+import { isDeviceTensor, Stream, streamHandle } from './device.js';
 import { Fp8kitError, NativeCall, runAsync, runSync } from './errors.js';
 import { native } from './native.js';
 import { checkOperand, nativeArg, Operand, operandBackend, outputOrGiven } from './operand.js';
 import { checkOptions, choice, describe } from './options.js';
+import { isPackedWeights, PackedWeights } from './packed.js';
 import { quantizedHint } from './quant.js';
 import type { QuantizedTensor } from './quant.js';
 import { checkTensor, dtypeCode, Tensor } from './tensor.js';
@@ -31,13 +32,13 @@ export interface GemmOptions {
 }
 
 const BLOCK = 128;
-const LAYOUT_CODE: Record<GemmLayout, number> = { nt: 0, nn: 1, tn: 2, tt: 3 };
+export const LAYOUT_CODE: Record<GemmLayout, number> = { nt: 0, nn: 1, tn: 2, tt: 3 };
 const ACC_CODE: Record<Accumulate, number> = { promoted: 0, exact: 1, limited: 2 };
 const FORMAT_CODE = { e4m3: 0, e5m2: 1 } as const;
 const cdiv = (a: number, b: number) => Math.ceil(a / b);
 const same = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 
-interface Side {
+export interface Side {
   q: QuantizedTensor;
   /** Its stored shape. */
   rows: number;
@@ -60,7 +61,7 @@ export function checkQuantizedOperand(q: unknown, name: string, fn: string, dims
 }
 
 /** A quantized matrix operand, with its stored shape. */
-function checkSide(q: unknown, name: string, fn: string): Side {
+export function checkSide(q: unknown, name: string, fn: string): Side {
   const { q: r, data } = checkQuantizedOperand(q, name, fn, 2);
   return { q: r, rows: data.shape[0], cols: data.shape[1] };
 }
@@ -69,14 +70,31 @@ function tileName(t: unknown): string {
   return Array.isArray(t) ? `${t[0]}×${t[1]}` : describe(t);
 }
 
+/** A side's tile and scale shape against the way it is stored; for B the native fields it gives. */
+export function checkB(b: Side, bT: boolean, layout: string, fn: string) {
+  const [n, k] = bT ? [b.cols, b.rows] : [b.rows, b.cols];
+  const ks = cdiv(k, BLOCK);
+  // B: 128×128 blocks (1D2D) or 128 along K per line (1D1D: 1×128 stored [N,K], 128×1 stored [K,N]).
+  const lineTile = bT ? [BLOCK, 1] : [1, BLOCK];
+  const blocks = same(b.q.tile, [BLOCK, BLOCK]);
+  if (!blocks && !same(b.q.tile, lineTile))
+    throw new Fp8kitError('ERR_ARGUMENT', `${fn}: b is stored ${bT ? '[K, N]' : '[N, K]'} for layout '${layout}', so its tiles must be 128×128 or ${lineTile[0]}×${lineTile[1]}; got ${tileName(b.q.tile)}`);
+  const want = blocks ? (bT ? [ks, cdiv(n, BLOCK)] : [cdiv(n, BLOCK), ks]) : bT ? [ks, n] : [n, ks];
+  if (!same(b.q.scales.shape, want))
+    throw new Fp8kitError('ERR_SHAPE', `${fn}: b.scales has shape [${b.q.scales.shape.join(', ')}]; b.data [${b.rows}, ${b.cols}] with ${tileName(b.q.tile)} tiles needs [${want.join(', ')}]`);
+  return { n, k, bFormat: FORMAT_CODE[b.q.format], bScales: blocks ? 0 : 1 };
+}
+
 /** The native fp8k_gemm of SPEC §4, checked against the operands' shapes, tiles and scales. */
-function geometry(a: Side, b: Side, layout: GemmLayout, fn: string) {
+function geometry(a: Side, b: Side | PackedWeights, layout: GemmLayout, fn: string) {
   const aT = layout === 'tn' || layout === 'tt';
   const bT = layout === 'nn' || layout === 'tn';
   const [m, k] = aT ? [a.cols, a.rows] : [a.rows, a.cols];
-  const [n, kb] = bT ? [b.cols, b.rows] : [b.rows, b.cols];
-  if (k !== kb)
-    throw new Fp8kitError('ERR_SHAPE', `${fn}: K differs: a.data [${a.rows}, ${a.cols}] has K = ${k} and b.data [${b.rows}, ${b.cols}] has K = ${kb} with layout '${layout}'`);
+  const g = isPackedWeights(b) ? { n: b.shape[0], k: b.shape[1], bFormat: FORMAT_CODE[b.format], bScales: b.tile[0] === BLOCK && b.tile[1] === BLOCK ? 0 : 1 } : checkB(b, bT, layout, fn);
+  if (k !== g.k) {
+    const bDesc = isPackedWeights(b) ? `packed b [N, K] = [${g.n}, ${g.k}]` : `b.data [${b.rows}, ${b.cols}] has K = ${g.k}`;
+    throw new Fp8kitError('ERR_SHAPE', `${fn}: K differs: a.data [${a.rows}, ${a.cols}] has K = ${k} and ${bDesc} with layout '${layout}'`);
+  }
   const ks = cdiv(k, BLOCK);
   // A: 1×128 along K when stored [M,K], 128×1 when stored [K,M].
   const aTile = aT ? [BLOCK, 1] : [1, BLOCK];
@@ -85,23 +103,23 @@ function geometry(a: Side, b: Side, layout: GemmLayout, fn: string) {
   const mnMajor = a.q.scaleLayout === 'mn-major';
   if (mnMajor && aT) throw new Fp8kitError('ERR_ARGUMENT', `${fn}: the mn-major scale layout is for A stored [M, K]`);
   const aScales = aT ? [ks, m] : mnMajor ? [ks, (m + 3) & ~3] : [m, ks];
-  // B: 128×128 blocks (1D2D) or 128 along K per line (1D1D: 1×128 stored [N,K], 128×1 stored [K,N]).
-  const lineTile = bT ? [BLOCK, 1] : [1, BLOCK];
-  const blocks = same(b.q.tile, [BLOCK, BLOCK]);
-  if (!blocks && !same(b.q.tile, lineTile))
-    throw new Fp8kitError('ERR_ARGUMENT', `${fn}: b is stored ${bT ? '[K, N]' : '[N, K]'} for layout '${layout}', so its tiles must be 128×128 or ${lineTile[0]}×${lineTile[1]}; got ${tileName(b.q.tile)}`);
-  const bScales = blocks ? (bT ? [ks, cdiv(n, BLOCK)] : [cdiv(n, BLOCK), ks]) : bT ? [ks, n] : [n, ks];
-  for (const [side, want, name] of [[a, aScales, 'a'], [b, bScales, 'b']] as const)
-    if (!same(side.q.scales.shape, want))
-      throw new Fp8kitError('ERR_SHAPE', `${fn}: ${name}.scales has shape [${side.q.scales.shape.join(', ')}]; ${name}.data [${side.rows}, ${side.cols}] with ${tileName(side.q.tile)} tiles needs [${want.join(', ')}]`);
-  return { m, n, k, layout: LAYOUT_CODE[layout], aFormat: FORMAT_CODE[a.q.format], bFormat: FORMAT_CODE[b.q.format], aScaleLayout: mnMajor ? 1 : 0, bScales: blocks ? 0 : 1 };
+  if (!same(a.q.scales.shape, aScales))
+    throw new Fp8kitError('ERR_SHAPE', `${fn}: a.scales has shape [${a.q.scales.shape.join(', ')}]; a.data [${a.rows}, ${a.cols}] with ${tileName(a.q.tile)} tiles needs [${aScales.join(', ')}]`);
+  return { m, ...g, layout: LAYOUT_CODE[layout], aFormat: FORMAT_CODE[a.q.format], aScaleLayout: mnMajor ? 1 : 0, bPacked: isPackedWeights(b) };
 }
 
-function prepareGemm(a: QuantizedTensor, b: QuantizedTensor, opts: GemmOptions | undefined): [Operand<'bf16' | 'f32'>, NativeCall] {
+/** A B operand: a quantized matrix, or weights packed for the call's backend. */
+function checkBOperand(b: unknown, fn: string): Side | PackedWeights {
+  if (!isPackedWeights(b)) return checkSide(b, 'b', fn);
+  if (b.shape.length !== 2) throw new Fp8kitError('ERR_SHAPE', `${fn}: b is packed weights of shape [${b.shape.join(', ')}]; a GEMM takes one matrix [N, K] (grouped weights go to the grouped GEMMs)`);
+  return b;
+}
+
+function prepareGemm(a: QuantizedTensor, b: QuantizedTensor | PackedWeights, opts: GemmOptions | undefined): [Operand<'bf16' | 'f32'>, NativeCall] {
   const fn = 'gemm';
   const o = checkOptions(opts, ['out', 'c', 'layout', 'accumulate', 'accumulatorBits', 'promotionInterval', 'backend', 'stream', 'into'], fn);
   const sa = checkSide(a, 'a', fn);
-  const sb = checkSide(b, 'b', fn);
+  const sb = checkBOperand(b, fn);
   const layout = choice(o.layout, ['nt', 'nn', 'tn', 'tt'] as const, 'nt', `${fn}: options.layout`);
   const accumulate = choice(o.accumulate, ['promoted', 'exact', 'limited'] as const, 'promoted', `${fn}: options.accumulate`);
   const out = choice(o.out, ['bf16', 'f32'] as const, 'bf16', `${fn}: options.out`);
@@ -114,30 +132,33 @@ function prepareGemm(a: QuantizedTensor, b: QuantizedTensor, opts: GemmOptions |
   if (accumulate !== 'limited' && (o.accumulatorBits !== undefined || o.promotionInterval !== undefined))
     throw new Fp8kitError('ERR_ARGUMENT', `${fn}: accumulatorBits and promotionInterval belong to accumulate: 'limited'`);
   const g = geometry(sa, sb, layout, fn);
-  const operands: Operand[] = [a.data, a.scales, b.data, b.scales];
+  const packed = isPackedWeights(b) ? b : undefined;
+  const operands: Operand[] = packed ? [a.data, a.scales] : [a.data, a.scales, (b as QuantizedTensor).data, (b as QuantizedTensor).scales];
   let c: Operand<'f32'> | undefined;
   if (o.c !== undefined) {
     c = checkOperand(o.c, `${fn}: options.c`, ['f32'] as const);
     if (!same(c.shape, [g.m, g.n])) throw new Fp8kitError('ERR_SHAPE', `${fn}: options.c has shape [${c.shape.join(', ')}]; the result has shape [${g.m}, ${g.n}]`);
     operands.push(c);
   }
-  const backend = operandBackend(o.backend, operands, fn);
+  const backend = operandBackend(o.backend ?? (operands.some(isDeviceTensor) ? undefined : packed?.backend), operands, fn);
+  if (packed && packed.backend !== backend)
+    throw new Fp8kitError('ERR_ARGUMENT', `${fn}: b was packed for backend '${packed.backend}' and this call runs on '${backend}': pack it with packWeights(b, { backend: '${backend}' })`);
   const stream = streamHandle(o.stream, backend);
   const d = outputOrGiven(o.into, out, [g.m, g.n], backend, operands, `${fn}: options.into`);
   const params = { ...g, accumulate: ACC_CODE[accumulate], accumulatorBits: bits, promotionInterval: interval, outDtype: dtypeCode(out), hasC: c !== undefined };
   return [
     d,
     (x) =>
-      native().gemm(backend, nativeArg(a.data), nativeArg(a.scales), nativeArg(b.data), nativeArg(b.scales), c ? nativeArg(c) : null, nativeArg(d),
-        params, stream, x),
+      native().gemm(backend, nativeArg(a.data), nativeArg(a.scales), packed ? packed.data : nativeArg((b as QuantizedTensor).data),
+        packed ? packed.data : nativeArg((b as QuantizedTensor).scales), c ? nativeArg(c) : null, nativeArg(d), params, stream, x),
   ];
 }
 
-/** D = op(A)·op(B) (+ C) with FP8 operands and per-tile scales (SPEC §4). */
-export function gemmSync(a: QuantizedTensor, b: QuantizedTensor, opts?: GemmOptions): Operand<'bf16' | 'f32'> {
+/** D = op(A)·op(B) (+ C) with FP8 operands and per-tile scales (SPEC §4); b may be packed (packWeights). */
+export function gemmSync(a: QuantizedTensor, b: QuantizedTensor | PackedWeights, opts?: GemmOptions): Operand<'bf16' | 'f32'> {
   return runSync(prepareGemm(a, b, opts));
 }
-export function gemm(a: QuantizedTensor, b: QuantizedTensor, opts?: GemmOptions): Promise<Operand<'bf16' | 'f32'>> {
+export function gemm(a: QuantizedTensor, b: QuantizedTensor | PackedWeights, opts?: GemmOptions): Promise<Operand<'bf16' | 'f32'>> {
   return runAsync(() => prepareGemm(a, b, opts));
 }
 

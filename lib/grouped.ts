@@ -6,6 +6,7 @@ import { isDeviceTensor } from './device.js';
 import { Fp8kitError } from './errors.js';
 import { checkQuantizedOperand, GemmOptions, gemm, gemmSync } from './gemm.js';
 import { checkOptions, describe } from './options.js';
+import { isPackedWeights, PackedWeights } from './packed.js';
 import type { QuantizedTensor } from './quant.js';
 import { allocateOutput, checkTensor, numel, Tensor } from './tensor.js';
 
@@ -34,8 +35,21 @@ function rowView(x: ReturnType<typeof hostQuantized>, base: number, k: number, r
   };
 }
 
-/** Group g of a quantized [G, N, K] tensor as an [N, K] matrix with its own scales. */
-function groupView(b: ReturnType<typeof hostQuantized>, g: number): QuantizedTensor {
+type Weights = ReturnType<typeof hostQuantized> | PackedWeights;
+
+/** B of a grouped GEMM: quantized [G, N, K] on the host, or weights packed as one (packWeights). */
+function groupedWeights(b: unknown, fn: string): { w: Weights; shape: readonly number[] } {
+  if (!isPackedWeights(b)) {
+    const w = hostQuantized(b, 'b', fn, 3);
+    return { w, shape: w.data.shape };
+  }
+  if (b.shape.length !== 3) throw new Fp8kitError('ERR_SHAPE', `${fn}: b is packed weights of one matrix [${b.shape.join(', ')}]; a grouped GEMM takes weights packed from [G, N, K]`);
+  return { w: b, shape: b.shape };
+}
+
+/** Group g of the weights as an [N, K] matrix with its own scales (a view: no copy). */
+function groupView(b: Weights, g: number): QuantizedTensor | PackedWeights {
+  if (isPackedWeights(b)) return b.group(g);
   const [, n, k] = b.data.shape;
   const per = b.scales.data.length / b.data.shape[0];
   return {
@@ -62,7 +76,7 @@ function outputFor(into: unknown, out: 'bf16' | 'f32', shape: number[], fn: stri
 /** One dense GEMM per (rows, group) piece, written into row ranges of d; other rows zero. */
 interface Plan {
   d: Tensor<'bf16' | 'f32'>;
-  pieces: { a: QuantizedTensor; b: QuantizedTensor; row0: number; rows: number }[];
+  pieces: { a: QuantizedTensor; b: QuantizedTensor | PackedWeights; row0: number; rows: number }[];
   n: number;
   opts: GemmOptions;
 }
@@ -96,14 +110,14 @@ function commonOptions(o: Partial<GroupedGemmOptions>): { out: 'bf16' | 'f32'; o
   return { out: out as 'bf16' | 'f32', opts: { ...rest, out } };
 }
 
-function planContiguous(a: QuantizedTensor, b: QuantizedTensor, mIndices: Int32Array, opts: GroupedGemmOptions | undefined): Plan {
+function planContiguous(a: QuantizedTensor, b: QuantizedTensor | PackedWeights, mIndices: Int32Array, opts: GroupedGemmOptions | undefined): Plan {
   const fn = 'groupedGemmContiguous';
   const o = checkOptions(opts, ['out', 'accumulate', 'accumulatorBits', 'promotionInterval', 'backend', 'into', 'alignment'], fn);
   const A = hostQuantized(a, 'a', fn, 2);
-  const B = hostQuantized(b, 'b', fn, 3);
+  const { w: B, shape: bShape } = groupedWeights(b, fn);
   const [mSum, k] = A.data.shape;
-  const [groups, n, kb] = B.data.shape;
-  if (kb !== k) throw new Fp8kitError('ERR_SHAPE', `${fn}: K differs: a.data [${mSum}, ${k}] and b.data [${groups}, ${n}, ${kb}]`);
+  const [groups, n, kb] = bShape;
+  if (kb !== k) throw new Fp8kitError('ERR_SHAPE', `${fn}: K differs: a.data [${mSum}, ${k}] and b [${groups}, ${n}, ${kb}]`);
   const idx = checkIndices(mIndices, 'mIndices', mSum, fn);
   const alignment = o.alignment ?? 128;
   if (!Number.isInteger(alignment) || alignment < 1) throw new Fp8kitError('ERR_ARGUMENT', `${fn}: options.alignment must be a positive integer; got ${describe(o.alignment)}`);
@@ -133,15 +147,15 @@ function planContiguous(a: QuantizedTensor, b: QuantizedTensor, mIndices: Int32A
   return { d, pieces, n, opts: g };
 }
 
-function planMasked(a: QuantizedTensor, b: QuantizedTensor, maskedM: Int32Array, opts: GroupedGemmOptions | undefined): Plan {
+function planMasked(a: QuantizedTensor, b: QuantizedTensor | PackedWeights, maskedM: Int32Array, opts: GroupedGemmOptions | undefined): Plan {
   const fn = 'groupedGemmMasked';
   const o = checkOptions(opts, ['out', 'accumulate', 'accumulatorBits', 'promotionInterval', 'backend', 'into'], fn);
   const A = hostQuantized(a, 'a', fn, 3);
-  const B = hostQuantized(b, 'b', fn, 3);
+  const { w: B, shape: bShape } = groupedWeights(b, fn);
   const [groups, mMax, k] = A.data.shape;
-  const [gb, n, kb] = B.data.shape;
+  const [gb, n, kb] = bShape;
   if (gb !== groups) throw new Fp8kitError('ERR_SHAPE', `${fn}: a has ${groups} groups and b ${gb}`);
-  if (kb !== k) throw new Fp8kitError('ERR_SHAPE', `${fn}: K differs: a.data [${A.data.shape.join(', ')}] and b.data [${B.data.shape.join(', ')}]`);
+  if (kb !== k) throw new Fp8kitError('ERR_SHAPE', `${fn}: K differs: a.data [${A.data.shape.join(', ')}] and b [${bShape.join(', ')}]`);
   const masked = checkIndices(maskedM, 'maskedM', groups, fn);
   const { out, opts: g } = commonOptions(o);
   const d = outputFor(o.into, out, [groups, mMax, n], fn);
@@ -153,18 +167,18 @@ function planMasked(a: QuantizedTensor, b: QuantizedTensor, maskedM: Int32Array,
   return { d, pieces, n, opts: g };
 }
 
-/** DeepGEMM's m-grouped contiguous layout: A [M_sum, K], B [G, N, K], mIndices naming each row's group (−1: padding, zero output). */
-export function groupedGemmContiguousSync(a: QuantizedTensor, b: QuantizedTensor, mIndices: Int32Array, opts?: GroupedGemmOptions): Tensor<'bf16' | 'f32'> {
+/** DeepGEMM's m-grouped contiguous layout: A [M_sum, K], B [G, N, K] (or packed from one), mIndices naming each row's group (−1: padding, zero output). */
+export function groupedGemmContiguousSync(a: QuantizedTensor, b: QuantizedTensor | PackedWeights, mIndices: Int32Array, opts?: GroupedGemmOptions): Tensor<'bf16' | 'f32'> {
   return runSyncPlan(planContiguous(a, b, mIndices, opts));
 }
-export function groupedGemmContiguous(a: QuantizedTensor, b: QuantizedTensor, mIndices: Int32Array, opts?: GroupedGemmOptions): Promise<Tensor<'bf16' | 'f32'>> {
+export function groupedGemmContiguous(a: QuantizedTensor, b: QuantizedTensor | PackedWeights, mIndices: Int32Array, opts?: GroupedGemmOptions): Promise<Tensor<'bf16' | 'f32'>> {
   return runAsyncPlan(() => planContiguous(a, b, mIndices, opts));
 }
 
 /** DeepGEMM's masked layout: A [G, M_max, K], B [G, N, K]; rows at or past maskedM[g] are zero. */
-export function groupedGemmMaskedSync(a: QuantizedTensor, b: QuantizedTensor, maskedM: Int32Array, opts?: GroupedGemmOptions): Tensor<'bf16' | 'f32'> {
+export function groupedGemmMaskedSync(a: QuantizedTensor, b: QuantizedTensor | PackedWeights, maskedM: Int32Array, opts?: GroupedGemmOptions): Tensor<'bf16' | 'f32'> {
   return runSyncPlan(planMasked(a, b, maskedM, opts));
 }
-export function groupedGemmMasked(a: QuantizedTensor, b: QuantizedTensor, maskedM: Int32Array, opts?: GroupedGemmOptions): Promise<Tensor<'bf16' | 'f32'>> {
+export function groupedGemmMasked(a: QuantizedTensor, b: QuantizedTensor | PackedWeights, maskedM: Int32Array, opts?: GroupedGemmOptions): Promise<Tensor<'bf16' | 'f32'>> {
   return runAsyncPlan(() => planMasked(a, b, maskedM, opts));
 }

@@ -26,6 +26,8 @@ export interface NativeAddon {
   dequantize(backend: string, q: object, scales: object, geometry: object, y: object, yDtype: number, stream: object | undefined, async: boolean): unknown;
   castTranspose(backend: string, x: object, xDtype: number, geometry: object, qRow: object, sRow: object, qCol: object, sCol: object, stream: object | undefined, async: boolean): unknown;
   gemm(backend: string, a: object, aScales: object, b: object, bScales: object, c: object | null, d: object, params: object, stream: object | undefined, async: boolean): unknown;
+  packBBytes(backend: string, params: object): number;
+  packB(backend: string, b: object, bScales: object, packed: Uint8Array, params: object, stream: object | undefined, async: boolean): unknown;
   convert(backend: string, x: object, xDtype: number, n: number, y: object, yDtype: number, stream: object | undefined, async: boolean): unknown;
 }
 

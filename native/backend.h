@@ -9,7 +9,7 @@
 extern "C" {
 #endif
 
-#define FP8K_ABI_VERSION 2
+#define FP8K_ABI_VERSION 3
 
 typedef enum {
   FP8K_F32 = 0, FP8K_BF16 = 1, FP8K_F16 = 2, FP8K_E4M3 = 3, FP8K_E5M2 = 4, FP8K_I32 = 5, FP8K_U8 = 6
@@ -66,7 +66,19 @@ typedef struct {
   int promotion_interval;  // limited: 0 (none), or 32, 64 or 128
   int out_dtype;           // FP8K_F32 or FP8K_BF16
   int has_c;               // c: f32 [M,N], added once at the end
+  int b_packed;            // 1: b is pack_b's output for this n, k and b_format (sb unused; B's layout letter and
+                           // b_scales are ignored), so one packed B serves every layout of A
 } fp8k_gemm;
+
+// SPEC §4 "Prepacked weights": every packed B starts with this header, so a backend can refuse a
+// buffer that another backend, or another B, packed.
+typedef struct {
+  char magic[8];  // "fp8kB" and the packing backend's tag
+  uint64_t n, k;
+  int32_t format, b_scales;
+  uint64_t bytes;  // the whole packed B, header included
+  uint8_t reserved[24];
+} fp8k_packed_header;
 
 typedef struct fp8k_backend {
   uint32_t abi_version;
@@ -106,6 +118,10 @@ typedef struct fp8k_backend {
   // d: [M,N] of p->out_dtype.
   int (*gemm)(const uint8_t* a, const float* sa, const uint8_t* b, const float* sb, const float* c, void* d, const fp8k_gemm* p,
               fp8k_call* call);
+  // SPEC §4 prepacked weights: B (as p's layout and b_scales describe it; m and the accumulation are
+  // ignored) in the backend's own layout, for gemm with b_packed. pack_b_bytes: the size packed needs.
+  size_t (*pack_b_bytes)(const fp8k_gemm* p);
+  int (*pack_b)(const uint8_t* b, const float* sb, const fp8k_gemm* p, uint8_t* packed, fp8k_call* call);
 } fp8k_backend;
 
 // Backends compiled into the addon.

@@ -2,7 +2,7 @@
 const fs = require('fs');
 const path = require('path');
 const root = path.join(__dirname, '..');
-const dirs = ['native/addon', 'native/common', 'native/ref', 'native/cpu', 'native/emu', 'native'];
+const dirs = ['native/addon', 'native/common', 'native/ref', 'native/cpu', 'native/cpu/gemm', 'native/emu', 'native'];
 const out = [];
 for (const d of dirs) {
   if (!fs.existsSync(path.join(root, d))) continue;

@@ -60,6 +60,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   add<Dequantize>(env, exports, "dequantize");
   add<CastTranspose>(env, exports, "castTranspose");
   add<Gemm>(env, exports, "gemm");
+  add<PackBBytes>(env, exports, "packBBytes");
+  add<PackB>(env, exports, "packB");
   add<DeviceAlloc>(env, exports, "deviceAlloc");
   add<DeviceFree>(env, exports, "deviceFree");
   add<DeviceCopy>(env, exports, "deviceCopy");

@@ -87,7 +87,7 @@ FP8K_TARGET_AVX512 void tile_max16_bf16(const uint16_t* rv, uint32_t* out, size_
 void amax_rows(const QuantKernels& k, const void* x, bool bf16, size_t stride, size_t nr, size_t n, size_t g, uint32_t* tilemax,
                size_t ts, void* colmax, AmaxScratch& sc) {
   size_t done = 0;
-  if (bf16 && fp8k_cpu_simd_level() >= FP8K_SIMD_AVX512 && g % 32 == 0) {
+  if (bf16 && fp8k_cpu_vector_level() >= FP8K_SIMD_AVX512 && g % 32 == 0) {
     sc.rv.resize((nr + 15) / 16 * 16 * 32 + 32);
     uint16_t* rv = sc.rv.data() + (((0 - (uintptr_t)sc.rv.data()) & 63) / 2);  // 64-byte aligned
     done = n / g * g;

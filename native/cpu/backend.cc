@@ -19,6 +19,8 @@ static fp8k_backend make_table() {
   t.dequantize = fp8k::cpu::dequantize;
   t.cast_transpose = fp8k::cpu::cast_transpose;
   t.gemm = fp8k::cpu::gemm;
+  t.pack_b_bytes = fp8k::cpu::pack_b_bytes;
+  t.pack_b = fp8k::cpu::pack_b;
   return t;
 }
 

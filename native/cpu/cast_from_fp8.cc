@@ -185,7 +185,7 @@ int cast_from_fp8(const uint8_t* q, int format, void* y, int y_dtype, size_t n, 
   if (format != FP8K_FORMAT_E4M3 && format != FP8K_FORMAT_E5M2)
     return fp8k_fail(call, FP8K_ERR_ARGUMENT, "cast_from_fp8: unknown fp8 format %d", format);
   if (n && (!q || !y)) return fp8k_fail(call, FP8K_ERR_ARGUMENT, "cast_from_fp8: null buffer");
-  const int level = fp8k_cpu_simd_level();
+  const int level = fp8k_cpu_vector_level();
   const bool bf16 = y_dtype == FP8K_BF16;
   const Kernel k = format == FP8K_FORMAT_E5M2
                        ? (bf16 ? kernel_for<FP8K_FORMAT_E5M2, true>(level) : kernel_for<FP8K_FORMAT_E5M2, false>(level))

@@ -226,8 +226,8 @@ int cast_to_fp8(const void* x, int x_dtype, uint8_t* q, size_t n, int format, in
     return fp8k_fail(call, FP8K_ERR_ARGUMENT, "cast_to_fp8: unknown fp8 format %d", format);
   if (n && (!x || !q)) return fp8k_fail(call, FP8K_ERR_ARGUMENT, "cast_to_fp8: null buffer");
   const bool bf16 = x_dtype == FP8K_BF16;
-  const Kernel k = bf16 ? kernel_for<true>(fp8k_cpu_simd_level(), format, saturate != 0)
-                        : kernel_for<false>(fp8k_cpu_simd_level(), format, saturate != 0);
+  const Kernel k = bf16 ? kernel_for<true>(fp8k_cpu_vector_level(), format, saturate != 0)
+                        : kernel_for<false>(fp8k_cpu_vector_level(), format, saturate != 0);
   const bool stream = n >= kStreamBytes;
   const size_t elem = bf16 ? 2 : 4;
   fp8k_parallel_for(n, kGrain, [=](size_t b, size_t e) {

@@ -167,7 +167,7 @@ void cast_transpose_rows(const void* x, bool bf16, const fp8k_quant* p, uint8_t*
   const size_t tpb = bc / g;                       // row tiles per sub-block row
   const size_t tcn = fp8k_cdiv(K, g), bands = fp8k_cdiv(M, g), chunks = fp8k_cdiv(K, bc);
   const size_t ts = bc + 64;  // tmp's row stride: off a multiple of 4 KiB, so the 64-row transpose loads spread over L1 sets
-  const int level = fp8k_cpu_simd_level();
+  const int level = fp8k_cpu_vector_level();
   parallel_units(bands * chunks, M * K, [&](size_t u0, size_t u1) {
     std::vector<uint32_t> rowmax(g * tpb);
     std::vector<uint32_t> colmax(bc);
@@ -251,7 +251,7 @@ FP8K_TARGET_AVX512 void copy_rows_avx512(const uint8_t* s, size_t ss, uint8_t* d
   }
 }
 void copy_rows(const uint8_t* s, size_t ss, uint8_t* d, size_t ds, size_t nr, size_t w, bool stream) {
-  if (stream && fp8k_cpu_simd_level() >= FP8K_SIMD_AVX512) return copy_rows_avx512(s, ss, d, ds, nr, w);
+  if (stream && fp8k_cpu_vector_level() >= FP8K_SIMD_AVX512) return copy_rows_avx512(s, ss, d, ds, nr, w);
   for (size_t r = 0; r < nr; r++) memcpy(d + r * ds, s + r * ss, w);
 }
 
@@ -297,7 +297,7 @@ int cast_transpose(const void* x, int x_dtype, const fp8k_quant* p, uint8_t* q_r
   if (x_dtype != FP8K_F32 && x_dtype != FP8K_BF16)
     return fp8k_fail(call, FP8K_ERR_DTYPE, "castTranspose: input must be f32 or bf16 (got dtype %d)", x_dtype);
   const bool bf16 = x_dtype == FP8K_BF16;
-  const int level = fp8k_cpu_simd_level();
+  const int level = fp8k_cpu_vector_level();
   const QuantKernels& k = quant_kernels(level, p->format, bf16);
   FirstBad bad;
   const bool stream = 2 * p->rows * p->cols >= kStreamBytes;  // both outputs together

@@ -8,6 +8,7 @@
 
 #include "../common/fp8.h"
 #include "ops.h"
+#include "bf16_avx512.h"
 #include "parallel.h"
 #include "simd.h"
 
@@ -69,13 +70,6 @@ FP8K_TARGET_AVX2 void convert_avx2(const void* x, void* y, size_t n) {
 
 // ---- AVX-512: 16 elements per step, masked tail. ----
 
-FP8K_TARGET_AVX512 inline __m512i bf16_round_avx512(__m512i b) {
-  const __m512i hi = _mm512_srli_epi32(b, 16);
-  const __m512i rounded = _mm512_srli_epi32(
-      _mm512_add_epi32(_mm512_add_epi32(b, _mm512_set1_epi32(0x7FFF)), _mm512_and_si512(hi, _mm512_set1_epi32(1))), 16);
-  const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(b, _mm512_set1_epi32(0x7FFFFFFF)), _mm512_set1_epi32(0x7F800000));
-  return _mm512_mask_or_epi32(rounded, nan, hi, _mm512_set1_epi32(0x40));
-}
 
 template <bool IN_BF16, bool OUT_BF16>
 FP8K_TARGET_AVX512 inline void step_avx512(const void* x, void* y, size_t i, __mmask16 k) {
@@ -110,7 +104,7 @@ int convert(const void* x, int x_dtype, void* y, int y_dtype, size_t n, fp8k_cal
   if ((x_dtype != FP8K_F32 && x_dtype != FP8K_BF16) || (y_dtype != FP8K_F32 && y_dtype != FP8K_BF16))
     return fp8k_fail(call, FP8K_ERR_DTYPE, "convert: f32 and bf16 only (got dtypes %d -> %d)", x_dtype, y_dtype);
   if (n && (!x || !y)) return fp8k_fail(call, FP8K_ERR_ARGUMENT, "convert: null buffer");
-  const int level = fp8k_cpu_simd_level();
+  const int level = fp8k_cpu_vector_level();
   const bool in_bf16 = x_dtype == FP8K_BF16, out_bf16 = y_dtype == FP8K_BF16;
   const Kernel k = in_bf16 ? (out_bf16 ? kernel_for<true, true>(level) : kernel_for<true, false>(level))
                            : (out_bf16 ? kernel_for<false, true>(level) : kernel_for<false, false>(level));

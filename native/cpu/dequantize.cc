@@ -169,7 +169,7 @@ int dequantize(const uint8_t* q, const float* scales, const fp8k_quant* p, void*
     });
     return FP8K_OK;
   }
-  const RowKernel k = kernel_for(fp8k_cpu_simd_level(), p->format, bf16);
+  const RowKernel k = kernel_for(fp8k_cpu_vector_level(), p->format, bf16);
   const size_t rows = p->rows, cols = p->cols, g = (size_t)p->tile_cols, tr = (size_t)p->tile_rows, tcn = fp8k_tile_cols_count(p);
   const size_t out = bf16 ? 2 : 4;
   parallel_units(p->batch * rows, p->batch * rows * cols, [&](size_t u0, size_t u1) {

@@ -15,6 +15,10 @@ int cast_transpose(const void* x, int x_dtype, const fp8k_quant* p, uint8_t* q_r
 int quantize_columns(const void* x, bool bf16, const fp8k_quant* p, uint8_t* q, float* scales, fp8k_call* call);
 int gemm(const uint8_t* a, const float* sa, const uint8_t* b, const float* sb, const float* c, void* d, const fp8k_gemm* p,
          fp8k_call* call);
+size_t pack_b_bytes(const fp8k_gemm* p);
+int pack_b(const uint8_t* b, const float* sb, const fp8k_gemm* p, uint8_t* packed, fp8k_call* call);
+// The GEMM tier the SIMD level in force runs: "scalar", "avx2 fma"... (gemm/driver.cc).
+const char* gemm_path(void);
 
 // Elements per thread chunk: big enough to amortize a thread, a multiple of 64.
 constexpr size_t kGrain = 64 * 1024;

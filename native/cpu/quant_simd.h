@@ -61,7 +61,7 @@ void amax_rows(const QuantKernels& k, const void* x, bool bf16, size_t stride, s
 // AVX-512 only.
 void tile_max16_bf16(const uint16_t* rv, uint32_t* out, size_t os, size_t nr);
 
-// The set for this SIMD level (fp8k_cpu_simd_level()), format and input type.
+// The set for this SIMD level (fp8k_cpu_vector_level()), format and input type.
 const QuantKernels& quant_kernels(int level, int format, bool bf16);
 
 // abs bits of a colmax entry as an f32 pattern.

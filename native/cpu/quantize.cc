@@ -723,7 +723,7 @@ int quantize(const void* x, int x_dtype, const fp8k_quant* p, uint8_t* q, float*
     return fp8k_fail(call, FP8K_ERR_DTYPE, "quantize: input must be f32 or bf16 (got dtype %d)", x_dtype);
   const bool bf16 = x_dtype == FP8K_BF16;
   if (p->tile_cols == 1) return quantize_columns(x, bf16, p, q, scales, call);
-  const QuantKernels& k = quant_kernels(fp8k_cpu_simd_level(), p->format, bf16);
+  const QuantKernels& k = quant_kernels(fp8k_cpu_vector_level(), p->format, bf16);
   FirstBad bad;
   if (p->scale_layout == FP8K_LAYOUT_MN_MAJOR) {
     const size_t a4 = fp8k_align4(p->rows);

@@ -68,7 +68,7 @@ FP8K_TARGET_AVX512 void columns_avx512(const T* x, const fp8k_quant* p, uint8_t*
 
 template <class T>
 void run(const T* x, const fp8k_quant* p, uint8_t* q, float* scales, FirstBad& bad, size_t u0, size_t u1) {
-  if (fp8k_cpu_simd_level() >= FP8K_SIMD_AVX512)
+  if (fp8k_cpu_vector_level() >= FP8K_SIMD_AVX512)
     columns_avx512(x, p, q, scales, bad, u0, u1);
   else
     columns(x, p, q, scales, bad, u0, u1);

@@ -16,6 +16,8 @@ static fp8k_backend make_table() {
   t.dequantize = fp8k::ref::dequantize;
   t.cast_transpose = fp8k::ref::cast_transpose;
   t.gemm = fp8k::ref::gemm;
+  t.pack_b_bytes = fp8k::ref::pack_b_bytes;
+  t.pack_b = fp8k::ref::pack_b;
   return t;
 }
 

@@ -17,5 +17,7 @@ int cast_transpose(const void* x, int x_dtype, const fp8k_quant* p, uint8_t* q_r
                    fp8k_call* call);
 int gemm(const uint8_t* a, const float* sa, const uint8_t* b, const float* sb, const float* c, void* d, const fp8k_gemm* p,
          fp8k_call* call);
+size_t pack_b_bytes(const fp8k_gemm* p);
+int pack_b(const uint8_t* b, const float* sb, const fp8k_gemm* p, uint8_t* packed, fp8k_call* call);
 
 }  // namespace fp8k::ref

@@ -1,0 +1,65 @@
+// The cpu backend's packed B (layout in tiers.h): packWeights writes it once; a gemm given a plain B
+// packs one per call the same way, so both give the same bits. B's layout (stored [N,K] or [K,N]) is
+// undone here: every tier reads the packed form only.
+#include <string.h>
+
+#include "../../common/gemm_packed.h"
+#include "../ops.h"
+#include "tiers.h"
+
+namespace fp8k::cpu {
+
+PackedB::PackedB(const uint8_t* packed, const fp8k_gemm* p)
+    : n(p->n), k(p->k), panels(fp8k_cdiv(p->n, kPanelCols)), kpairs(fp8k_cdiv(p->k, 2)), kbs(fp8k_cdiv(p->k, FP8K_GEMM_BLOCK)),
+      codes(packed + codes_offset()), scales(reinterpret_cast<const float*>(packed + scales_offset(p))) {}
+
+size_t pack_b_bytes(const fp8k_gemm* p) {
+  const size_t panels = fp8k_cdiv(p->n, kPanelCols), kbs = fp8k_cdiv(p->k, FP8K_GEMM_BLOCK);
+  return PackedB::scales_offset(p) + panels * kbs * kPanelCols * sizeof(float);
+}
+
+namespace {
+
+void pack_panel(const uint8_t* b, const float* sb, const fp8k_gemm* p, uint8_t* codes, float* scales, size_t panel) {
+  const size_t kpairs = fp8k_cdiv(p->k, 2), kbs = fp8k_cdiv(p->k, FP8K_GEMM_BLOCK);
+  const size_t n0 = panel * kPanelCols, width = n0 + kPanelCols <= p->n ? kPanelCols : p->n - n0;
+  uint8_t* out = codes + panel * kpairs * kPairBytes;
+  size_t where[kPairBytes];
+  for (size_t e = 0; e < kPairBytes; e++) where[e] = pair_byte(e);
+  if (width < kPanelCols || p->k % 2) memset(out, 0, kpairs * kPairBytes);
+  if (fp8k_gemm_b_transposed(p)) {  // [K, N]: the 32 columns of a row of k lie side by side
+    for (size_t kk = 0; kk < p->k; kk++) {
+      const uint8_t* row = b + kk * p->n + n0;
+      uint8_t* pair = out + (kk / 2) * kPairBytes;
+      for (size_t j = 0; j < width; j++) pair[where[2 * j + kk % 2]] = row[j];
+    }
+  } else {  // [N, K]: a column's K codes lie in a row
+    for (size_t j = 0; j < width; j++) {
+      const uint8_t* row = b + (n0 + j) * p->k;
+      for (size_t kk = 0; kk < p->k; kk++) out[(kk / 2) * kPairBytes + where[2 * j + kk % 2]] = row[kk];
+    }
+  }
+  float* s = scales + panel * kbs * kPanelCols;
+  for (size_t kb = 0; kb < kbs; kb++)
+    for (size_t j = 0; j < kPanelCols; j++) s[kb * kPanelCols + j] = j < width ? sb[fp8k_gemm_b_scale_index(p, n0 + j, kb)] : 0.0f;
+}
+
+}  // namespace
+
+int pack_b(const uint8_t* b, const float* sb, const fp8k_gemm* p, uint8_t* packed, fp8k_call* call) {
+  if (int s = fp8k_check_gemm(p, call)) return s;
+  fp8k_packed_init(packed, kPackTag, p, pack_b_bytes(p));
+  uint8_t* codes = packed + PackedB::codes_offset();
+  float* scales = reinterpret_cast<float*>(packed + PackedB::scales_offset(p));
+  const size_t panels = fp8k_cdiv(p->n, kPanelCols);
+  auto run = [&](size_t first, size_t last) {
+    for (size_t panel = first; panel < last; panel++) pack_panel(b, sb, p, codes, scales, panel);
+  };
+  if (p->n * p->k >= FP8K_PARALLEL_MIN)
+    fp8k_parallel_tasks(panels, run);
+  else
+    run(0, panels);
+  return FP8K_OK;
+}
+
+}  // namespace fp8k::cpu

@@ -1,0 +1,115 @@
+/**
+ * SPEC §4 "Prepacked weights": a packed B gives the unpacked call's bits — every backend, SIMD level,
+ * layout, tiling and accumulation mode, dense and grouped — and a packing is refused where it does not belong.
+ */
+import { describe, expect, test } from 'vitest';
+
+import { firstMismatch, fp8, rng, seed, uniform, variants } from './helpers.js';
+
+type Q = ReturnType<typeof fp8.quantizeSync>;
+const backends = fp8.backends().filter((b) => b.available && b.name !== 'cuda-emu' && b.name !== 'cuda').map((b) => b.name);
+
+function values(n: number, s: number): Float32Array {
+  const u = uniform(rng(s));
+  return Float32Array.from({ length: n }, () => (u() - 0.5) * 6);
+}
+
+const bits = (t: unknown) => {
+  const d = (t as fp8.Tensor).data as Float32Array;
+  return new Uint32Array(d.buffer, d.byteOffset, d.length);
+};
+
+const runs = (backend: string) => (backend === 'cpu' ? variants('cpu') : [['default', <T>(fn: () => T) => fn()] as const]);
+
+describe('packed B equals unpacked B, bit for bit', () => {
+  for (const backend of backends)
+    for (const [label, within] of runs(backend))
+      test(`${backend} ${label}: layouts nt/nn/tn/tt, 1D2D and 1D1D, every accumulation`, () =>
+        within(() => {
+          const s = seed(`pack ${backend} ${label}`);
+          for (const [m, n, k] of [[1, 7, 130], [19, 70, 257], [3, 33, 1], [40, 129, 384]] as [number, number, number][])
+            for (const layout of ['nt', 'nn', 'tn', 'tt'] as const)
+              for (const lines of [false, true]) {
+                const aT = layout === 'tn' || layout === 'tt';
+                const bT = layout === 'nn' || layout === 'tn';
+                const qa = fp8.quantizeSync(fp8.tensor('f32', aT ? [k, m] : [m, k], values(m * k, s + m)), { tile: aT ? [128, 1] : [1, 128], backend: 'ref' });
+                const bTile: [number, number] = lines ? (bT ? [128, 1] : [1, 128]) : [128, 128];
+                const qb = fp8.quantizeSync(fp8.tensor('f32', bT ? [k, n] : [n, k], values(n * k, s + n)), { tile: bTile, backend: 'ref' });
+                const packed = fp8.packWeightsSync(qb, { layout, backend });
+                expect(packed.shape).toEqual([n, k]);
+                for (const accumulate of ['promoted', 'exact', 'limited'] as const)
+                  for (const out of ['f32', 'bf16'] as const) {
+                    const want = fp8.gemmSync(qa, qb, { out, layout, accumulate, backend });
+                    const got = fp8.gemmSync(qa, packed, { out, layout, accumulate });
+                    const w = out === 'f32' ? bits(want) : (want.data as Uint16Array);
+                    const g = out === 'f32' ? bits(got) : (got.data as Uint16Array);
+                    expect(firstMismatch(g, w), `[${m}, ${n}, ${k}] ${layout} ${bTile} ${accumulate} ${out}`).toBe(-1);
+                  }
+              }
+        }));
+});
+
+describe('grouped GEMMs take packed [G, N, K] weights', () => {
+  const [G, N, K] = [3, 40, 200];
+  for (const backend of backends)
+    test(`${backend}: contiguous and masked, sync and Promise, equal to the unpacked weights`, async () => {
+      const s = seed(`pack grouped ${backend}`);
+      const qb = fp8.quantizeSync(fp8.tensor('f32', [G, N, K], values(G * N * K, s)), { tile: [128, 128], backend: 'ref' });
+      const packed = await fp8.packWeights(qb, { backend });
+      expect(packed.shape).toEqual([G, N, K]);
+      expect(firstMismatch(packed.data, fp8.packWeightsSync(qb, { backend }).data)).toBe(-1);
+      const M = 256;
+      const idx = new Int32Array(M).fill(-1);
+      idx.fill(2, 0, 100);
+      idx.fill(0, 128, 131);
+      const qa = fp8.quantizeSync(fp8.tensor('f32', [M, K], values(M * K, s + 1)), { backend: 'ref' });
+      const want = fp8.groupedGemmContiguousSync(qa, qb, idx, { out: 'f32', backend });
+      expect(firstMismatch(bits(fp8.groupedGemmContiguousSync(qa, packed, idx, { out: 'f32' })), bits(want))).toBe(-1);
+      expect(firstMismatch(bits(await fp8.groupedGemmContiguous(qa, packed, idx, { out: 'f32' })), bits(want))).toBe(-1);
+      const q3 = fp8.quantizeSync(fp8.tensor('f32', [G, 64, K], values(G * 64 * K, s + 2)), { backend: 'ref' });
+      const masked = Int32Array.of(64, 0, 17);
+      const wantM = fp8.groupedGemmMaskedSync(q3, qb, masked, { out: 'f32', backend });
+      expect(firstMismatch(bits(fp8.groupedGemmMaskedSync(q3, packed, masked, { out: 'f32' })), bits(wantM))).toBe(-1);
+      expect(firstMismatch(bits(await fp8.groupedGemmMasked(q3, packed, masked, { out: 'f32' })), bits(wantM))).toBe(-1);
+    });
+});
+
+describe('a packing is refused where it does not belong', () => {
+  const s = 5;
+  const qa: Q = fp8.quantizeSync(fp8.tensor('f32', [4, 256], values(1024, s)));
+  const qb: Q = fp8.quantizeSync(fp8.tensor('f32', [8, 256], values(2048, s + 1)), { tile: [128, 128] });
+  const expectError = (fn: () => unknown, code: string, text: RegExp) => {
+    let caught: unknown;
+    try {
+      fn();
+    } catch (e) {
+      caught = e;
+    }
+    expect(caught).toBeInstanceOf(fp8.Fp8kitError);
+    expect((caught as fp8.Fp8kitError).code).toBe(code);
+    expect((caught as Error).message).toMatch(text);
+  };
+
+  test('another backend, another K, grouped weights in a dense GEMM and back, bad tiles', () => {
+    const ref = fp8.packWeightsSync(qb, { backend: 'ref' });
+    expectError(() => fp8.gemmSync(qa, ref, { backend: 'cpu' }), 'ERR_ARGUMENT', /b was packed for backend 'ref' and this call runs on 'cpu'/);
+    const other = fp8.packWeightsSync(fp8.quantizeSync(fp8.tensor('f32', [8, 384], values(3072, s)), { tile: [128, 128] }));
+    expectError(() => fp8.gemmSync(qa, other), 'ERR_SHAPE', /K differs: a\.data \[4, 256\] has K = 256 and packed b \[N, K\] = \[8, 384\]/);
+    const grouped = fp8.packWeightsSync(fp8.quantizeSync(fp8.tensor('f32', [2, 8, 256], values(4096, s)), { tile: [128, 128] }));
+    expectError(() => fp8.gemmSync(qa, grouped), 'ERR_SHAPE', /a GEMM takes one matrix/);
+    expectError(() => fp8.groupedGemmMaskedSync(fp8.quantizeSync(fp8.tensor('f32', [2, 4, 256], values(2048, s))), fp8.packWeightsSync(qb), Int32Array.of(1, 1)), 'ERR_SHAPE', /a grouped GEMM takes weights packed from \[G, N, K\]/);
+    expectError(() => fp8.packWeightsSync(fp8.quantizeSync(fp8.tensor('f32', [8, 256], values(2048, s)), { tile: [1, 64] })), 'ERR_ARGUMENT', /tiles must be 128×128 or 1×128; got 1×64/);
+    expectError(() => fp8.packWeightsSync(fp8.quantizeSync(fp8.tensor('f32', [8, 256], values(2048, s))), { layout: 'nn' }), 'ERR_ARGUMENT', /b is stored \[K, N\] for layout 'nn', so its tiles must be 128×128 or 128×1; got 1×128/);
+  });
+
+  test('bytes another backend packed are refused by the native check', () => {
+    const ref = fp8.packWeightsSync(qb, { backend: 'ref' });
+    const cpuBytes = fp8.packWeightsSync(qb, { backend: 'cpu' }).bytes;
+    const forged = new fp8.PackedWeights('cpu', [8, 256], 'e4m3', [128, 128], cpuBytes, new Uint8Array(Math.max(cpuBytes, ref.bytes)).fill(0).map((_, i) => ref.data[i] ?? 0));
+    expectError(() => fp8.gemmSync(qa, forged), 'ERR_ARGUMENT', /b was packed by another backend \('ref'; this one packs as 'cp1'\)/);
+    const zeros = new fp8.PackedWeights('cpu', [8, 256], 'e4m3', [128, 128], cpuBytes, new Uint8Array(cpuBytes));
+    expectError(() => fp8.gemmSync(qa, zeros), 'ERR_ARGUMENT', /b is not a packed B/);
+    const short = new fp8.PackedWeights('cpu', [8, 256], 'e4m3', [128, 128], 64, new Uint8Array(64));
+    expectError(() => fp8.gemmSync(qa, short), 'ERR_SHAPE', /b \(packed\) holds fewer elements/);
+  });
+});
