@@ -8,7 +8,7 @@ export interface NativeAddon {
   loadPlugin(name: string, paths: string[]): void;
   backends(): { name: string; available: boolean; reason: string | null; device: string | null }[];
   cudaDriver(): { found: boolean; version?: number; devices?: number; reason?: string };
-  cpuSimd(level?: number): { level: number; name: string };
+  cpuSimd(level?: number): { level: number; name: string; gemm: string; reason: string };
   benchCopy(dst: Uint8Array, src: Uint8Array): void;
   isDetached(buffer: ArrayBufferLike): boolean;
   allocOutput(bytes: number): ArrayBuffer;

@@ -58,7 +58,7 @@ export function runInfo(args: string[]): number {
     node: process.versions.node,
     napi: process.versions.napi,
     platform: `${process.platform}-${process.arch}`,
-    cpu: { model: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, simd: simd.name, features: ['avx2', 'avx512f', 'avx512bw', 'avx512vl', 'avx512vbmi', 'avx512_bf16'].filter((f) => flags.includes(f)) },
+    cpu: { model: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, simd: simd.name, gemm: simd.gemm, reason: simd.reason || undefined, features: ['avx2', 'avx512f', 'avx512bw', 'avx512vl', 'avx512vbmi', 'avx512_bf16', 'amx_tile', 'amx_bf16'].filter((f) => flags.includes(f)) },
     backends: backends(),
     cuda: { toolkit: findCudaToolkit(), driver: native().cudaDriver() },
   };
@@ -69,6 +69,7 @@ export function runInfo(args: string[]): number {
   const lines = [
     `fp8kit ${info.version} (Node ${info.node}, N-API ${info.napi}, ${info.platform})`,
     `cpu: ${info.cpu.model}, ${info.cpu.cores} cores; SIMD path: ${info.cpu.simd} (features: ${info.cpu.features.join(' ') || 'none'})`,
+    `gemm: ${info.cpu.gemm}${info.cpu.reason ? ` (${info.cpu.reason})` : ''}`,
     'backends:',
     ...info.backends.map((b) => `  ${b.name.padEnd(9)} ${b.available ? 'available  ' : 'unavailable'} ${b.available ? (b.device ?? '') : b.reason}`),
     `cuda toolkit: ${info.cuda.toolkit.nvcc ? `nvcc ${info.cuda.toolkit.version ?? '?'} at ${info.cuda.toolkit.nvcc}` : 'nvcc not found'}; headers: ${info.cuda.toolkit.include ?? 'not found'}`,

@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 
 #include "../cpu/copy.h"
+#include "../cpu/ops.h"
 #include "../cpu/simd.h"
 #include "args.h"
 #include "registry.h"
@@ -70,6 +71,8 @@ Napi::Value CpuSimd(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("level", level);
   o.Set("name", fp8k_cpu_simd_name(level));
+  o.Set("gemm", fp8k::cpu::gemm_path());
+  o.Set("reason", fp8k_cpu_simd_reason());
   return o;
 }
 

@@ -1,10 +1,18 @@
 // The cpu backend: SIMD kernels (AVX-512 / AVX2 / scalar, chosen at run time) over threads.
+#include <string>
+
 #include "../backend.h"
 #include "ops.h"
 #include "simd.h"
 
 static int probe(char*, size_t) { return 1; }
-static const char* describe(void) { return fp8k_cpu_simd_name(fp8k_cpu_simd_level()); }
+// The SIMD level, the GEMM tier it runs, and why the level is below what the CPU has, if it is.
+static const char* describe(void) {
+  static thread_local std::string text;
+  const char* reason = fp8k_cpu_simd_reason();
+  text = std::string(fp8k_cpu_simd_name(fp8k_cpu_simd_level())) + "; gemm " + fp8k::cpu::gemm_path() + (*reason ? std::string("; ") + reason : "");
+  return text.c_str();
+}
 
 static fp8k_backend make_table() {
   fp8k_backend t{};  // host memory: the device entries stay NULL

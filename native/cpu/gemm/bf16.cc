@@ -9,12 +9,7 @@
 
 #include <memory>
 
-// GCC 12 warns of the undefined vectors inside the inlined bf16 rounding (a known false positive).
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-
-#include "../bf16_avx512.h"
-#include "../simd.h"
-#include "tiers.h"
+#include "bf16_widen.h"
 
 namespace fp8k::cpu {
 
@@ -24,22 +19,7 @@ constexpr size_t kRows = 8;
 // Rows of A kept hot while the panels pass over them: about 256 KiB of packed A.
 constexpr size_t kABlockBytes = 256 * 1024;
 
-// The bf16 bits of every code: full for A (scalar packing), the low and high bytes of codes 0…127 for B.
-struct Bf16Tables {
-  uint16_t full[256];
-  alignas(64) uint8_t lo[128], hi[128];
-  explicit Bf16Tables(int format) {
-    for (int c = 0; c < 256; c++) full[c] = (uint16_t)(fp8k_f32_bits(fp8k_to_f32((uint8_t)c, format)) >> 16);  // exact
-    for (int c = 0; c < 128; c++) {
-      lo[c] = (uint8_t)full[c];
-      hi[c] = (uint8_t)(full[c] >> 8);
-    }
-  }
-};
 
-struct Regs {
-  __m512i lo0, lo1, hi0, hi1, sign;
-};
 
 // Rows [0, R) of a tile (a: [kpairs][R] bf16 pairs, sa: [kbs][R]) × panel pn, promoted into acc [R][32].
 template <size_t R>
@@ -52,10 +32,8 @@ FP8K_TARGET_AVX512_BF16 void micro(const Regs& t, const uint32_t* a, const float
     const uint8_t* bp = b.pair(pn, kp0);
     const uint32_t* ap = a + kp0 * R;
     for (size_t kp = kp0; kp < kp1; kp++, bp += kPairBytes, ap += R) {
-      const __m512i codes = _mm512_loadu_si512(bp);
-      const __m512i lo = _mm512_permutex2var_epi8(t.lo0, codes, t.lo1);
-      const __m512i hi = _mm512_ternarylogic_epi32(_mm512_permutex2var_epi8(t.hi0, codes, t.hi1), codes, t.sign, 0xF8);  // hi | (codes & 0x80)
-      const __m512bh b0 = (__m512bh)_mm512_unpacklo_epi8(lo, hi), b1 = (__m512bh)_mm512_unpackhi_epi8(lo, hi);
+      __m512bh b0, b1;
+      widen_pair(t, bp, &b0, &b1);
       for (size_t r = 0; r < R; r++) {
         const __m512bh x = (__m512bh)_mm512_set1_epi32((int)ap[r]);
         part[r][0] = _mm512_dpbf16_ps(part[r][0], x, b0);
@@ -76,21 +54,6 @@ FP8K_TARGET_AVX512_BF16 void micro(const Regs& t, const uint32_t* a, const float
 using Micro = void (*)(const Regs&, const uint32_t*, const float*, const PackedB&, size_t, float*);
 constexpr Micro kMicro[kRows + 1] = {nullptr, micro<1>, micro<2>, micro<3>, micro<4>, micro<5>, micro<6>, micro<7>, micro<8>};
 
-// Rows [m0, m0 + rows) × panel pn of the output from acc, C added.
-FP8K_TARGET_AVX512_BF16 void store_rows(const fp8k_gemm* p, const float* acc, size_t m0, size_t rows, size_t pn, const float* c, void* d) {
-  const size_t n0 = pn * kPanelCols, width = n0 + kPanelCols <= p->n ? kPanelCols : p->n - n0;
-  for (size_t r = 0; r < rows; r++)
-    for (size_t h = 0; h < kPanelCols && h < width; h += 16) {
-      const __mmask16 mask = (__mmask16)(width - h >= 16 ? 0xFFFF : (1u << (width - h)) - 1);
-      const size_t i = (m0 + r) * p->n + n0 + h;
-      __m512 v = _mm512_load_ps(acc + r * kPanelCols + h);
-      if (p->has_c) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, c + i));
-      if (p->out_dtype == FP8K_BF16)
-        _mm256_mask_storeu_epi16(static_cast<uint16_t*>(d) + i, mask, _mm512_cvtepi32_epi16(bf16_round_avx512(_mm512_castps_si512(v))));
-      else
-        _mm512_mask_storeu_ps(static_cast<float*>(d) + i, mask, v);
-    }
-}
 
 // A as tiles of 8 rows (the last one shorter): tile t at row t·8, [kpairs][rows] bf16 pairs, and its
 // scales [kbs][rows].
@@ -118,9 +81,6 @@ void pack_a(const fp8k_gemm* p, const uint8_t* a, const float* sa, const Bf16Tab
     run(0, tiles);
 }
 
-FP8K_TARGET_AVX512_BF16 Regs regs(const Bf16Tables& w) {
-  return {_mm512_load_si512(w.lo), _mm512_load_si512(w.lo + 64), _mm512_load_si512(w.hi), _mm512_load_si512(w.hi + 64), _mm512_set1_epi8((char)0x80)};
-}
 
 }  // namespace
 

@@ -17,9 +17,38 @@ namespace {
 // Below this many rows the AMX tier's tile loads cost more than they bring: the rows go to vdpbf16ps.
 constexpr size_t kAmxMinRows = 32;
 
+// The AMX tier was written and checked against an emulation of the tiles on a CPU without them. The
+// first time it would run, a 40 × 40 × 200 GEMM through it must match the vdpbf16ps tier (calcDiff
+// < 1e-10, as SPEC's bar against 'exact'); if not, the process keeps to vdpbf16ps and gemm_path says why.
+bool amx_checked() {
+  static const bool ok = [] {
+    fp8k_gemm p{};
+    p.m = 40, p.n = 40, p.k = 200;
+    p.a_format = p.b_format = FP8K_FORMAT_E4M3;
+    p.out_dtype = FP8K_F32;
+    std::vector<uint8_t> a(p.m * p.k), b(p.n * p.k), packed(pack_b_bytes(&p));
+    std::vector<float> sa(p.m * 2, 0.5f), sb(2, 0.25f), x(p.m * p.n), y(p.m * p.n);
+    uint32_t s = 12345;
+    for (auto* v : {&a, &b})
+      for (auto& c : *v) {
+        s = s * 1664525u + 1013904223u;
+        c = (uint8_t)((s >> 24) % 0x7E) | (uint8_t)(s & 0x80);  // finite codes of both signs
+      }
+    fp8k_call call{};
+    if (pack_b(b.data(), sb.data(), &p, packed.data(), &call)) return false;
+    const PackedB pb(packed.data(), &p);
+    promoted_amx(&p, a.data(), sa.data(), pb, nullptr, x.data());
+    promoted_bf16(&p, a.data(), sa.data(), pb, nullptr, y.data());
+    double xy = 0, sq = 0;
+    for (size_t i = 0; i < x.size(); i++) xy += (double)x[i] * y[i], sq += (double)x[i] * x[i] + (double)y[i] * y[i];
+    return sq > 0 && 1 - 2 * xy / sq < 1e-10;
+  }();
+  return ok;
+}
+
 int tier(size_t m) {
   const int level = fp8k_cpu_simd_level();
-  if (level == FP8K_SIMD_AMX && m < kAmxMinRows) return FP8K_SIMD_AVX512_BF16;
+  if (level == FP8K_SIMD_AMX && (m < kAmxMinRows || !amx_checked())) return FP8K_SIMD_AVX512_BF16;
   return level;
 }
 
@@ -54,7 +83,8 @@ void elementwise(const fp8k_gemm* p, const uint8_t* a, const float* sa, const ui
 const char* gemm_path(void) {
   switch (tier(kAmxMinRows)) {
     case FP8K_SIMD_AMX: return "amx (TDPBF16PS; vdpbf16ps below 32 rows)";
-    case FP8K_SIMD_AVX512_BF16: return "avx512bf16 (vdpbf16ps)";
+    case FP8K_SIMD_AVX512_BF16:
+      return fp8k_cpu_simd_level() == FP8K_SIMD_AMX ? "avx512bf16 (vdpbf16ps: the AMX tier failed its self-check)" : "avx512bf16 (vdpbf16ps)";
     case FP8K_SIMD_AVX512_VBMI:
     case FP8K_SIMD_AVX512: return "avx512 (f32 FMA)";
     default: return "portable (f32)";
