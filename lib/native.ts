@@ -10,6 +10,7 @@ export interface NativeAddon {
   cudaDriver(): { found: boolean; version?: number; devices?: number; reason?: string };
   cpuSimd(level?: number): { level: number; name: string; gemm: string; reason: string };
   benchCopy(dst: Uint8Array, src: Uint8Array): void;
+  benchPeak(kind: 'fma' | 'vdpbf16ps' | 'amx'): number;
   isDetached(buffer: ArrayBufferLike): boolean;
   allocOutput(bytes: number): ArrayBuffer;
   memoryStats(): { poolBytes: number; poolBuffers: number; poolLimit: number; poolHits: number; poolMisses: number; poolEvictions: number; outputs: number; outputBytes: number; deviceTensors: number; deviceBytes: number };

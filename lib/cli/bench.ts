@@ -6,6 +6,7 @@ import { accumulationStudy, formatStudy, studySvg } from '../bench/accumulation.
 import { backendOption } from '../backends.js';
 import { benchCast, BenchOptions } from '../bench/cast.js';
 import { BenchRow, formatTable } from '../bench/harness.js';
+import { benchGemm, formatGemm, GEMM_SHAPES, Shape } from '../bench/gemm.js';
 import { benchCastTranspose, benchQuant } from '../bench/quant.js';
 import { native } from '../native.js';
 
@@ -19,6 +20,19 @@ function intFlag(args: string[], name: string, fallback: number): number {
   return v;
 }
 
+/** --shape MxNxK[,MxNxK…] */
+function shapeFlag(args: string[]): Shape[] | undefined {
+  const i = args.indexOf('--shape');
+  if (i < 0) return undefined;
+  const text = args[i + 1] ?? '';
+  return text.split(',').map((s) => {
+    const dims = s.split('x').map(Number);
+    if (dims.length !== 3 || !dims.every((d) => Number.isSafeInteger(d) && d >= 1))
+      throw new Fp8kitError('ERR_ARGUMENT', `--shape takes MxNxK[,MxNxK…] with positive integers; got '${text}'`);
+    return dims as Shape;
+  });
+}
+
 export function runBench(args: string[]): number {
   const bi = args.indexOf('--backend');
   const opts: BenchOptions = {
@@ -26,9 +40,9 @@ export function runBench(args: string[]): number {
     reps: intFlag(args, '--reps', 7),
     backend: backendOption(bi >= 0 ? args[bi + 1] : undefined, 'bench'),
   };
-  const valued = new Set(['--n', '--reps', '--backend', '--plot']);
+  const valued = new Set(['--n', '--reps', '--backend', '--plot', '--shape']);
   const names = args.filter((a, i) => !a.startsWith('--') && !valued.has(args[i - 1]));
-  const known = [...Object.keys(BENCHES), 'accumulation'];
+  const known = [...Object.keys(BENCHES), 'accumulation', 'gemm'];
   for (const n of names) if (!known.includes(n)) throw new Fp8kitError('ERR_ARGUMENT', `unknown benchmark '${n}' (have: ${known.join(', ')})`);
   const results: Record<string, unknown> = {};
   if (names.includes('accumulation')) {
@@ -41,7 +55,12 @@ export function runBench(args: string[]): number {
       writeFileSync(args[pi + 1], studySvg(rows));
     }
   }
-  for (const name of names.length ? names.filter((n) => n !== 'accumulation') : Object.keys(BENCHES)) {
+  if (names.includes('gemm')) {
+    const rows = benchGemm({ reps: opts.reps, backend: opts.backend, shapes: shapeFlag(args) ?? GEMM_SHAPES, peers: !args.includes('--no-peers') });
+    results.gemm = rows;
+    if (!args.includes('--json')) process.stdout.write(formatGemm(rows, `gemm: backend ${opts.backend}, 1D2D e4m3, bf16 out, median of up to ${opts.reps}`) + '\n');
+  }
+  for (const name of names.length ? names.filter((n) => n !== 'accumulation' && n !== 'gemm') : Object.keys(BENCHES)) {
     const rows = BENCHES[name](opts);
     results[name] = rows;
     if (!args.includes('--json'))

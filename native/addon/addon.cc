@@ -49,6 +49,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   add<CudaDriver>(env, exports, "cudaDriver");
   add<CpuSimd>(env, exports, "cpuSimd");
   add<BenchCopy>(env, exports, "benchCopy");
+  add<BenchPeak>(env, exports, "benchPeak");
   add<IsDetached>(env, exports, "isDetached");
   add<AllocOutput>(env, exports, "allocOutput");
   add<MemoryStats>(env, exports, "memoryStats");

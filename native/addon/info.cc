@@ -5,6 +5,7 @@
 
 #include "../cpu/copy.h"
 #include "../cpu/ops.h"
+#include "../cpu/peak.h"
 #include "../cpu/simd.h"
 #include "args.h"
 #include "registry.h"
@@ -91,6 +92,15 @@ Napi::Value IsDetached(const Napi::CallbackInfo& info) {
   bool detached = false;
   if (info[0].IsArrayBuffer()) napi_is_detached_arraybuffer(info.Env(), info[0], &detached);
   return Napi::Boolean::New(info.Env(), detached);
+}
+
+// (kind: 'fma' | 'vdpbf16ps' | 'amx') -> GFLOP/s on the cpu backend's threads; 0 where the SIMD level does not run it.
+Napi::Value BenchPeak(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::string kind = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
+  const int k = kind == "fma" ? FP8K_PEAK_FMA : kind == "vdpbf16ps" ? FP8K_PEAK_BF16 : kind == "amx" ? FP8K_PEAK_AMX : -1;
+  if (k < 0) fail(env, FP8K_ERR_ARGUMENT, "benchPeak(kind): kind is 'fma', 'vdpbf16ps' or 'amx'");
+  return Napi::Number::New(env, fp8k_cpu_peak_gflops(k));
 }
 
 }  // namespace fp8k::addon

@@ -16,6 +16,8 @@ namespace fp8k::cpu {
 namespace {
 
 constexpr size_t kRows = 8;
+// How far ahead of the micro-kernel B is fetched: decode GEMMs stream B from memory once.
+constexpr size_t kPrefetch = 4096;
 // Rows of A kept hot while the panels pass over them: about 256 KiB of packed A.
 constexpr size_t kABlockBytes = 256 * 1024;
 
@@ -32,6 +34,7 @@ FP8K_TARGET_AVX512_BF16 void micro(const Regs& t, const uint32_t* a, const float
     const uint8_t* bp = b.pair(pn, kp0);
     const uint32_t* ap = a + kp0 * R;
     for (size_t kp = kp0; kp < kp1; kp++, bp += kPairBytes, ap += R) {
+      _mm_prefetch(reinterpret_cast<const char*>(bp) + kPrefetch, _MM_HINT_T0);
       __m512bh b0, b1;
       widen_pair(t, bp, &b0, &b1);
       for (size_t r = 0; r < R; r++) {
