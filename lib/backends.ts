@@ -15,13 +15,16 @@ export function backends(): BackendInfo[] {
   return native().backends();
 }
 
+/** The backends fp8kit knows (backends() says which are usable here). */
+export type BackendName = 'ref' | 'cpu' | 'cuda-emu' | 'cuda';
+
 export const DEFAULT_BACKEND = 'cpu';
 
 /** The `backend` option: a known backend name (availability is checked natively, with its reason). */
-export function backendOption(value: unknown, fn: string): string {
+export function backendOption(value: unknown, fn: string): BackendName {
   if (value === undefined) return DEFAULT_BACKEND;
   const names = backends().map((b) => b.name);
   if (typeof value !== 'string' || !names.includes(value))
     throw new Fp8kitError('ERR_ARGUMENT', `${fn}: options.backend must be one of ${names.map((n) => `'${n}'`).join(', ')}; got ${JSON.stringify(value)}`);
-  return value;
+  return value as BackendName;
 }

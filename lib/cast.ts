@@ -2,7 +2,8 @@
 import { Fp8kitError, NativeCall, runAsync, runSync } from './errors.js';
 import { DeviceTensor, Stream, streamHandle } from './device.js';
 import { native } from './native.js';
-import { checkOperand, nativeArg, Operand, operandBackend, outputOrGiven } from './operand.js';
+import type { BackendName } from './backends.js';
+import { checkOperand, Chosen, nativeArg, Operand, operandBackend, outputOrGiven } from './operand.js';
 import { checkOptions, choice, flag } from './options.js';
 import { DType, dtypeCode, Fp8Format, numel, Tensor } from './tensor.js';
 
@@ -12,7 +13,7 @@ type FloatDType = 'f32' | 'bf16';
 
 interface Common {
   /** Backend to run on (default cpu, or the backend of device-tensor inputs). */
-  backend?: string;
+  backend?: BackendName;
   /** Device backends: the stream to queue on. */
   stream?: Stream;
   /** A tensor of the result's dtype and shape to write into (and return) instead of a new one. */
@@ -75,19 +76,19 @@ function prepareConvert(x: Operand, to: FloatDType, opts: ConvertOptions | undef
 }
 
 /** f32 or bf16 → FP8, round to nearest even (bit-identical to cuda_fp8.h). */
-export function castToFp8Sync<T extends Operand>(x: T, opts?: CastToFp8Options): Result<T, Fp8Format> {
-  return runSync(prepareToFp8(x, opts)) as Result<T, Fp8Format>;
+export function castToFp8Sync<T extends Operand, O extends CastToFp8Options = {}>(x: T, opts?: O): Result<T, Chosen<O, 'format', 'e4m3', Fp8Format>> {
+  return runSync(prepareToFp8(x, opts)) as Result<T, Chosen<O, 'format', 'e4m3', Fp8Format>>;
 }
-export function castToFp8<T extends Operand>(x: T, opts?: CastToFp8Options): Promise<Result<T, Fp8Format>> {
-  return runAsync(() => prepareToFp8(x, opts)) as Promise<Result<T, Fp8Format>>;
+export function castToFp8<T extends Operand, O extends CastToFp8Options = {}>(x: T, opts?: O): Promise<Result<T, Chosen<O, 'format', 'e4m3', Fp8Format>>> {
+  return runAsync(() => prepareToFp8(x, opts)) as Promise<Result<T, Chosen<O, 'format', 'e4m3', Fp8Format>>>;
 }
 
 /** FP8 → f32 (exact) or bf16. */
-export function castFromFp8Sync<T extends Operand>(q: T, opts?: CastFromFp8Options): Result<T, FloatDType> {
-  return runSync(prepareFromFp8(q, opts)) as Result<T, FloatDType>;
+export function castFromFp8Sync<T extends Operand, O extends CastFromFp8Options = {}>(q: T, opts?: O): Result<T, Chosen<O, 'out', 'f32', FloatDType>> {
+  return runSync(prepareFromFp8(q, opts)) as Result<T, Chosen<O, 'out', 'f32', FloatDType>>;
 }
-export function castFromFp8<T extends Operand>(q: T, opts?: CastFromFp8Options): Promise<Result<T, FloatDType>> {
-  return runAsync(() => prepareFromFp8(q, opts)) as Promise<Result<T, FloatDType>>;
+export function castFromFp8<T extends Operand, O extends CastFromFp8Options = {}>(q: T, opts?: O): Promise<Result<T, Chosen<O, 'out', 'f32', FloatDType>>> {
+  return runAsync(() => prepareFromFp8(q, opts)) as Promise<Result<T, Chosen<O, 'out', 'f32', FloatDType>>>;
 }
 
 /** f32 (or bf16) → bf16, round to nearest even; NaN stays a quiet NaN. */

@@ -3,6 +3,7 @@
  * memory) between operations. Every operation accepts host tensors (copied in and out) or device
  * tensors (no copy); given device tensors, it returns device tensors.
  */
+import type { BackendName } from './backends.js';
 import { callAsync, callSync, Fp8kitError, NativeCall, runAsync, runSync } from './errors.js';
 import { backendOption } from './backends.js';
 import { native } from './native.js';
@@ -73,7 +74,7 @@ export function streamHandle(s: unknown, backend: string): Handle | undefined {
 const DEVICE_DEFAULT = 'cuda';
 
 /** An uninitialized device tensor. */
-export function deviceEmpty<D extends DType>(dtype: D, shape: readonly number[], opts?: { backend?: string }): DeviceTensor<D> {
+export function deviceEmpty<D extends DType>(dtype: D, shape: readonly number[], opts?: { backend?: BackendName }): DeviceTensor<D> {
   const o = checkOptions(opts, ['backend'], 'deviceEmpty');
   if (!isDType(dtype)) throw new Fp8kitError('ERR_DTYPE', `deviceEmpty: unknown dtype ${JSON.stringify(dtype)}`);
   const backend = backendOption(o.backend ?? DEVICE_DEFAULT, 'deviceEmpty');
@@ -82,7 +83,7 @@ export function deviceEmpty<D extends DType>(dtype: D, shape: readonly number[],
   return new DeviceTensor(dtype, shape, backend, handle);
 }
 
-function prepareUpload<D extends DType>(t: Tensor<D>, opts: { backend?: string; stream?: Stream } | undefined): [DeviceTensor<D>, NativeCall] {
+function prepareUpload<D extends DType>(t: Tensor<D>, opts: { backend?: BackendName; stream?: Stream } | undefined): [DeviceTensor<D>, NativeCall] {
   const o = checkOptions(opts, ['backend', 'stream'], 'upload');
   const x = checkTensor(t, 'x') as Tensor<D>;
   const d = deviceEmpty(x.dtype, x.shape, { backend: o.backend });
@@ -91,15 +92,15 @@ function prepareUpload<D extends DType>(t: Tensor<D>, opts: { backend?: string; 
 }
 
 /** Copies a host tensor to a device backend (default cuda). */
-export function upload<D extends DType>(t: Tensor<D>, opts?: { backend?: string; stream?: Stream }): Promise<DeviceTensor<D>> {
+export function upload<D extends DType>(t: Tensor<D>, opts?: { backend?: BackendName; stream?: Stream }): Promise<DeviceTensor<D>> {
   return runAsync(() => prepareUpload(t, opts));
 }
-export function uploadSync<D extends DType>(t: Tensor<D>, opts?: { backend?: string; stream?: Stream }): DeviceTensor<D> {
+export function uploadSync<D extends DType>(t: Tensor<D>, opts?: { backend?: BackendName; stream?: Stream }): DeviceTensor<D> {
   return runSync(prepareUpload(t, opts));
 }
 
 /** A stream of a device backend: operations given `{stream}` are queued on it. */
-export function createStream(opts?: { backend?: string }): Stream {
+export function createStream(opts?: { backend?: BackendName }): Stream {
   const o = checkOptions(opts, ['backend'], 'createStream');
   const backend = backendOption(o.backend ?? DEVICE_DEFAULT, 'createStream');
   return new Stream(backend, callSync(() => native().streamCreate(backend)));

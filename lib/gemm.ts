@@ -2,7 +2,8 @@
 import { isDeviceTensor, Stream, streamHandle } from './device.js';
 import { Fp8kitError, NativeCall, runAsync, runSync } from './errors.js';
 import { native } from './native.js';
-import { checkOperand, nativeArg, Operand, operandBackend, outputOrGiven } from './operand.js';
+import type { BackendName } from './backends.js';
+import { At, checkOperand, Chosen, LocationOf, nativeArg, Operand, operandBackend, outputOrGiven } from './operand.js';
 import { checkOptions, choice, describe } from './options.js';
 import { isPackedWeights, PackedWeights } from './packed.js';
 import { quantizedHint } from './quant.js';
@@ -25,7 +26,7 @@ export interface GemmOptions {
   accumulatorBits?: number;
   /** limited: restart the limited accumulator and promote every 32, 64 or 128 of K (default: never). */
   promotionInterval?: 32 | 64 | 128;
-  backend?: string;
+  backend?: BackendName;
   stream?: Stream;
   /** A tensor of the output dtype and shape [M, N] to write into (and return). */
   into?: Operand;
@@ -155,12 +156,15 @@ function prepareGemm(a: QuantizedTensor, b: QuantizedTensor | PackedWeights, opt
 }
 
 /** D = op(A)·op(B) (+ C) with FP8 operands and per-tile scales (SPEC §4); b may be packed (packWeights). */
-export function gemmSync(a: QuantizedTensor, b: QuantizedTensor | PackedWeights, opts?: GemmOptions): Operand<'bf16' | 'f32'> {
-  return runSync(prepareGemm(a, b, opts));
+export function gemmSync<A extends QuantizedTensor, O extends GemmOptions = {}>(a: A, b: QuantizedTensor | PackedWeights, opts?: O): GemmResult<A, O> {
+  return runSync(prepareGemm(a, b, opts)) as GemmResult<A, O>;
 }
-export function gemm(a: QuantizedTensor, b: QuantizedTensor | PackedWeights, opts?: GemmOptions): Promise<Operand<'bf16' | 'f32'>> {
-  return runAsync(() => prepareGemm(a, b, opts));
+export function gemm<A extends QuantizedTensor, O extends GemmOptions = {}>(a: A, b: QuantizedTensor | PackedWeights, opts?: O): Promise<GemmResult<A, O>> {
+  return runAsync(() => prepareGemm(a, b, opts)) as Promise<GemmResult<A, O>>;
 }
+
+/** D: where A lives, of the dtype `out` names (bf16 by default). */
+export type GemmResult<A extends QuantizedTensor, O> = At<LocationOf<A['data']>, Chosen<O, 'out', 'bf16', 'bf16' | 'f32'>>;
 
 /** DeepGEMM's calc_diff: 1 − 2·Σxy / Σ(x² + y²) in f64; 0 when both are all zero. */
 export function calcDiff(x: Tensor<'f32' | 'bf16'>, y: Tensor<'f32' | 'bf16'>): number {

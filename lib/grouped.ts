@@ -5,12 +5,15 @@
 import { isDeviceTensor } from './device.js';
 import { Fp8kitError } from './errors.js';
 import { checkQuantizedOperand, GemmOptions, gemm, gemmSync } from './gemm.js';
+import { Chosen } from './operand.js';
 import { checkOptions, describe } from './options.js';
 import { isPackedWeights, PackedWeights } from './packed.js';
 import type { QuantizedTensor } from './quant.js';
 import { allocateOutput, checkTensor, numel, Tensor } from './tensor.js';
 
-export type GroupedGemmOptions = Omit<GemmOptions, 'layout' | 'c' | 'stream'> & {
+export type GroupedGemmOptions = Omit<GemmOptions, 'layout' | 'c' | 'stream' | 'into'> & {
+  /** A host tensor of the output dtype and shape to write into (and return). */
+  into?: Tensor<'bf16' | 'f32'>;
   /** groupedGemmContiguous: every group's rows start at a multiple of this (default 128). */
   alignment?: number;
 };
@@ -168,17 +171,17 @@ function planMasked(a: QuantizedTensor, b: QuantizedTensor | PackedWeights, mask
 }
 
 /** DeepGEMM's m-grouped contiguous layout: A [M_sum, K], B [G, N, K] (or packed from one), mIndices naming each row's group (−1: padding, zero output). */
-export function groupedGemmContiguousSync(a: QuantizedTensor, b: QuantizedTensor | PackedWeights, mIndices: Int32Array, opts?: GroupedGemmOptions): Tensor<'bf16' | 'f32'> {
-  return runSyncPlan(planContiguous(a, b, mIndices, opts));
+export function groupedGemmContiguousSync<O extends GroupedGemmOptions = {}>(a: QuantizedTensor, b: QuantizedTensor | PackedWeights, mIndices: Int32Array, opts?: O): Tensor<Chosen<O, 'out', 'bf16', 'bf16' | 'f32'>> {
+  return runSyncPlan(planContiguous(a, b, mIndices, opts)) as Tensor<Chosen<O, 'out', 'bf16', 'bf16' | 'f32'>>;
 }
-export function groupedGemmContiguous(a: QuantizedTensor, b: QuantizedTensor | PackedWeights, mIndices: Int32Array, opts?: GroupedGemmOptions): Promise<Tensor<'bf16' | 'f32'>> {
-  return runAsyncPlan(() => planContiguous(a, b, mIndices, opts));
+export function groupedGemmContiguous<O extends GroupedGemmOptions = {}>(a: QuantizedTensor, b: QuantizedTensor | PackedWeights, mIndices: Int32Array, opts?: O): Promise<Tensor<Chosen<O, 'out', 'bf16', 'bf16' | 'f32'>>> {
+  return runAsyncPlan(() => planContiguous(a, b, mIndices, opts)) as Promise<Tensor<Chosen<O, 'out', 'bf16', 'bf16' | 'f32'>>>;
 }
 
 /** DeepGEMM's masked layout: A [G, M_max, K], B [G, N, K]; rows at or past maskedM[g] are zero. */
-export function groupedGemmMaskedSync(a: QuantizedTensor, b: QuantizedTensor | PackedWeights, maskedM: Int32Array, opts?: GroupedGemmOptions): Tensor<'bf16' | 'f32'> {
-  return runSyncPlan(planMasked(a, b, maskedM, opts));
+export function groupedGemmMaskedSync<O extends GroupedGemmOptions = {}>(a: QuantizedTensor, b: QuantizedTensor | PackedWeights, maskedM: Int32Array, opts?: O): Tensor<Chosen<O, 'out', 'bf16', 'bf16' | 'f32'>> {
+  return runSyncPlan(planMasked(a, b, maskedM, opts)) as Tensor<Chosen<O, 'out', 'bf16', 'bf16' | 'f32'>>;
 }
-export function groupedGemmMasked(a: QuantizedTensor, b: QuantizedTensor | PackedWeights, maskedM: Int32Array, opts?: GroupedGemmOptions): Promise<Tensor<'bf16' | 'f32'>> {
-  return runAsyncPlan(() => planMasked(a, b, maskedM, opts));
+export function groupedGemmMasked<O extends GroupedGemmOptions = {}>(a: QuantizedTensor, b: QuantizedTensor | PackedWeights, maskedM: Int32Array, opts?: O): Promise<Tensor<Chosen<O, 'out', 'bf16', 'bf16' | 'f32'>>> {
+  return runAsyncPlan(() => planMasked(a, b, maskedM, opts)) as Promise<Tensor<Chosen<O, 'out', 'bf16', 'bf16' | 'f32'>>>;
 }

@@ -1,10 +1,21 @@
 /** Tensor arguments that may live on the host or on a device, and where an operation's output goes. */
-import { backendOption } from './backends.js';
+import { BackendName, backendOption } from './backends.js';
 import { DeviceTensor, deviceEmpty, isDeviceTensor } from './device.js';
 import { Fp8kitError } from './errors.js';
 import { allocateOutput, checkTensor, DType, numel, Tensor } from './tensor.js';
 
 export type Operand<D extends DType = DType> = Tensor<D> | DeviceTensor<D>;
+
+/** Where a tensor lives. */
+export type Location = 'host' | 'device';
+/** A tensor of dtype D at L: a Tensor on the host, a DeviceTensor on a device (either, for both). */
+export type At<L extends Location, D extends DType> = L extends 'host' ? Tensor<D> : DeviceTensor<D>;
+/** Where T lives: 'device' for a DeviceTensor, else 'host' (both, for an Operand that may be either). */
+export type LocationOf<T> = T extends DeviceTensor ? 'device' : 'host';
+/** What option K of the options O chooses: its value when the call names one, Default when it leaves K out, any of All when O is only known by its type. */
+export type Chosen<O, K extends string, Default extends All, All> = K extends keyof O
+  ? ([Exclude<O[K], undefined>] extends [never] ? Default : Exclude<O[K], undefined> & All) | ({} extends Pick<O, K> ? Default : never)
+  : Default;
 
 /** A host tensor (checked as checkTensor does) or a live device tensor of one of `dtypes`. */
 export function checkOperand<D extends DType>(t: unknown, name: string, dtypes: readonly D[]): Operand<D> {
@@ -15,7 +26,7 @@ export function checkOperand<D extends DType>(t: unknown, name: string, dtypes: 
 }
 
 /** The backend of a call: the option, else the device tensors' backend, else the default; device tensors must agree. */
-export function operandBackend(requested: unknown, operands: Operand[], fn: string): string {
+export function operandBackend(requested: unknown, operands: Operand[], fn: string): BackendName {
   const device = operands.find(isDeviceTensor);
   const backend = backendOption(requested ?? device?.backend, fn);
   for (const t of operands)
@@ -30,7 +41,7 @@ export function nativeArg(t: Operand): object {
 }
 
 /** A new output: on the device when any input was a device tensor, else a host tensor. */
-export function newOutput<D extends DType>(dtype: D, shape: readonly number[], backend: string, inputs: Operand[]): Operand<D> {
+export function newOutput<D extends DType>(dtype: D, shape: readonly number[], backend: BackendName, inputs: Operand[]): Operand<D> {
   if (inputs.some(isDeviceTensor)) return deviceEmpty(dtype, shape, { backend });
   return { dtype, shape: [...shape], data: allocateOutput(dtype, numel(shape)) };
 }
@@ -39,7 +50,7 @@ export function newOutput<D extends DType>(dtype: D, shape: readonly number[], b
  * The caller's `out` tensor (checked: dtype, shape, and on the backend the call runs on) or a new one.
  * Writing into a reused output saves the allocation and the page faults of fresh memory on every call.
  */
-export function outputOrGiven<D extends DType>(given: unknown, dtype: D, shape: readonly number[], backend: string, inputs: Operand[], name: string): Operand<D> {
+export function outputOrGiven<D extends DType>(given: unknown, dtype: D, shape: readonly number[], backend: BackendName, inputs: Operand[], name: string): Operand<D> {
   if (given === undefined) return newOutput(dtype, shape, backend, inputs);
   const t = checkOperand(given, name, [dtype]);
   if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))

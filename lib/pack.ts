@@ -1,4 +1,5 @@
 /** SPEC §4 "Prepacked weights": packWeights. */
+import type { BackendName } from './backends.js';
 import { isDeviceTensor } from './device.js';
 import { Fp8kitError, NativeCall, runAsync, runSync } from './errors.js';
 import { checkB, checkQuantizedOperand, GemmLayout, LAYOUT_CODE } from './gemm.js';
@@ -12,7 +13,7 @@ import type { Tensor } from './tensor.js';
 export interface PackWeightsOptions {
   /** The GEMM layout B is stored for: its second letter says how ('t', the default: [N, K]; 'n': [K, N]). The packed weights then serve any layout of A. */
   layout?: GemmLayout;
-  backend?: string;
+  backend?: BackendName;
 }
 
 function preparePack(b: QuantizedTensor, opts: PackWeightsOptions | undefined): [PackedWeights, NativeCall] {

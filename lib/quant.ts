@@ -2,7 +2,8 @@
 import { Stream, streamHandle } from './device.js';
 import { Fp8kitError, NativeCall, runAsync, runSync } from './errors.js';
 import { native } from './native.js';
-import { checkOperand, nativeArg, Operand, operandBackend, outputOrGiven } from './operand.js';
+import type { BackendName } from './backends.js';
+import { At, checkOperand, Chosen, Location, LocationOf, nativeArg, Operand, operandBackend, outputOrGiven } from './operand.js';
 import { checkOptions, choice, describe, flag } from './options.js';
 import { dtypeCode, Fp8Format } from './tensor.js';
 
@@ -10,12 +11,12 @@ export type Tile = readonly [number, number];
 export type ScaleFormat = 'f32' | 'ue8m0';
 export type ScaleLayout = 'row' | 'mn-major';
 
-/** FP8 data plus one f32 scale per tile: x ≈ f32(data) · scale. */
-export interface QuantizedTensor {
-  data: Operand<Fp8Format>;
-  scales: Operand<'f32'>;
+/** FP8 data plus one f32 scale per tile: x ≈ f32(data) · scale. L: where both live ('host' or 'device'; either by default). */
+export interface QuantizedTensor<L extends Location = Location, F extends Fp8Format = Fp8Format> {
+  data: At<L, F>;
+  scales: At<L, 'f32'>;
   tile: Tile;
-  format: Fp8Format;
+  format: F;
   scaleFormat: ScaleFormat;
   scaleLayout: ScaleLayout;
 }
@@ -32,7 +33,7 @@ export interface QuantizeOptions {
   eps?: number;
   /** Fail with ERR_NON_FINITE, naming the first tile holding NaN or ±inf, instead of propagating NaN. */
   strict?: boolean;
-  backend?: string;
+  backend?: BackendName;
   stream?: Stream;
   /** A quantized tensor of the same tiling and shapes to write into (and return) instead of a new one. */
   into?: QuantizedTensor;
@@ -40,7 +41,7 @@ export interface QuantizeOptions {
 
 export interface DequantizeOptions {
   out?: 'f32' | 'bf16';
-  backend?: string;
+  backend?: BackendName;
   stream?: Stream;
   /** A tensor of that dtype and q's shape to write into (and return). */
   into?: Operand;
@@ -198,11 +199,11 @@ function prepareDequantize(q: QuantizedTensor, opts: DequantizeOptions | undefin
   return [y, (a) => native().dequantize(backend, nativeArg(q.data), nativeArg(q.scales), geo, nativeArg(y), dtypeCode(outType), stream, a)];
 }
 
-export interface CastTransposed {
+export interface CastTransposed<L extends Location = Location, F extends Fp8Format = Fp8Format> {
   /** quantize(x, tile): data [M, K]. */
-  rowwise: QuantizedTensor;
+  rowwise: QuantizedTensor<L, F>;
   /** quantize(xᵀ, tile) from the same high-precision values: data [K, M]. */
-  columnwise: QuantizedTensor;
+  columnwise: QuantizedTensor<L, F>;
 }
 
 function prepareCastTranspose(x: Operand, opts: CastTransposeOptions | undefined): [CastTransposed, NativeCall] {
@@ -241,25 +242,25 @@ function prepareCastTranspose(x: Operand, opts: CastTransposeOptions | undefined
 }
 
 /** Tile-wise quantization (SPEC §2): per tile scale = max(amax, eps) / fmax, q = cast(x · (1/scale)). */
-export function quantizeSync(x: Operand, opts?: QuantizeOptions): QuantizedTensor {
-  return runSync(prepareQuantize(x, opts));
+export function quantizeSync<T extends Operand, O extends QuantizeOptions = {}>(x: T, opts?: O): QuantizedTensor<LocationOf<T>, Chosen<O, 'format', 'e4m3', Fp8Format>> {
+  return runSync(prepareQuantize(x, opts)) as QuantizedTensor<LocationOf<T>, Chosen<O, 'format', 'e4m3', Fp8Format>>;
 }
-export function quantize(x: Operand, opts?: QuantizeOptions): Promise<QuantizedTensor> {
-  return runAsync(() => prepareQuantize(x, opts));
+export function quantize<T extends Operand, O extends QuantizeOptions = {}>(x: T, opts?: O): Promise<QuantizedTensor<LocationOf<T>, Chosen<O, 'format', 'e4m3', Fp8Format>>> {
+  return runAsync(() => prepareQuantize(x, opts)) as Promise<QuantizedTensor<LocationOf<T>, Chosen<O, 'format', 'e4m3', Fp8Format>>>;
 }
 
 /** x' = f32(q) · scale, as f32 (default) or bf16. */
-export function dequantizeSync(q: QuantizedTensor, opts?: DequantizeOptions): Operand<'f32' | 'bf16'> {
-  return runSync(prepareDequantize(q, opts));
+export function dequantizeSync<Q extends QuantizedTensor, O extends DequantizeOptions = {}>(q: Q, opts?: O): At<LocationOf<Q['data']>, Chosen<O, 'out', 'f32', 'f32' | 'bf16'>> {
+  return runSync(prepareDequantize(q, opts)) as At<LocationOf<Q['data']>, Chosen<O, 'out', 'f32', 'f32' | 'bf16'>>;
 }
-export function dequantize(q: QuantizedTensor, opts?: DequantizeOptions): Promise<Operand<'f32' | 'bf16'>> {
-  return runAsync(() => prepareDequantize(q, opts));
+export function dequantize<Q extends QuantizedTensor, O extends DequantizeOptions = {}>(q: Q, opts?: O): Promise<At<LocationOf<Q['data']>, Chosen<O, 'out', 'f32', 'f32' | 'bf16'>>> {
+  return runAsync(() => prepareDequantize(q, opts)) as Promise<At<LocationOf<Q['data']>, Chosen<O, 'out', 'f32', 'f32' | 'bf16'>>>;
 }
 
 /** One read of x, both quantizations the backward pass needs (SPEC §3). */
-export function castTransposeSync(x: Operand, opts?: CastTransposeOptions): CastTransposed {
-  return runSync(prepareCastTranspose(x, opts));
+export function castTransposeSync<T extends Operand, O extends CastTransposeOptions = {}>(x: T, opts?: O): CastTransposed<LocationOf<T>, Chosen<O, 'format', 'e4m3', Fp8Format>> {
+  return runSync(prepareCastTranspose(x, opts)) as CastTransposed<LocationOf<T>, Chosen<O, 'format', 'e4m3', Fp8Format>>;
 }
-export function castTranspose(x: Operand, opts?: CastTransposeOptions): Promise<CastTransposed> {
-  return runAsync(() => prepareCastTranspose(x, opts));
+export function castTranspose<T extends Operand, O extends CastTransposeOptions = {}>(x: T, opts?: O): Promise<CastTransposed<LocationOf<T>, Chosen<O, 'format', 'e4m3', Fp8Format>>> {
+  return runAsync(() => prepareCastTranspose(x, opts)) as Promise<CastTransposed<LocationOf<T>, Chosen<O, 'format', 'e4m3', Fp8Format>>>;
 }

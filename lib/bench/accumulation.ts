@@ -3,6 +3,7 @@
  * For K from 512 to 16384, inputs quantized per SPEC §2, the error against 'exact' of the limited
  * (14-bit, Hopper-like) accumulator without promotion, with promotion every 128, and of 'promoted'.
  */
+import type { BackendName } from '../backends.js';
 import { gemmSync, GemmOptions } from '../gemm.js';
 import { quantizeSync } from '../quant.js';
 import { Tensor, tensor } from '../tensor.js';
@@ -34,7 +35,7 @@ function draw(n: number, positive: boolean, seed: number): Float32Array {
 }
 
 /** 16 × 16 outputs per K (SPEC's figures), one seed per input kind. */
-export function accumulationStudy(backend: string, ks = STUDY_KS, size = 16): StudyRow[] {
+export function accumulationStudy(backend: BackendName, ks = STUDY_KS, size = 16): StudyRow[] {
   const rows: StudyRow[] = [];
   for (const inputs of ['normal', 'positive'] as const)
     for (const k of ks) {

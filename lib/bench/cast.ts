@@ -1,4 +1,5 @@
 /** `fp8kit bench cast`: every cast of SPEC.md §1 over n elements, next to a copy of the same bytes. */
+import type { BackendName } from '../backends.js';
 import { castFromFp8Sync, castToBf16Sync, castToF32Sync, castToFp8Sync } from '../cast.js';
 import { bytesPerElement, DType, Tensor, tensor } from '../tensor.js';
 import { BenchRow, measurePair, uniforms } from './harness.js';
@@ -6,7 +7,7 @@ import { BenchRow, measurePair, uniforms } from './harness.js';
 export interface BenchOptions {
   n: number;
   reps: number;
-  backend: string;
+  backend: BackendName;
 }
 
 /** Normal random values (Box–Muller from a fixed-seed xorshift): the data the casts see in practice. */

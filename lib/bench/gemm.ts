@@ -6,6 +6,7 @@
  */
 import { availableParallelism } from 'node:os';
 
+import type { BackendName } from '../backends.js';
 import { gemmSync } from '../gemm.js';
 import { native } from '../native.js';
 import { packWeightsSync } from '../pack.js';
@@ -25,7 +26,7 @@ export const GEMM_SHAPES: Shape[] = [
 
 export interface GemmBenchOptions {
   reps: number;
-  backend: string;
+  backend: BackendName;
   shapes: Shape[];
   peers: boolean;
 }
