@@ -52,6 +52,14 @@ describe('quantize with [G, 1] column tiles', () => {
             expect(firstMismatch(b(back), b(ref))).toBe(-1);
           }
         }
+      // Subnormal scales (a tiny eps over columns of zeros and tiny values) take the scalar path per column.
+      const tiny = Float32Array.from(x, (v, i) => (i % 333 < 40 ? 0 : i % 333 < 80 ? v * 1e-38 : v));
+      for (const input of [fp8.tensor('f32', shape, tiny), fp8.castToBf16Sync(fp8.tensor('f32', shape, tiny))]) {
+        const want = fp8.quantizeSync(input, { tile: [32, 1], eps: 1e-42, backend: 'ref' });
+        const got = within(() => fp8.quantizeSync(input, { tile: [32, 1], eps: 1e-42, backend: 'cpu' }));
+        expect(firstMismatch(bytes(got), bytes(want)), 'tiny eps').toBe(-1);
+        expect(firstMismatch(scales(got), scales(want)), 'tiny eps').toBe(-1);
+      }
     });
 
   test('strict names the first non-finite column tile on ref and cpu; castTranspose and cuda-emu refuse column tiles', () => {

@@ -39,6 +39,8 @@ const cases: [string, number][] = [
   ['quantizeCastTransposeSync', 12],
   ['castToFp8Sync', 12],
   ['dequantizeSync', 12],
+  ['gemmSync', 12],
+  ['packWeightsSync', 12],
   ['uploadSync', 24],
   ['quantizePromise', 24],
   ['castToFp8Promise', 24],

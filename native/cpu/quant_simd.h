@@ -36,6 +36,9 @@ struct QuantKernels {
   // one pass: scales to s[t * ss], codes to q, including the non-finite and slow tiles. Returns
   // the first non-finite tile when p->strict (the row then stops there), else SIZE_MAX.
   size_t (*rows)(const void* x, uint8_t* q, size_t n, size_t g, const fp8k_quant* p, float* s, size_t ss, bool stream);
+  // q[i] = fp8k_quantize_value(x[i], invl[i]) for i < n, invp as for quant2 (column tiles: each
+  // element its column's inverse). Fast lanes only, as quant.
+  void (*quantl)(const void* x, uint8_t* q, const float* invl, const float* invp, size_t n);
 };
 
 // invp[32c + l] = invl of the element that lane l of the AVX-512 bf16 kernel holds: the even

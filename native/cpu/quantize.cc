@@ -78,6 +78,11 @@ void quant_scalar(const void* x, uint8_t* q, size_t n, const float* invt, size_t
 }
 
 template <int FMT, bool BF16>
+void quantl_scalar(const void* x, uint8_t* q, const float* invl, const float*, size_t n) {
+  for (size_t i = 0; i < n; i++) q[i] = fp8k_quantize_value(load_elem(x, BF16, i), invl[i], FMT);
+}
+
+template <int FMT, bool BF16>
 void quant2_scalar(const void* x, uint8_t* q1, const float* invt, size_t g, uint8_t* q2, const float* invl, const float*, size_t n, bool,
                    const void*) {
   quant_range_scalar<FMT, BF16>(x, q1, invt, g, q2, invl, 0, n);
@@ -388,7 +393,7 @@ FP8K_TARGET_AVX512 inline __m512i pack64_bf16(__m512i te0, __m512i to0, __m512i 
 // widened without shuffles (even element: << 16; odd: the high half masked), so lanes 0-7 hold
 // elements 0-15 (group 2h) and lanes 8-15 elements 16-31 (group 2h + 1); pack64_bf16 puts the
 // codes back in order.
-template <int FMT, bool TWO, bool STREAM, bool VBMI>
+template <int FMT, bool TWO, bool STREAM, bool VBMI, bool ONE = true>
 FP8K_TARGET_AVX512 inline void block64_bf16_v(const uint16_t* x, uint8_t* q1, __m512 i0, __m512 i1, uint8_t* q2, const float* invp,
                                              const CodeVecs<FMT>& cv);
 
@@ -400,7 +405,7 @@ FP8K_TARGET_AVX512 inline void block64_bf16(const uint16_t* x, uint8_t* q1, cons
   block64_bf16_v<FMT, TWO, STREAM, VBMI>(x, q1, i0, i1, q2, invp, cv);
 }
 
-template <int FMT, bool TWO, bool STREAM, bool VBMI>
+template <int FMT, bool TWO, bool STREAM, bool VBMI, bool ONE>
 FP8K_TARGET_AVX512 inline void block64_bf16_v(const uint16_t* x, uint8_t* q1, __m512 i0, __m512 i1, uint8_t* q2, const float* invp,
                                              const CodeVecs<FMT>& cv) {
   const __m512i v0 = _mm512_loadu_si512(x), v1 = _mm512_loadu_si512(x + 32);
@@ -409,9 +414,10 @@ FP8K_TARGET_AVX512 inline void block64_bf16_v(const uint16_t* x, uint8_t* q1, __
   const __m512i a0 = _mm512_and_si512(v0, absm), a1 = _mm512_and_si512(v1, absm);
   const __m512 e0 = _mm512_castsi512_ps(_mm512_slli_epi32(a0, 16)), o0 = _mm512_castsi512_ps(_mm512_and_si512(a0, him));
   const __m512 e1 = _mm512_castsi512_ps(_mm512_slli_epi32(a1, 16)), o1 = _mm512_castsi512_ps(_mm512_and_si512(a1, him));
-  store64<STREAM>(q1, finish64(pack64_bf16<VBMI>(code_t_avx512<FMT>(_mm512_mul_ps(e0, i0), cv), code_t_avx512<FMT>(_mm512_mul_ps(o0, i0), cv),
-                                                 code_t_avx512<FMT>(_mm512_mul_ps(e1, i1), cv), code_t_avx512<FMT>(_mm512_mul_ps(o1, i1), cv), cv),
-                                neg));
+  if (ONE)
+    store64<STREAM>(q1, finish64(pack64_bf16<VBMI>(code_t_avx512<FMT>(_mm512_mul_ps(e0, i0), cv), code_t_avx512<FMT>(_mm512_mul_ps(o0, i0), cv),
+                                                   code_t_avx512<FMT>(_mm512_mul_ps(e1, i1), cv), code_t_avx512<FMT>(_mm512_mul_ps(o1, i1), cv), cv),
+                                  neg));
   if (TWO)
     _mm512_storeu_si512(q2, finish64(pack64_bf16<VBMI>(code_t_avx512<FMT>(_mm512_mul_ps(e0, _mm512_loadu_ps(invp)), cv),
                                                        code_t_avx512<FMT>(_mm512_mul_ps(o0, _mm512_loadu_ps(invp + 16)), cv),
@@ -421,7 +427,7 @@ FP8K_TARGET_AVX512 inline void block64_bf16_v(const uint16_t* x, uint8_t* q1, __
 }
 
 // f32 input, 64 elements in order.
-template <int FMT, bool TWO, bool STREAM>
+template <int FMT, bool TWO, bool STREAM, bool ONE = true>
 FP8K_TARGET_AVX512 inline void block64_f32(const float* x, uint8_t* q1, const float* inv, uint8_t* q2, const float* invl,
                                           const CodeVecs<FMT>& cv) {
   __m512 f[4];
@@ -434,14 +440,15 @@ FP8K_TARGET_AVX512 inline void block64_f32(const float* x, uint8_t* q1, const fl
   const __mmask64 neg = _mm512_kunpackd((__mmask64)_mm512_kunpackw(n[3], n[2]), (__mmask64)_mm512_kunpackw(n[1], n[0]));
   __m512i c[4], d[4];
   for (int j = 0; j < 4; j++) {
-    c[j] = code_abs_avx512<FMT>(_mm512_mul_ps(f[j], _mm512_set1_ps(inv[j])), cv);
+    if (ONE) c[j] = code_abs_avx512<FMT>(_mm512_mul_ps(f[j], _mm512_set1_ps(inv[j])), cv);
     if (TWO) d[j] = code_abs_avx512<FMT>(_mm512_mul_ps(f[j], _mm512_loadu_ps(invl + 16 * j)), cv);
   }
-  store64<STREAM>(q1, finish64(pack64_avx512(c[0], c[1], c[2], c[3]), neg));
+  if (ONE) store64<STREAM>(q1, finish64(pack64_avx512(c[0], c[1], c[2], c[3]), neg));
   if (TWO) _mm512_storeu_si512(q2, finish64(pack64_avx512(d[0], d[1], d[2], d[3]), neg));
 }
 
-template <int FMT, bool BF16, bool TWO, bool STREAM, bool VBMI>
+// ONE false: q1 and invt are not used (quantl: the per-element inverses only).
+template <int FMT, bool BF16, bool TWO, bool STREAM, bool VBMI, bool ONE = true>
 FP8K_TARGET_AVX512 inline void quant_avx512_impl(const void* x, uint8_t* q1, const float* invt, size_t g, uint8_t* q2, const float* invl,
                                                  const float* invp, size_t n, const void* pf) {
   const CodeVecs<FMT> cv = code_vecs<FMT>();
@@ -451,9 +458,14 @@ FP8K_TARGET_AVX512 inline void quant_avx512_impl(const void* x, uint8_t* q1, con
     if (pf)
       for (size_t o = 0; o < 64 * (BF16 ? 2 : 4); o += 64) _mm_prefetch(static_cast<const char*>(pf) + i * (BF16 ? 2 : 4) + o, _MM_HINT_T1);
     // Whole 64s of one tile (g >= 64) take one broadcast; smaller tiles four.
-    if (BF16 && g >= 64) {
-      const __m512 iv = _mm512_set1_ps(invt[i >> sh]);
-      block64_bf16_v<FMT, TWO, STREAM, VBMI>(static_cast<const uint16_t*>(x) + i, q1 + i, iv, iv, q2 + i, invp + i, cv);
+    if (BF16 && (g >= 64 || !ONE)) {
+      const __m512 iv = ONE ? _mm512_set1_ps(invt[i >> sh]) : _mm512_setzero_ps();
+      block64_bf16_v<FMT, TWO, STREAM, VBMI, ONE>(static_cast<const uint16_t*>(x) + i, q1 + i, iv, iv, q2 + i, invp + i, cv);
+      continue;
+    }
+    if (!ONE) {
+      const float none[4] = {0, 0, 0, 0};
+      block64_f32<FMT, TWO, STREAM, false>(static_cast<const float*>(x) + i, q1 + i, none, q2 + i, invl + i, cv);
       continue;
     }
     const float inv[4] = {invt[i >> sh], invt[(i + 16) >> sh], invt[(i + 32) >> sh], invt[(i + 48) >> sh]};
@@ -466,7 +478,7 @@ FP8K_TARGET_AVX512 inline void quant_avx512_impl(const void* x, uint8_t* q1, con
     const size_t c = n - i < 16 ? n - i : 16;
     const __mmask16 k = (__mmask16)((1u << c) - 1);
     const __m512 v = ld16_avx512<BF16>(x, i, k);
-    _mm_mask_storeu_epi8(q1 + i, k, _mm512_cvtepi32_epi8(q16_avx512<FMT>(v, _mm512_set1_ps(invt[i >> sh]))));
+    if (ONE) _mm_mask_storeu_epi8(q1 + i, k, _mm512_cvtepi32_epi8(q16_avx512<FMT>(v, _mm512_set1_ps(invt[i >> sh]))));
     if (TWO) _mm_mask_storeu_epi8(q2 + i, k, _mm512_cvtepi32_epi8(q16_avx512<FMT>(v, _mm512_maskz_loadu_ps(k, invl + i))));
   }
 }
@@ -485,6 +497,11 @@ FP8K_TARGET_AVX512 void quant2_avx512(const void* x, uint8_t* q1, const float* i
     quant_avx512_impl<FMT, BF16, true, true, VBMI>(x, q1, invt, g, q2, invl, invp, n, pf);
   else
     quant_avx512_impl<FMT, BF16, true, false, VBMI>(x, q1, invt, g, q2, invl, invp, n, pf);
+}
+
+template <int FMT, bool BF16, bool VBMI>
+FP8K_TARGET_AVX512 void quantl_avx512(const void* x, uint8_t* q, const float* invl, const float* invp, size_t n) {
+  quant_avx512_impl<FMT, BF16, true, false, VBMI, false>(x, nullptr, nullptr, 1, q, invl, invp, n, nullptr);
 }
 
 // 1 x G rows of bf16 (G a multiple of 64, n a multiple of G), 16 tiles at a time: their amax,
@@ -538,13 +555,13 @@ FP8K_TARGET_AVX512 size_t rows_bf16(const void* x, uint8_t* q, size_t n, size_t 
 
 template <int FMT, bool BF16>
 const QuantKernels& kernels(int level) {
-  static const QuantKernels scalar = {amax_scalar<BF16>, quant_scalar<FMT, BF16>, quant2_scalar<FMT, BF16>, nullptr};
-  static const QuantKernels avx2 = {amax_avx2<BF16>, quant_avx2<FMT, BF16>, quant2_avx2<FMT, BF16>, nullptr};
+  static const QuantKernels scalar = {amax_scalar<BF16>, quant_scalar<FMT, BF16>, quant2_scalar<FMT, BF16>, nullptr, quantl_scalar<FMT, BF16>};
+  static const QuantKernels avx2 = {amax_avx2<BF16>, quant_avx2<FMT, BF16>, quant2_avx2<FMT, BF16>, nullptr, quantl_scalar<FMT, BF16>};
   static const QuantKernels avx512 = {amax_avx512<BF16>, quant_avx512<FMT, BF16, false>, quant2_avx512<FMT, BF16, false>,
-                                      BF16 ? rows_bf16<FMT, false> : nullptr};
+                                      BF16 ? rows_bf16<FMT, false> : nullptr, quantl_avx512<FMT, BF16, false>};
   // Only the bf16 kernels pack bytes with vpermt2b; f32 keeps the avx512 set.
   static const QuantKernels avx512vbmi = {amax_avx512<BF16>, quant_avx512<FMT, BF16, BF16>, quant2_avx512<FMT, BF16, BF16>,
-                                          BF16 ? rows_bf16<FMT, true> : nullptr};
+                                          BF16 ? rows_bf16<FMT, true> : nullptr, quantl_avx512<FMT, BF16, BF16>};
   if (level == FP8K_SIMD_AVX512_VBMI) return avx512vbmi;
   if (level == FP8K_SIMD_AVX512) return avx512;
   // The AVX2 add has no embedded rounding: it needs MXCSR at round to nearest (always so under Node).
