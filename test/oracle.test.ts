@@ -64,7 +64,7 @@ test.skipIf(!include || !gxx)(
     const sources = [
       'test/oracle/oracle.cc',
       // common code and the folders of the backends fp8k_builtin_backends() lists (as scripts/sources.cjs does)
-      ...['native/common', 'native/ref', 'native/cpu', 'native/emu'].filter((d) => existsSync(join(root, d))).flatMap((d) =>
+      ...['native/common', 'native/ref', 'native/cpu', 'native/cpu/gemm', 'native/emu'].filter((d) => existsSync(join(root, d))).flatMap((d) =>
         readdirSync(join(root, d))
           .filter((f) => f.endsWith('.cc'))
           .sort()
