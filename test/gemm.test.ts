@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { describe, expect, test } from 'vitest';
 
 import { decode } from './fp8-model.js';
-import { firstMismatch, fp8, rng, seed, uniform, variants } from './helpers.js';
+import { expectFp8kitError, firstMismatch, fp8, rng, seed, uniform, variants } from './helpers.js';
 
 type Q = ReturnType<typeof fp8.quantizeSync>;
 const backends = fp8.backends().filter((b) => b.available && b.name !== 'cuda-emu' && b.name !== 'cuda').map((b) => b.name);
@@ -255,37 +255,26 @@ describe('layouts and threads', () => {
 
 describe('bad input is an Fp8kitError naming the argument', () => {
   const { qa, qb } = operands(4, 8, 256, 7);
-  const expectError = (fn: () => unknown, code: string, text: RegExp) => {
-    let caught: unknown;
-    try {
-      fn();
-    } catch (e) {
-      caught = e;
-    }
-    expect(caught).toBeInstanceOf(fp8.Fp8kitError);
-    expect((caught as fp8.Fp8kitError).code).toBe(code);
-    expect((caught as Error).message).toMatch(text);
-  };
 
   test('K mismatch, scale shapes, tiles, layouts', () => {
     const other = operands(8, 8, 384, 8).qb;
-    expectError(() => fp8.gemmSync(qa, other), 'ERR_SHAPE', /K differs: a\.data \[4, 256\] has K = 256 and b\.data \[8, 384\] has K = 384/);
-    expectError(() => fp8.gemmSync(qa, { ...qb, scales: fp8.tensor('f32', [1, 3], new Float32Array(3)) }), 'ERR_SHAPE', /b\.scales has shape \[1, 3\]; b\.data \[8, 256\] with 128×128 tiles needs \[1, 2\]/);
-    expectError(() => fp8.gemmSync(fp8.quantizeSync(fp8.tensor('f32', [4, 256], new Float32Array(1024).fill(1)), { tile: [1, 64] }), qb), 'ERR_ARGUMENT', /its tiles must be 1×128; got 1×64/);
+    expectFp8kitError(() => fp8.gemmSync(qa, other), 'ERR_SHAPE', /K differs: a\.data \[4, 256\] has K = 256 and b\.data \[8, 384\] has K = 384/);
+    expectFp8kitError(() => fp8.gemmSync(qa, { ...qb, scales: fp8.tensor('f32', [1, 3], new Float32Array(3)) }), 'ERR_SHAPE', /b\.scales has shape \[1, 3\]; b\.data \[8, 256\] with 128×128 tiles needs \[1, 2\]/);
+    expectFp8kitError(() => fp8.gemmSync(fp8.quantizeSync(fp8.tensor('f32', [4, 256], new Float32Array(1024).fill(1)), { tile: [1, 64] }), qb), 'ERR_ARGUMENT', /its tiles must be 1×128; got 1×64/);
     const kMajor = fp8.quantizeSync(fp8.tensor('f32', [256, 4], new Float32Array(1024).fill(1)));
-    expectError(() => fp8.gemmSync(kMajor, qb, { layout: 'tt' }), 'ERR_ARGUMENT', /a is stored \[K, M\] for layout 'tt', so its tiles must be 128×1; got 1×128/);
-    expectError(() => fp8.gemmSync(qa, qb, { layout: 'xx' as never }), 'ERR_ARGUMENT', /options\.layout must be one of 'nt', 'nn', 'tn', 'tt'/);
+    expectFp8kitError(() => fp8.gemmSync(kMajor, qb, { layout: 'tt' }), 'ERR_ARGUMENT', /a is stored \[K, M\] for layout 'tt', so its tiles must be 128×1; got 1×128/);
+    expectFp8kitError(() => fp8.gemmSync(qa, qb, { layout: 'xx' as never }), 'ERR_ARGUMENT', /options\.layout must be one of 'nt', 'nn', 'tn', 'tt'/);
   });
 
   test('dtypes, options, C', () => {
-    expectError(() => fp8.gemmSync(fp8.tensor('f32', [4, 256]) as never, qb), 'ERR_ARGUMENT', /a must be a quantized tensor/);
-    expectError(() => fp8.gemmSync(qa, { ...qb, data: fp8.tensor('u8', [8, 256]) } as never), 'ERR_DTYPE', /b\.data\.dtype must be e4m3 or e5m2/);
-    expectError(() => fp8.gemmSync(qa, qb, { out: 'f16' as never }), 'ERR_ARGUMENT', /options\.out must be one of 'bf16', 'f32'/);
-    expectError(() => fp8.gemmSync(qa, qb, { accumulate: 'limited', accumulatorBits: 0 }), 'ERR_ARGUMENT', /accumulatorBits must be an integer from 1 to 30/);
-    expectError(() => fp8.gemmSync(qa, qb, { accumulate: 'limited', promotionInterval: 100 as never }), 'ERR_ARGUMENT', /promotionInterval must be 32, 64 or 128/);
-    expectError(() => fp8.gemmSync(qa, qb, { promotionInterval: 128 }), 'ERR_ARGUMENT', /belong to accumulate: 'limited'/);
-    expectError(() => fp8.gemmSync(qa, qb, { c: fp8.tensor('f32', [4, 7]) }), 'ERR_SHAPE', /options\.c has shape \[4, 7\]; the result has shape \[4, 8\]/);
-    expectError(() => fp8.gemmSync(qa, qb, { backend: 'cuda-emu' }), 'ERR_BACKEND_UNAVAILABLE', /does not implement gemm/);
+    expectFp8kitError(() => fp8.gemmSync(fp8.tensor('f32', [4, 256]) as never, qb), 'ERR_ARGUMENT', /a must be a quantized tensor/);
+    expectFp8kitError(() => fp8.gemmSync(qa, { ...qb, data: fp8.tensor('u8', [8, 256]) } as never), 'ERR_DTYPE', /b\.data\.dtype must be e4m3 or e5m2/);
+    expectFp8kitError(() => fp8.gemmSync(qa, qb, { out: 'f16' as never }), 'ERR_ARGUMENT', /options\.out must be one of 'bf16', 'f32'/);
+    expectFp8kitError(() => fp8.gemmSync(qa, qb, { accumulate: 'limited', accumulatorBits: 0 }), 'ERR_ARGUMENT', /accumulatorBits must be an integer from 1 to 30/);
+    expectFp8kitError(() => fp8.gemmSync(qa, qb, { accumulate: 'limited', promotionInterval: 100 as never }), 'ERR_ARGUMENT', /promotionInterval must be 32, 64 or 128/);
+    expectFp8kitError(() => fp8.gemmSync(qa, qb, { promotionInterval: 128 }), 'ERR_ARGUMENT', /belong to accumulate: 'limited'/);
+    expectFp8kitError(() => fp8.gemmSync(qa, qb, { c: fp8.tensor('f32', [4, 7]) }), 'ERR_SHAPE', /options\.c has shape \[4, 7\]; the result has shape \[4, 8\]/);
+    expectFp8kitError(() => fp8.gemmSync(qa, qb, { backend: 'cuda-emu' }), 'ERR_BACKEND_UNAVAILABLE', /does not implement gemm/);
   });
 
   test('the Promise form and into', async () => {

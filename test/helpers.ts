@@ -1,4 +1,6 @@
 /** Shared by the test files: the package under test (the built artifact), seeds, random data, backends. */
+import { expect } from 'vitest';
+
 import * as fp8 from '../dist/index.js';
 import { native } from '../dist/native.js';
 
@@ -82,6 +84,19 @@ export function variants(backend: string): [string, <T>(fn: () => T) => T][] {
   if (backend === 'cuda-emu')
     return ['forward', 'reverse'].map((o) => [`${o} thread order`, within(() => (process.env.FP8KIT_EMU_ORDER = o), () => delete process.env.FP8KIT_EMU_ORDER)]);
   return [['default', (fn) => fn()]];
+}
+
+/** fn throws an Fp8kitError with this code and a message matching text. */
+export function expectFp8kitError(fn: () => unknown, code: string, text: RegExp): void {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (e) {
+    caught = e;
+  }
+  expect(caught).toBeInstanceOf(fp8.Fp8kitError);
+  expect((caught as fp8.Fp8kitError).code).toBe(code);
+  expect((caught as Error).message).toMatch(text);
 }
 
 /** Index of the first differing element, or -1. */

@@ -4,7 +4,7 @@
  */
 import { describe, expect, test } from 'vitest';
 
-import { firstMismatch, fp8, rng, seed, uniform, variants } from './helpers.js';
+import { expectFp8kitError, firstMismatch, fp8, rng, seed, uniform, variants } from './helpers.js';
 
 type Q = ReturnType<typeof fp8.quantizeSync>;
 const backends = fp8.backends().filter((b) => b.available && b.name !== 'cuda-emu' && b.name !== 'cuda').map((b) => b.name);
@@ -78,38 +78,27 @@ describe('a packing is refused where it does not belong', () => {
   const s = 5;
   const qa: Q = fp8.quantizeSync(fp8.tensor('f32', [4, 256], values(1024, s)));
   const qb: Q = fp8.quantizeSync(fp8.tensor('f32', [8, 256], values(2048, s + 1)), { tile: [128, 128] });
-  const expectError = (fn: () => unknown, code: string, text: RegExp) => {
-    let caught: unknown;
-    try {
-      fn();
-    } catch (e) {
-      caught = e;
-    }
-    expect(caught).toBeInstanceOf(fp8.Fp8kitError);
-    expect((caught as fp8.Fp8kitError).code).toBe(code);
-    expect((caught as Error).message).toMatch(text);
-  };
 
   test('another backend, another K, grouped weights in a dense GEMM and back, bad tiles', () => {
     const ref = fp8.packWeightsSync(qb, { backend: 'ref' });
-    expectError(() => fp8.gemmSync(qa, ref, { backend: 'cpu' }), 'ERR_ARGUMENT', /b was packed for backend 'ref' and this call runs on 'cpu'/);
+    expectFp8kitError(() => fp8.gemmSync(qa, ref, { backend: 'cpu' }), 'ERR_ARGUMENT', /b was packed for backend 'ref' and this call runs on 'cpu'/);
     const other = fp8.packWeightsSync(fp8.quantizeSync(fp8.tensor('f32', [8, 384], values(3072, s)), { tile: [128, 128] }));
-    expectError(() => fp8.gemmSync(qa, other), 'ERR_SHAPE', /K differs: a\.data \[4, 256\] has K = 256 and packed b \[N, K\] = \[8, 384\]/);
+    expectFp8kitError(() => fp8.gemmSync(qa, other), 'ERR_SHAPE', /K differs: a\.data \[4, 256\] has K = 256 and packed b \[N, K\] = \[8, 384\]/);
     const grouped = fp8.packWeightsSync(fp8.quantizeSync(fp8.tensor('f32', [2, 8, 256], values(4096, s)), { tile: [128, 128] }));
-    expectError(() => fp8.gemmSync(qa, grouped), 'ERR_SHAPE', /a GEMM takes one matrix/);
-    expectError(() => fp8.groupedGemmMaskedSync(fp8.quantizeSync(fp8.tensor('f32', [2, 4, 256], values(2048, s))), fp8.packWeightsSync(qb), Int32Array.of(1, 1)), 'ERR_SHAPE', /a grouped GEMM takes weights packed from \[G, N, K\]/);
-    expectError(() => fp8.packWeightsSync(fp8.quantizeSync(fp8.tensor('f32', [8, 256], values(2048, s)), { tile: [1, 64] })), 'ERR_ARGUMENT', /tiles must be 128×128 or 1×128; got 1×64/);
-    expectError(() => fp8.packWeightsSync(fp8.quantizeSync(fp8.tensor('f32', [8, 256], values(2048, s))), { layout: 'nn' }), 'ERR_ARGUMENT', /b is stored \[K, N\] for layout 'nn', so its tiles must be 128×128 or 128×1; got 1×128/);
+    expectFp8kitError(() => fp8.gemmSync(qa, grouped), 'ERR_SHAPE', /a GEMM takes one matrix/);
+    expectFp8kitError(() => fp8.groupedGemmMaskedSync(fp8.quantizeSync(fp8.tensor('f32', [2, 4, 256], values(2048, s))), fp8.packWeightsSync(qb), Int32Array.of(1, 1)), 'ERR_SHAPE', /a grouped GEMM takes weights packed from \[G, N, K\]/);
+    expectFp8kitError(() => fp8.packWeightsSync(fp8.quantizeSync(fp8.tensor('f32', [8, 256], values(2048, s)), { tile: [1, 64] })), 'ERR_ARGUMENT', /tiles must be 128×128 or 1×128; got 1×64/);
+    expectFp8kitError(() => fp8.packWeightsSync(fp8.quantizeSync(fp8.tensor('f32', [8, 256], values(2048, s))), { layout: 'nn' }), 'ERR_ARGUMENT', /b is stored \[K, N\] for layout 'nn', so its tiles must be 128×128 or 128×1; got 1×128/);
   });
 
   test('bytes another backend packed are refused by the native check', () => {
     const ref = fp8.packWeightsSync(qb, { backend: 'ref' });
     const cpuBytes = fp8.packWeightsSync(qb, { backend: 'cpu' }).bytes;
     const forged = new fp8.PackedWeights('cpu', [8, 256], 'e4m3', [128, 128], cpuBytes, new Uint8Array(Math.max(cpuBytes, ref.bytes)).fill(0).map((_, i) => ref.data[i] ?? 0));
-    expectError(() => fp8.gemmSync(qa, forged), 'ERR_ARGUMENT', /b was packed by another backend \('ref'; this one packs as 'cp1'\)/);
+    expectFp8kitError(() => fp8.gemmSync(qa, forged), 'ERR_ARGUMENT', /b was packed by another backend \('ref'; this one packs as 'cp1'\)/);
     const zeros = new fp8.PackedWeights('cpu', [8, 256], 'e4m3', [128, 128], cpuBytes, new Uint8Array(cpuBytes));
-    expectError(() => fp8.gemmSync(qa, zeros), 'ERR_ARGUMENT', /b is not a packed B/);
+    expectFp8kitError(() => fp8.gemmSync(qa, zeros), 'ERR_ARGUMENT', /b is not a packed B/);
     const short = new fp8.PackedWeights('cpu', [8, 256], 'e4m3', [128, 128], 64, new Uint8Array(64));
-    expectError(() => fp8.gemmSync(qa, short), 'ERR_SHAPE', /b \(packed\) holds fewer elements/);
+    expectFp8kitError(() => fp8.gemmSync(qa, short), 'ERR_SHAPE', /b \(packed\) holds fewer elements/);
   });
 });
