@@ -86,6 +86,22 @@ describe('the fp8kit command', () => {
     fs.rmSync(svg);
   });
 
+  test('bench gemm: every shape asked for, packed and unpacked, the path, its peak and (M <= 16) a copy; peers or how to get them', () => {
+    const out = JSON.parse(execFileSync(process.execPath, [cli, 'bench', 'gemm', '--shape', '1x96x200,40x64x130', '--reps', '2', '--json'], { encoding: 'utf8' }));
+    const rows = out.results.gemm as { shape: number[]; path: string; packedMs: number; unpackedMs: number; packMs: number; gflops: number; peakGflops: number; ofPeak: number; ofCopy?: number; peers: { name: string; ms: number }[]; notes: string[] }[];
+    expect(rows.map((r) => r.shape)).toEqual([[1, 96, 200], [40, 64, 130]]);
+    for (const r of rows) {
+      expect(r.path).toBe(fp8.backends().find((b) => b.name === 'cpu')!.device!.split('; gemm ')[1].split(';')[0]);
+      for (const v of [r.packedMs, r.unpackedMs, r.packMs, r.gflops]) expect(v).toBeGreaterThan(0);
+      expect(r.ofPeak).toBeCloseTo(r.gflops / r.peakGflops, 10);
+      // Each peer either ran or says how to install it.
+      for (const peer of ['onednn', 'openblas'])
+        expect(r.peers.some((p) => p.name === peer && p.ms > 0) || rows.some((x) => x.notes.some((n) => n.startsWith(`${peer} not available`) && /apt-get install/.test(n)))).toBe(true);
+    }
+    expect(rows[0].ofCopy).toBeGreaterThan(0);
+    expect(rows[1].ofCopy).toBeUndefined();
+  }, 120_000);
+
   test('bad usage exits non-zero with a message', () => {
     let status = 0;
     let stderr = '';
