@@ -1,6 +1,6 @@
 // SPEC §4 'promoted' with vdpbf16ps (AVX512_BF16): fp8 values are exact in bf16, so each k pair adds
-// f32(p + a·b odd) + a·b even — two f32 roundings, the order vdpbf16ps takes (checked bit for bit
-// against a restatement in test/gemm.test.ts) — and each block of 128 is promoted as
+// f32(p + a·b odd) + a·b even — two f32 roundings, the order Intel documents for vdpbf16ps and Zen 4
+// follows (checked bit for bit against a restatement in test/gemm.test.ts) — and each block of 128 is promoted as
 // acc ← acc + f32(p·s). The micro-kernel reads the packed fp8 B straight from memory and widens it in
 // registers (two 128-entry byte tables through vpermi2b, the sign or'ed back, bytes interleaved), so a
 // decode GEMM reads one byte per weight; A is packed per call into bf16 pairs, tiles of 8 rows.
@@ -20,8 +20,6 @@ constexpr size_t kRows = 8;
 constexpr size_t kPrefetch = 4096;
 // Rows of A kept hot while the panels pass over them: about 256 KiB of packed A.
 constexpr size_t kABlockBytes = 256 * 1024;
-
-
 
 // Rows [0, R) of a tile (a: [kpairs][R] bf16 pairs, sa: [kbs][R]) × panel pn, promoted into acc [R][32].
 template <size_t R>
