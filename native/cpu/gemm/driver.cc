@@ -82,7 +82,7 @@ void elementwise(const fp8k_gemm* p, const uint8_t* a, const float* sa, const ui
 
 const char* gemm_path(void) {
   switch (tier(kAmxMinRows)) {
-    case FP8K_SIMD_AMX: return "amx (TDPBF16PS; vdpbf16ps below 32 rows)";
+    case FP8K_SIMD_AMX: return "amx (TDPBF16PS, vdpbf16ps below 32 rows)";
     case FP8K_SIMD_AVX512_BF16:
       return fp8k_cpu_simd_level() == FP8K_SIMD_AMX ? "avx512bf16 (vdpbf16ps: the AMX tier failed its self-check)" : "avx512bf16 (vdpbf16ps)";
     case FP8K_SIMD_AVX512_VBMI:
