@@ -62,7 +62,7 @@ export function checkQuantizedOperand(q: unknown, name: string, fn: string, dims
 }
 
 /** A quantized matrix operand, with its stored shape. */
-export function checkSide(q: unknown, name: string, fn: string): Side {
+function checkSide(q: unknown, name: string, fn: string): Side {
   const { q: r, data } = checkQuantizedOperand(q, name, fn, 2);
   return { q: r, rows: data.shape[0], cols: data.shape[1] };
 }

@@ -19,11 +19,9 @@ const bits = (t: unknown) => {
   return new Uint32Array(d.buffer, d.byteOffset, d.length);
 };
 
-const runs = (backend: string) => (backend === 'cpu' ? variants('cpu') : [['default', <T>(fn: () => T) => fn()] as const]);
-
 describe('packed B equals unpacked B, bit for bit', () => {
   for (const backend of backends)
-    for (const [label, within] of runs(backend))
+    for (const [label, within] of variants(backend))
       test(`${backend} ${label}: layouts nt/nn/tn/tt, 1D2D and 1D1D, every accumulation`, () =>
         within(() => {
           const s = seed(`pack ${backend} ${label}`);

@@ -1,10 +1,11 @@
 /** `fp8kit info`: what this machine can run, and why not where it cannot. */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { backends } from '../backends.js';
+import { cpuFlags } from '../cpuinfo.js';
 import { native } from '../native.js';
 import { version } from '../version.js';
 
@@ -52,7 +53,7 @@ export function findCudaToolkit(): CudaToolkit {
 export function runInfo(args: string[]): number {
   const json = args.includes('--json');
   const simd = native().cpuSimd();
-  const flags = /^flags\s*:(.*)$/m.exec(safeRead('/proc/cpuinfo'))?.[1].trim().split(/\s+/) ?? [];
+  const flags = cpuFlags();
   const info = {
     version,
     node: process.versions.node,
@@ -77,12 +78,4 @@ export function runInfo(args: string[]): number {
   ];
   process.stdout.write(lines.join('\n') + '\n');
   return 0;
-}
-
-function safeRead(p: string): string {
-  try {
-    return readFileSync(p, 'utf8');
-  } catch {
-    return '';
-  }
 }

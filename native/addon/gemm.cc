@@ -48,7 +48,9 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
   if (p.b_packed) {
     require_op(info.Env(), b, reinterpret_cast<const void*>(b->pack_b), "packWeights");
     ins.push_back(tensor_arg(info, 3, FP8K_U8, b->pack_b_bytes(&p), "b (packed)", b));
-    ins.push_back(ins.back());  // no scales of its own: the packing holds them
+    Arg none;  // no scales of their own: the packing holds them
+    none.name = "b scales";
+    ins.push_back(none);
   } else {
     ins.push_back(tensor_arg(info, 3, FP8K_E4M3, p.n * p.k, "b", b));
     ins.push_back(tensor_arg(info, 4, FP8K_F32, fp8k_gemm_b_scale_count(&p), "b scales", b));

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 
+#include "amx_tiles.h"
 #include "parallel.h"
 #include "peak.h"
 #include "simd.h"
@@ -53,17 +54,9 @@ FP8K_TARGET_AVX512_BF16 float dpbf16(long n) {
   return _mm512_cvtss_f32(s);
 }
 
-struct alignas(64) TileConfig {
-  uint8_t palette, start_row, reserved[14];
-  uint16_t colsb[16];
-  uint8_t rows[16];
-};
-
 // 4 accumulator tiles from 2 A and 2 B tiles loaded once: the 2 × 2 micro-kernel's inner loop without its loads.
 FP8K_TARGET_AMX float amx(long n) {
-  TileConfig cfg{};
-  cfg.palette = 1;
-  for (int i = 0; i < 8; i++) cfg.rows[i] = 16, cfg.colsb[i] = 64;
+  const TileConfig cfg = tiles_16x64();
   _tile_loadconfig(&cfg);
   alignas(64) uint16_t src[16 * 32];
   for (int i = 0; i < 16 * 32; i++) src[i] = 0x3f80;

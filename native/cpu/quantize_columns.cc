@@ -68,11 +68,11 @@ __attribute__((always_inline)) inline void columns(const QuantKernels& k, const 
       // The maxima pass reads G rows at once, more streams than the hardware prefetcher follows: while
       // this chunk converts (from L2), its rows of the next chunk, or of the next band, are fetched.
       const bool last = c0 + w >= cols;
-      const size_t next_w = last ? (cols < kChunkCols ? cols : kChunkCols) : (c0 + w + kChunkCols < cols ? kChunkCols : cols - c0 - w);
+      const size_t next_c0 = last ? 0 : c0 + w, next_w = cols - next_c0 < kChunkCols ? cols - next_c0 : kChunkCols;
       for (size_t r = r0; r < r1; r++) {
         const T* row = xb + r * cols + c0;
         uint8_t* qr = qb + r * cols + c0;
-        const T* next = last ? (r + g < rows ? xb + (r + g) * cols : nullptr) : row + w;
+        const T* next = last ? (r + g < rows ? xb + (r + g) * cols : nullptr) : xb + r * cols + next_c0;
         if (next)
           for (size_t o = 0; o < next_w * sizeof(T); o += 64) _mm_prefetch(reinterpret_cast<const char*>(next) + o, _MM_HINT_T1);
         k.quantl(row, qr, inv, invp, w);

@@ -54,7 +54,8 @@ int hardware_level() {
 
 // FP8KIT_SIMD caps the level; an unknown value is ignored. Without it, an Intel CPU that cannot run
 // AMX stops at avx512vbmi: vdpbf16ps ran at half the f32 FMA rate on this project's Intel machine
-// (142 against 276 GFLOP/s), where AMD Zen 4 and 5 run it 1.3 to 1.85 times faster than FMA.
+// (142 against 276 GFLOP/s), where AMD Zen 4 runs it at twice the FMA rate (433-465 against 227 GFLOP/s
+// measured on this project's AMD machine, native/cpu/peak.cc).
 int default_level(int hw) {
   const char* env = getenv("FP8KIT_SIMD");
   int cap = hw;

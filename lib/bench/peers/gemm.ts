@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import { cpuFlags } from '../../cpuinfo.js';
 import { packageRoot } from '../../native.js';
 
 export interface GemmPeer {
@@ -54,15 +55,7 @@ export function runGemmPeer(peer: GemmPeer, m: number, n: number, k: number, rep
   if (!peer.exe) throw new Error(peer.reason);
   const env: NodeJS.ProcessEnv = { ...process.env, OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads) };
   // OpenBLAS picks its kernels by CPU model; SkylakeX is its AVX-512 sgemm (MEASURING.md).
-  if (peer.name === 'openblas' && !env.OPENBLAS_CORETYPE && /avx512f/.test(safeCpuFlags())) env.OPENBLAS_CORETYPE = 'SkylakeX';
+  if (peer.name === 'openblas' && !env.OPENBLAS_CORETYPE && cpuFlags().includes('avx512f')) env.OPENBLAS_CORETYPE = 'SkylakeX';
   const out = execFileSync(peer.exe, [String(m), String(n), String(k), String(reps)], { env, encoding: 'utf8', maxBuffer: 1 << 20 });
   return JSON.parse(out.trim().split('\n').at(-1) ?? '{}');
-}
-
-function safeCpuFlags(): string {
-  try {
-    return /^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '';
-  } catch {
-    return '';
-  }
 }

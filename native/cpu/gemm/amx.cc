@@ -12,6 +12,7 @@
 
 #include <memory>
 
+#include "../amx_tiles.h"
 #include "bf16_widen.h"
 
 #ifdef FP8K_AMX_EMULATE
@@ -32,17 +33,11 @@ namespace {
 constexpr size_t kTile = 16, kRows = 32, kStepK = 32, kStepPairs = kStepK / 2;
 constexpr size_t kChunkPairs = 256, kBlockRows = 256, kBlockPairs = FP8K_GEMM_BLOCK / 2;
 
-struct alignas(64) TileConfig {
-  uint8_t palette, start_row, reserved[14];
-  uint16_t colsb[16];
-  uint8_t rows[16];
-};
-
 // A as 32-row tiles: tile t holds rows 32t…32t+31 (zero past M), [steps][32 rows][32 bf16] (zero past
 // K); its scales [kbs][32].
 void pack_a(const fp8k_gemm* p, const uint8_t* a, const float* sa, const Bf16Tables& w, size_t steps, size_t kbs, uint16_t* ap, float* sp) {
   const size_t tiles = fp8k_cdiv(p->m, kRows);
-  auto run = [&](size_t first, size_t last) {
+  over_tasks(tiles, p->m * p->k, [&](size_t first, size_t last) {
     for (size_t t = first; t < last; t++) {
       uint16_t* at = ap + t * steps * kRows * kStepK;
       for (size_t r = 0; r < kRows; r++) {
@@ -52,11 +47,7 @@ void pack_a(const fp8k_gemm* p, const uint8_t* a, const float* sa, const Bf16Tab
         for (size_t kb = 0; kb < kbs; kb++) sp[(t * kbs + kb) * kRows + r] = m < p->m ? sa[fp8k_gemm_a_scale_index(p, m, kb)] : 0.0f;
       }
     }
-  };
-  if (p->m * p->k >= FP8K_PARALLEL_MIN)
-    fp8k_parallel_tasks(tiles, run);
-  else
-    run(0, tiles);
+  });
 }
 
 // Pairs [kp0, kp1) of panel pn as the B tiles take them: [pair][column half][16 columns × 2 bf16],
@@ -115,12 +106,7 @@ FP8K_TARGET_AMX void tile_chunk(const uint16_t* at, const float* sat, const uint
 
 FP8K_TARGET_AMX void panels(const fp8k_gemm* p, const uint16_t* ap, const float* sp, const PackedB& b, const Regs& t, size_t steps,
                             size_t first, size_t last, const float* c, void* d) {
-  TileConfig cfg{};
-  cfg.palette = 1;
-  for (int i = 0; i < 8; i++) {
-    cfg.rows[i] = kTile;
-    cfg.colsb[i] = 64;
-  }
+  const TileConfig cfg = tiles_16x64();
   amx_loadconfig(&cfg);
   struct Free {
     void operator()(void* x) const { free(x); }

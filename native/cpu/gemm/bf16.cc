@@ -61,7 +61,7 @@ constexpr Micro kMicro[kRows + 1] = {nullptr, micro<1>, micro<2>, micro<3>, micr
 void pack_a(const fp8k_gemm* p, const uint8_t* a, const float* sa, const Bf16Tables& w, size_t kpairs, size_t kbs, uint32_t* ap,
             float* sp) {
   const size_t tiles = fp8k_cdiv(p->m, kRows);
-  auto run = [&](size_t first, size_t last) {
+  over_tasks(tiles, p->m * p->k, [&](size_t first, size_t last) {
     for (size_t t = first; t < last; t++) {
       const size_t m0 = t * kRows, rows = m0 + kRows <= p->m ? kRows : p->m - m0;
       uint32_t* at = ap + m0 * kpairs;
@@ -75,11 +75,7 @@ void pack_a(const fp8k_gemm* p, const uint8_t* a, const float* sa, const Bf16Tab
         for (size_t kb = 0; kb < kbs; kb++) sp[m0 * kbs + kb * rows + r] = sa[fp8k_gemm_a_scale_index(p, m0 + r, kb)];
       }
     }
-  };
-  if (p->m * p->k >= FP8K_PARALLEL_MIN)
-    fp8k_parallel_tasks(tiles, run);
-  else
-    run(0, tiles);
+  });
 }
 
 

@@ -71,14 +71,9 @@ int pack_b(const uint8_t* b, const float* sb, const fp8k_gemm* p, uint8_t* packe
   fp8k_packed_init(packed, kPackTag, p, pack_b_bytes(p));
   uint8_t* codes = packed + PackedB::codes_offset();
   float* scales = reinterpret_cast<float*>(packed + PackedB::scales_offset(p));
-  const size_t panels = fp8k_cdiv(p->n, kPanelCols);
-  auto run = [&](size_t first, size_t last) {
+  over_tasks(fp8k_cdiv(p->n, kPanelCols), p->n * p->k, [&](size_t first, size_t last) {
     for (size_t panel = first; panel < last; panel++) pack_panel(b, sb, p, codes, scales, panel);
-  };
-  if (p->n * p->k >= FP8K_PARALLEL_MIN)
-    fp8k_parallel_tasks(panels, run);
-  else
-    run(0, panels);
+  });
   return FP8K_OK;
 }
 

@@ -49,6 +49,15 @@ inline void store_out(void* d, int dtype, size_t i, float v) {
     static_cast<float*>(d)[i] = v;
 }
 
+// fn(first, last) over `tasks` independent pieces (panels, tiles) touching `elems` elements in all,
+// split over the threads where that many elements are worth a thread, as for the other kernels.
+inline void over_tasks(size_t tasks, size_t elems, const std::function<void(size_t, size_t)>& fn) {
+  if (elems >= FP8K_PARALLEL_MIN)
+    fp8k_parallel_tasks(tasks, fn);
+  else
+    fn(0, tasks);
+}
+
 // fn(first, last) over the output's column panels of `width` columns, split over the threads unless
 // the GEMM is below about a million multiply-adds, where a thread costs more than it saves.
 inline void over_panels(const fp8k_gemm* p, size_t width, const std::function<void(size_t, size_t)>& fn) {
