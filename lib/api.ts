@@ -22,6 +22,8 @@ export { PackedWeights, isPackedWeights } from './packed.js';
 export { DeviceTensor, Stream, upload, uploadSync, deviceEmpty, createStream, isDeviceTensor } from './device.js';
 export type { Operand, Location, At, LocationOf, Chosen } from './operand.js';
 export type { Result } from './cast.js';
+export { eplbRebalance } from './moe/eplb.js';
+export type { EplbOptions, EplbPlacement } from './moe/eplb.js';
 export { readSafetensors, readSafetensorsSync, writeSafetensors, writeSafetensorsSync } from './safetensors.js';
 export type { SafetensorsFile, TensorSet } from './safetensors.js';
 export { fp8ToBf16, fp8ToBf16Sync, bf16ToFp8, bf16ToFp8Sync } from './checkpoint/convert.js';
