@@ -24,6 +24,8 @@ export type { Operand, Location, At, LocationOf, Chosen } from './operand.js';
 export type { Result } from './cast.js';
 export { eplbRebalance } from './moe/eplb.js';
 export type { EplbOptions, EplbPlacement } from './moe/eplb.js';
+export { choosePhysical } from './moe/placement.js';
+export type { ChoosePhysicalOptions, ChoosePhysicalPlacement } from './moe/placement.js';
 export { readSafetensors, readSafetensorsSync, writeSafetensors, writeSafetensorsSync } from './safetensors.js';
 export type { SafetensorsFile, TensorSet } from './safetensors.js';
 export { fp8ToBf16, fp8ToBf16Sync, bf16ToFp8, bf16ToFp8Sync } from './checkpoint/convert.js';
