@@ -9,7 +9,7 @@
 extern "C" {
 #endif
 
-#define FP8K_ABI_VERSION 3
+#define FP8K_ABI_VERSION 4
 
 typedef enum {
   FP8K_F32 = 0, FP8K_BF16 = 1, FP8K_F16 = 2, FP8K_E4M3 = 3, FP8K_E5M2 = 4, FP8K_I32 = 5, FP8K_U8 = 6
@@ -80,6 +80,22 @@ typedef struct {
   uint8_t reserved[24];
 } fp8k_packed_header;
 
+// SPEC §5: the DeepSeek-V3 gate over logits [tokens, experts] (f32 or bf16).
+enum { FP8K_SCORE_SIGMOID = 0, FP8K_SCORE_SOFTMAX = 1 };
+typedef struct {
+  size_t tokens;
+  int experts, topk, groups, topk_groups;
+  int score_func;  // FP8K_SCORE_*
+  float route_scale;
+  int has_bias;    // bias: f32 [experts], for selection only
+} fp8k_route;
+
+// SPEC §7: topk_idx [tokens, topk] of physical expert slots (-1: none) on nodes x gpus_per_node ranks.
+typedef struct {
+  size_t tokens;
+  int topk, experts, nodes, gpus_per_node;
+} fp8k_layout;
+
 typedef struct fp8k_backend {
   uint32_t abi_version;
   const char* name;
@@ -122,6 +138,26 @@ typedef struct fp8k_backend {
   // ignored) in the backend's own layout, for gemm with b_packed. pack_b_bytes: the size packed needs.
   size_t (*pack_b_bytes)(const fp8k_gemm* p);
   int (*pack_b)(const uint8_t* b, const float* sb, const fp8k_gemm* p, uint8_t* packed, fp8k_call* call);
+
+  // SPEC §5. bias: NULL unless p->has_bias. topk_idx i32 and topk_weights f32, [tokens, topk].
+  // A non-finite logit or bias is FP8K_ERR_NON_FINITE naming it.
+  int (*route)(const void* logits, int dtype, const float* bias, const fp8k_route* p, int32_t* topk_idx, float* topk_weights,
+               fp8k_call* call);
+  // SPEC §7. per_rank i32 [nodes * gpus_per_node], per_node i32 [nodes], per_expert i32 [experts],
+  // in_rank u8 [tokens, ranks]. An id outside [-1, experts) is FP8K_ERR_ARGUMENT naming its token and slot.
+  int (*dispatch_layout)(const int32_t* topk_idx, const fp8k_layout* p, int32_t* per_rank, int32_t* per_node, int32_t* per_expert,
+                         uint8_t* in_rank, fp8k_call* call);
+
+  // SPEC §8, the data movement of a rank (dispatch's per-destination sends, the forwarder's scatter, the
+  // expert-major permute): row i of dst = row row_of[i] of srcs[src_of[i]] (row_bytes each), or zeros
+  // where src_of[i] < 0. Indices are checked by the caller.
+  int (*copy_rows)(const void* const* srcs, size_t row_bytes, const int32_t* src_of, const int32_t* row_of, size_t n, void* dst,
+                   fp8k_call* call);
+  // SPEC §8, combine's two reductions: y[i] = bf16(sum over j in [offsets[i], offsets[i+1]) of w_j * x_j),
+  // summed in f32 from left to right, x_j row row_of[j] of srcs[src_of[j]] (bf16, h elements), w_j =
+  // weights[j] (a product rounded to f32 first), or x_j alone when weights is NULL. Empty sums give zeros.
+  int (*reduce_rows)(const uint16_t* const* srcs, size_t h, const int32_t* offsets, const int32_t* src_of, const int32_t* row_of,
+                     const float* weights, size_t n, uint16_t* y, fp8k_call* call);
 } fp8k_backend;
 
 // Backends compiled into the addon.

@@ -9,6 +9,7 @@
 #include "gemm.h"
 #include "info.h"
 #include "job.h"
+#include "moe.h"
 #include "quant.h"
 
 namespace fp8k::addon {
@@ -63,6 +64,10 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   add<Gemm>(env, exports, "gemm");
   add<PackBBytes>(env, exports, "packBBytes");
   add<PackB>(env, exports, "packB");
+  add<Route>(env, exports, "route");
+  add<DispatchLayout>(env, exports, "dispatchLayout");
+  add<CopyRows>(env, exports, "copyRows");
+  add<ReduceRows>(env, exports, "reduceRows");
   add<DeviceAlloc>(env, exports, "deviceAlloc");
   add<DeviceFree>(env, exports, "deviceFree");
   add<DeviceCopy>(env, exports, "deviceCopy");

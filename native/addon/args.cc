@@ -60,8 +60,17 @@ Arg host_arg(Napi::Env env, napi_value value, size_t bytes, const char* name) {
 }
 
 Arg tensor_arg(const Napi::CallbackInfo& info, size_t index, int dtype, size_t n, const char* name, const fp8k_backend* b) {
-  Napi::Env env = info.Env();
-  if (DeviceMem* m = device_mem(info[index])) {
+  return tensor_value(info.Env(), info[index], dtype, n, name, b);
+}
+
+Arg tensor_value(Napi::Env env, Napi::Value value, int dtype, size_t n, const char* name, const fp8k_backend* b) {
+  if (dtype < 0) {  // any typed array of at least n bytes
+    if (!device_mem(value) && value.IsTypedArray() && value.As<Napi::TypedArray>().ByteLength() < n)
+      fail(env, FP8K_ERR_SHAPE, std::string(name) + " holds fewer bytes than its shape says");
+    if (!device_mem(value) && value.IsTypedArray()) return host_arg(env, value, n, name);
+    dtype = FP8K_U8;
+  }
+  if (DeviceMem* m = device_mem(value)) {
     Arg arg;
     arg.bytes = n * element_bytes(dtype);
     arg.name = name;
@@ -71,11 +80,11 @@ Arg tensor_arg(const Napi::CallbackInfo& info, size_t index, int dtype, size_t n
     arg.device = std::make_shared<DeviceUse>(m);
     return arg;
   }
-  if (!info[index].IsTypedArray()) fail(env, FP8K_ERR_DTYPE, std::string(name) + " must be a typed array or a device tensor");
-  Napi::TypedArray a = info[index].As<Napi::TypedArray>();
+  if (!value.IsTypedArray()) fail(env, FP8K_ERR_DTYPE, std::string(name) + " must be a typed array or a device tensor");
+  Napi::TypedArray a = value.As<Napi::TypedArray>();
   if (a.TypedArrayType() != array_type(dtype)) fail(env, FP8K_ERR_DTYPE, std::string(name) + " has the wrong typed-array type");
   if (a.ElementLength() < n) fail(env, FP8K_ERR_SHAPE, std::string(name) + " holds fewer elements than its shape says");
-  return host_arg(env, info[index], n * element_bytes(dtype), name);
+  return host_arg(env, value, n * element_bytes(dtype), name);
 }
 
 void stage_host(std::vector<Arg>& ins, std::vector<Arg>& outs, std::vector<std::shared_ptr<HostBuffer>>& held, std::vector<CopyBack>& back) {

@@ -30,6 +30,8 @@ struct Arg {
 
 // A typed array of dtype's element type, or a device buffer of backend b, holding n elements.
 Arg tensor_arg(const Napi::CallbackInfo& info, size_t index, int dtype, size_t n, const char* name, const fp8k_backend* b);
+// The same for a value; dtype -1 takes a typed array of any type holding at least n bytes.
+Arg tensor_value(Napi::Env env, Napi::Value value, int dtype, size_t n, const char* name, const fp8k_backend* b);
 // A typed array of any type (ArrayBuffer- or SharedArrayBuffer-backed) whose length the caller has
 // checked to cover `bytes`; fails if its ArrayBuffer is detached.
 Arg host_arg(Napi::Env env, napi_value value, size_t bytes, const char* name);

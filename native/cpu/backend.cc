@@ -29,6 +29,10 @@ static fp8k_backend make_table() {
   t.gemm = fp8k::cpu::gemm;
   t.pack_b_bytes = fp8k::cpu::pack_b_bytes;
   t.pack_b = fp8k::cpu::pack_b;
+  t.route = fp8k::cpu::route;
+  t.dispatch_layout = fp8k::cpu::dispatch_layout;
+  t.copy_rows = fp8k::cpu::copy_rows;
+  t.reduce_rows = fp8k::cpu::reduce_rows;
   return t;
 }
 

@@ -18,6 +18,10 @@ static fp8k_backend make_table() {
   t.gemm = fp8k::ref::gemm;
   t.pack_b_bytes = fp8k::ref::pack_b_bytes;
   t.pack_b = fp8k::ref::pack_b;
+  t.route = fp8k::ref::route;
+  t.dispatch_layout = fp8k::ref::dispatch_layout;
+  t.copy_rows = fp8k::ref::copy_rows;
+  t.reduce_rows = fp8k::ref::reduce_rows;
   return t;
 }
 

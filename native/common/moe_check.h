@@ -1,0 +1,15 @@
+// Host-side checks of the MoE operations' parameters, made by every backend's entry so a bad
+// fp8k_route / fp8k_layout never reaches a kernel.
+#pragma once
+#include "../backend.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+int fp8k_check_route(const fp8k_route* p, fp8k_call* call);
+int fp8k_check_layout(const fp8k_layout* p, fp8k_call* call);
+// ERR_ARGUMENT naming topk_idx's entry i (an id outside [-1, experts)).
+int fp8k_fail_expert_id(const fp8k_layout* p, size_t i, int id, fp8k_call* call);
+#ifdef __cplusplus
+}
+#endif

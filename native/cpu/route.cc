@@ -1,0 +1,158 @@
+// SPEC §5 on the cpu backend: scores 16 experts at a time (the same IEEE operations as
+// common/expf.h, lane by lane, so the same bits), then one pass per token for the group scores and
+// an insertion into the k best for the pick.
+// GCC 12 warns falsely about the _mm512_undefined_* inside inlined intrinsics (GCC bug 105593).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+#include <math.h>
+
+#include <algorithm>
+#include <atomic>
+#include <vector>
+
+#include "../common/expf.h"
+#include "../common/moe_check.h"
+#include "ops.h"
+#include "quant_simd.h"
+#include "simd.h"
+
+namespace fp8k::cpu {
+namespace {
+
+FP8K_TARGET_AVX512 inline __m512 pow2(__m512i k) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(k, _mm512_set1_epi32(127)), 23)); }
+
+// fp8k_expf on 16 lanes: the same clamps, the same rounded operations in the same order.
+FP8K_TARGET_AVX512 __m512 exp16(__m512 x) {
+  const __m512 n = _mm512_roundscale_ps(_mm512_add_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)), _mm512_set1_ps(0.5f)), _MM_FROUND_TO_NEG_INF);
+  const __m512 r = _mm512_add_ps(_mm512_add_ps(x, _mm512_mul_ps(n, _mm512_set1_ps(-0.693359375f))), _mm512_mul_ps(n, _mm512_set1_ps(2.12194440e-4f)));
+  __m512 q = _mm512_set1_ps(1.9875691500e-4f);
+  for (float c : {1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f})
+    q = _mm512_add_ps(_mm512_mul_ps(q, r), _mm512_set1_ps(c));
+  const __m512 p = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(q, _mm512_mul_ps(r, r)), r), _mm512_set1_ps(1.0f));
+  const __m512i e = _mm512_cvtps_epi32(n);  // n is integral: exact
+  const __m512i a = _mm512_mask_blend_epi32(_mm512_cmpgt_epi32_mask(e, _mm512_set1_epi32(127)),
+                                            _mm512_mask_blend_epi32(_mm512_cmplt_epi32_mask(e, _mm512_set1_epi32(-126)), _mm512_setzero_si512(), _mm512_set1_epi32(-64)),
+                                            _mm512_set1_epi32(1));
+  __m512 y = _mm512_mul_ps(_mm512_mul_ps(p, pow2(_mm512_sub_epi32(e, a))), pow2(a));
+  y = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(88.7228394f), _CMP_GT_OQ), y, _mm512_set1_ps(INFINITY));
+  y = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(-103.972084f), _CMP_LT_OQ), y, _mm512_setzero_ps());
+  return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), y, x);
+}
+
+// s = sigmoid(x) over n elements; or exp(x - m) (softmax's numerators).
+FP8K_TARGET_AVX512 void scores_avx512(const float* x, size_t n, bool sigmoid, float m, float* s) {
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512 v = _mm512_loadu_ps(x + i);
+    _mm512_storeu_ps(s + i, sigmoid ? _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_add_ps(_mm512_set1_ps(1.0f), exp16(_mm512_sub_ps(_mm512_setzero_ps(), v))))
+                                    : exp16(_mm512_sub_ps(v, _mm512_set1_ps(m))));
+  }
+  for (; i < n; i++) s[i] = sigmoid ? fp8k_sigmoid(x[i]) : fp8k_expf(x[i] - m);
+}
+
+void scores(int level, const float* x, size_t n, bool sigmoid, float m, float* s) {
+  if (level >= FP8K_SIMD_AVX512) return scores_avx512(x, n, sigmoid, m, s);
+  for (size_t i = 0; i < n; i++) s[i] = sigmoid ? fp8k_sigmoid(x[i]) : fp8k_expf(x[i] - m);
+}
+
+// "a beats b": the larger score, ties to the lower id.
+inline bool beats(float a, int ia, float b, int ib) { return a > b || (a == b && ia < ib); }
+
+// Inserts (v, id) into the k best so far (best first), ids arriving in ascending order.
+inline void insert(float* best, int* ids, int& have, int k, float v, int id) {
+  if (have == k && !beats(v, id, best[k - 1], ids[k - 1])) return;
+  int j = have < k ? have++ : k - 1;
+  for (; j > 0 && beats(v, id, best[j - 1], ids[j - 1]); j--) best[j] = best[j - 1], ids[j] = ids[j - 1];
+  best[j] = v, ids[j] = id;
+}
+
+// One thread's working rows.
+struct Scratch {
+  std::vector<float> x, s, sel, group_best, best;
+  std::vector<int> group_ids, kept, ids;
+  explicit Scratch(const fp8k_route* p)
+      : x(p->experts), s(p->experts), sel(p->experts), group_best(p->topk_groups), best(p->topk), group_ids(p->topk_groups), kept(p->topk_groups),
+        ids(p->topk) {}
+};
+
+// Steps 2 to 6 for one token, from its scores w.s.
+void pick(const fp8k_route* p, const float* bias, Scratch& w, int32_t* idx, float* weights) {
+  const int E = p->experts, G = p->groups, per = E / G, k = p->topk;
+  const float* s = w.s.data();
+  const float* sel = s;
+  if (bias) {
+    for (int e = 0; e < E; e++) w.sel[e] = s[e] + bias[e];
+    sel = w.sel.data();
+  }
+  // Group scores, the topkGroups best kept (inserted in ascending id, which keeps the tie rule).
+  int groups = 0;
+  for (int g = 0; g < G; g++) {
+    const float* v = sel + (size_t)g * per;
+    float b1 = v[0], b2 = -INFINITY;
+    for (int j = 1; j < per; j++)
+      if (v[j] > b1) b2 = b1, b1 = v[j];
+      else if (v[j] > b2) b2 = v[j];
+    insert(w.group_best.data(), w.group_ids.data(), groups, p->topk_groups, bias && per > 1 ? b1 + b2 : b1, g);
+  }
+  // The kept groups' experts in ascending id into the k best.
+  std::copy(w.group_ids.begin(), w.group_ids.begin() + groups, w.kept.begin());
+  std::sort(w.kept.begin(), w.kept.begin() + groups);
+  int have = 0;
+  for (int i = 0; i < groups; i++)
+    for (int e = w.kept[i] * per, end = e + per; e < end; e++) insert(w.best.data(), w.ids.data(), have, k, sel[e], e);
+  float sum = 0;
+  for (int j = 0; j < k; j++) sum += s[w.ids[j]];
+  for (int j = 0; j < k; j++) {
+    float v = s[w.ids[j]];
+    if (p->score_func == FP8K_SCORE_SIGMOID) v = v / sum;
+    idx[j] = w.ids[j];
+    weights[j] = v * p->route_scale;
+  }
+}
+
+}  // namespace
+
+int route(const void* logits, int dtype, const float* bias, const fp8k_route* p, int32_t* topk_idx, float* topk_weights, fp8k_call* c) {
+  if (int s = fp8k_check_route(p, c)) return s;
+  const size_t E = p->experts;
+  for (size_t e = 0; e < E && p->has_bias; e++)
+    if (!isfinite(bias[e])) return fp8k_fail(c, FP8K_ERR_NON_FINITE, "route: bias[%zu] is not finite", e);
+  const bool bf16 = dtype == FP8K_BF16, sigmoid = p->score_func == FP8K_SCORE_SIGMOID;
+  const int level = fp8k_cpu_vector_level();
+  std::atomic<size_t> bad{SIZE_MAX};
+  parallel_units(p->tokens, p->tokens * E, [&](size_t t0, size_t t1) {
+    Scratch w(p);
+    std::vector<float>& x = w.x;
+    std::vector<float>& s = w.s;
+    for (size_t t = t0; t < t1; t++) {
+      float m = -INFINITY;
+      bool finite = true;
+      for (size_t e = 0; e < E; e++) {
+        x[e] = load_elem(logits, bf16, t * E + e);
+        finite &= isfinite(x[e]);
+        m = x[e] > m ? x[e] : m;
+      }
+      if (!finite) {  // the first bad token, whichever thread finds it
+        size_t seen = bad.load();
+        while (t < seen && !bad.compare_exchange_weak(seen, t)) {}
+        return;
+      }
+      scores(level, x.data(), E, sigmoid, m, s.data());
+      if (!sigmoid) {
+        float sum = 0;
+        for (size_t e = 0; e < E; e++) sum += s[e];  // ascending expert order, as ref sums
+        for (size_t e = 0; e < E; e++) s[e] = s[e] / sum;
+      }
+      pick(p, p->has_bias ? bias : nullptr, w, topk_idx + t * p->topk, topk_weights + t * p->topk);
+    }
+  });
+  if (bad.load() != SIZE_MAX) {
+    const size_t t = bad.load();
+    for (size_t e = 0; e < E; e++)
+      if (!isfinite(load_elem(logits, bf16, t * E + e))) return fp8k_fail(c, FP8K_ERR_NON_FINITE, "route: logits[%zu][%zu] is not finite", t, e);
+  }
+  return FP8K_OK;
+}
+
+}  // namespace fp8k::cpu
