@@ -29,6 +29,10 @@ export interface NativeAddon {
   gemm(backend: string, a: object, aScales: object, b: object, bScales: object, c: object | null, d: object, params: object, stream: object | undefined, async: boolean): unknown;
   packBBytes(backend: string, params: object): number;
   packB(backend: string, b: object, bScales: object, packed: Uint8Array, params: object, stream: object | undefined, async: boolean): unknown;
+  route(backend: string, logits: object, dtype: number, bias: object | null, params: object, idx: object, weights: object, stream: object | undefined, async: boolean): unknown;
+  dispatchLayout(backend: string, topkIdx: object, params: object, perRank: object, perNode: object, perExpert: object, inRank: object, stream: object | undefined, async: boolean): unknown;
+  copyRows(backend: string, sources: object[], sourceRows: number[], rowBytes: number, srcOf: Int32Array, rowOf: Int32Array, n: number, dst: object, stream: object | undefined, async: boolean): unknown;
+  reduceRows(backend: string, sources: object[], sourceRows: number[], h: number, offsets: Int32Array, srcOf: Int32Array, rowOf: Int32Array, weights: Float32Array | null, n: number, y: object, stream: object | undefined, async: boolean): unknown;
   convert(backend: string, x: object, xDtype: number, n: number, y: object, yDtype: number, stream: object | undefined, async: boolean): unknown;
 }
 

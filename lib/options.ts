@@ -32,3 +32,11 @@ export function describe(value: unknown): string {
   if (Array.isArray(value)) return `an array of ${value.length} elements`;
   return Object.prototype.toString.call(value);
 }
+
+/** An integer of at least `min` (and below `below`, when given), or `fallback` when undefined (and a fallback is given). */
+export function integer(value: unknown, name: string, min: number, fallback?: number, below?: number): number {
+  if (value === undefined && fallback !== undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || (below !== undefined && value >= below))
+    throw new Fp8kitError('ERR_ARGUMENT', `${name} must be an integer from ${min}${below !== undefined ? ` to ${below - 1}` : ' up'}; got ${describe(value)}`);
+  return value;
+}

@@ -69,12 +69,141 @@ inline void insert(float* best, int* ids, int& have, int k, float v, int id) {
 
 // One thread's working rows.
 struct Scratch {
-  std::vector<float> x, s, sel, group_best, best;
-  std::vector<int> group_ids, kept, ids;
+  std::vector<float> x, s, sel, group_best, best, cand;
+  std::vector<int> group_ids, kept, ids, cand_ids;
   explicit Scratch(const fp8k_route* p)
-      : x(p->experts), s(p->experts), sel(p->experts), group_best(p->topk_groups), best(p->topk), group_ids(p->topk_groups), kept(p->topk_groups),
-        ids(p->topk) {}
+      : x(p->experts), s(p->experts), sel(p->experts), group_best(p->topk_groups), best(p->topk), cand(p->experts + 16), group_ids(p->topk_groups),
+        kept(p->topk_groups), ids(p->topk), cand_ids(p->experts + 16) {}
 };
+
+// A row of logits as f32 into x; returns whether all are finite, and their maximum in *m.
+FP8K_TARGET_AVX512 bool load_avx512(const void* row, bool bf16, int E, float* x, float* m);
+
+// Step 6 from the picked ids.
+void weigh(const fp8k_route* p, const float* s, const int* ids, int32_t* idx, float* weights) {
+  float sum = 0;
+  for (int j = 0; j < p->topk; j++) sum += s[ids[j]];
+  for (int j = 0; j < p->topk; j++) {
+    float v = s[ids[j]];
+    if (p->score_func == FP8K_SCORE_SIGMOID) v = v / sum;
+    idx[j] = ids[j];
+    weights[j] = v * p->route_scale;
+  }
+}
+
+FP8K_TARGET_AVX512 inline __mmask16 tail(int n) { return n >= 16 ? 0xFFFF : (__mmask16)((1u << n) - 1); }
+
+// The largest of v[0..n), and (for a group's score with a bias) the second largest counting repeats.
+FP8K_TARGET_AVX512 float max_avx512(const float* v, int n) {
+  __m512 m = _mm512_set1_ps(-INFINITY);
+  for (int i = 0; i < n; i += 16) m = _mm512_max_ps(m, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), tail(n - i), v + i));
+  return _mm512_reduce_max_ps(m);
+}
+FP8K_TARGET_AVX512 float second_avx512(const float* v, int n, float best) {
+  __m512 m = _mm512_set1_ps(-INFINITY);
+  int equal = 0;
+  for (int i = 0; i < n; i += 16) {
+    const __m512 x = _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), tail(n - i), v + i);
+    const __mmask16 eq = _mm512_mask_cmp_ps_mask(tail(n - i), x, _mm512_set1_ps(best), _CMP_EQ_OQ);
+    equal += __builtin_popcount(eq);
+    m = _mm512_mask_max_ps(m, (__mmask16)~eq, m, x);
+  }
+  return equal >= 2 ? best : _mm512_reduce_max_ps(m);
+}
+
+FP8K_TARGET_AVX512 bool load_avx512(const void* row, bool bf16, int E, float* x, float* m) {
+  __m512 best = _mm512_set1_ps(-INFINITY);
+  __mmask16 bad = 0;
+  for (int e = 0; e < E; e += 16) {
+    const __mmask16 t = tail(E - e);
+    const __m512 v = bf16 ? _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(t, static_cast<const uint16_t*>(row) + e)), 16))
+                          : _mm512_maskz_loadu_ps(t, static_cast<const float*>(row) + e);
+    // |v| < inf is false for inf and NaN
+    bad |= _mm512_mask_cmp_ps_mask(t, _mm512_abs_ps(v), _mm512_set1_ps(INFINITY), _CMP_NLT_UQ);
+    best = _mm512_mask_max_ps(best, t, best, v);
+    _mm512_mask_storeu_ps(x + e, t, v);
+  }
+  *m = _mm512_reduce_max_ps(best);
+  return !bad;
+}
+
+// k rounds of "the first position holding the maximum" over cand[0..n) (n <= 16 NV), the candidates
+// held in NV registers; ids[j] = cand_ids of the j-th pick.
+template <int NV>
+FP8K_TARGET_AVX512 void pick_in_registers(const float* cand, int n, int k, int* ids, const int* cand_ids) {
+  __m512 v[NV];
+  for (int i = 0; i < NV; i++) v[i] = _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), tail(n - 16 * i), cand + 16 * i);
+  for (int j = 0; j < k; j++) {
+    __m512 m[NV];
+    for (int i = 0; i < NV; i++) m[i] = v[i];
+    for (int step = 1; step < NV; step *= 2)  // a tree: log2(NV) dependent maxima
+      for (int i = 0; i + step < NV; i += 2 * step) m[i] = _mm512_max_ps(m[i], m[i + step]);
+    const __m512 best = _mm512_set1_ps(_mm512_reduce_max_ps(m[0]));
+    int at = -1;
+    for (int i = 0; i < NV; i++) {
+      const __mmask16 eq = _mm512_cmp_ps_mask(v[i], best, _CMP_EQ_OQ);
+      if (at < 0 && eq) at = 16 * i + __builtin_ctz(eq);
+    }
+    for (int i = 0; i < NV; i++)  // the pick becomes -inf (selection scores are finite)
+      v[i] = _mm512_mask_mov_ps(v[i], (unsigned)(at - 16 * i) < 16 ? (__mmask16)(1u << (at - 16 * i)) : 0, _mm512_set1_ps(-INFINITY));
+    ids[j] = cand_ids[at];
+  }
+}
+
+FP8K_TARGET_AVX512 void pick_rounds(float* cand, int n, int k, int* ids, const int* cand_ids) {
+  switch ((n + 15) / 16) {
+    case 1: return pick_in_registers<1>(cand, n, k, ids, cand_ids);
+    case 2: return pick_in_registers<2>(cand, n, k, ids, cand_ids);
+    case 3:
+    case 4: return pick_in_registers<4>(cand, n, k, ids, cand_ids);
+    case 5: case 6: case 7:
+    case 8: return pick_in_registers<8>(cand, n, k, ids, cand_ids);
+    default: break;
+  }
+  for (int j = 0; j < k; j++) {  // more candidates than registers: the same rounds from memory
+    const float m = max_avx512(cand, n);
+    int at = 0;
+    for (int i = 0;; i += 16) {
+      const __mmask16 eq = _mm512_mask_cmp_ps_mask(tail(n - i), _mm512_loadu_ps(cand + i), _mm512_set1_ps(m), _CMP_EQ_OQ);
+      if (eq) {
+        at = i + __builtin_ctz(eq);
+        break;
+      }
+    }
+    ids[j] = cand_ids[at];
+    cand[at] = -INFINITY;
+  }
+}
+
+// Steps 2 to 6 with 16 lanes: group maxima by vector reductions, then topk rounds of "first position
+// holding the maximum" over the kept groups' experts laid out in ascending id (so ties go to the lower id).
+FP8K_TARGET_AVX512 void pick_avx512(const fp8k_route* p, const float* bias, Scratch& w, int32_t* idx, float* weights) {
+  const int E = p->experts, G = p->groups, per = E / G, k = p->topk;
+  const float* s = w.s.data();
+  const float* sel = s;
+  if (bias) {
+    for (int e = 0; e < E; e += 16)
+      _mm512_mask_storeu_ps(w.sel.data() + e, tail(E - e), _mm512_add_ps(_mm512_maskz_loadu_ps(tail(E - e), s + e), _mm512_maskz_loadu_ps(tail(E - e), bias + e)));
+    sel = w.sel.data();
+  }
+  int groups = 0;
+  for (int g = 0; g < G; g++) {
+    const float* v = sel + (size_t)g * per;
+    const float b1 = max_avx512(v, per);
+    insert(w.group_best.data(), w.group_ids.data(), groups, p->topk_groups, bias && per > 1 ? b1 + second_avx512(v, per, b1) : b1, g);
+  }
+  std::copy(w.group_ids.begin(), w.group_ids.begin() + groups, w.kept.begin());
+  std::sort(w.kept.begin(), w.kept.begin() + groups);
+  int n = 0;
+  const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  for (int i = 0; i < groups; i++, n += per)
+    for (int j = 0, e = w.kept[i] * per; j < per; j += 16) {
+      _mm512_mask_storeu_ps(w.cand.data() + n + j, tail(per - j), _mm512_maskz_loadu_ps(tail(per - j), sel + e + j));
+      _mm512_mask_storeu_epi32(w.cand_ids.data() + n + j, tail(per - j), _mm512_add_epi32(iota, _mm512_set1_epi32(e + j)));
+    }
+  pick_rounds(w.cand.data(), n, k, w.ids.data(), w.cand_ids.data());
+  weigh(p, s, w.ids.data(), idx, weights);
+}
 
 // Steps 2 to 6 for one token, from its scores w.s.
 void pick(const fp8k_route* p, const float* bias, Scratch& w, int32_t* idx, float* weights) {
@@ -101,14 +230,7 @@ void pick(const fp8k_route* p, const float* bias, Scratch& w, int32_t* idx, floa
   int have = 0;
   for (int i = 0; i < groups; i++)
     for (int e = w.kept[i] * per, end = e + per; e < end; e++) insert(w.best.data(), w.ids.data(), have, k, sel[e], e);
-  float sum = 0;
-  for (int j = 0; j < k; j++) sum += s[w.ids[j]];
-  for (int j = 0; j < k; j++) {
-    float v = s[w.ids[j]];
-    if (p->score_func == FP8K_SCORE_SIGMOID) v = v / sum;
-    idx[j] = w.ids[j];
-    weights[j] = v * p->route_scale;
-  }
+  weigh(p, s, w.ids.data(), idx, weights);
 }
 
 }  // namespace
@@ -128,10 +250,14 @@ int route(const void* logits, int dtype, const float* bias, const fp8k_route* p,
     for (size_t t = t0; t < t1; t++) {
       float m = -INFINITY;
       bool finite = true;
-      for (size_t e = 0; e < E; e++) {
-        x[e] = load_elem(logits, bf16, t * E + e);
-        finite &= isfinite(x[e]);
-        m = x[e] > m ? x[e] : m;
+      if (level >= FP8K_SIMD_AVX512) {
+        finite = load_avx512(static_cast<const char*>(logits) + t * E * (bf16 ? 2 : 4), bf16, (int)E, x.data(), &m);
+      } else {
+        for (size_t e = 0; e < E; e++) {
+          x[e] = load_elem(logits, bf16, t * E + e);
+          finite &= isfinite(x[e]);
+          m = x[e] > m ? x[e] : m;
+        }
       }
       if (!finite) {  // the first bad token, whichever thread finds it
         size_t seen = bad.load();
@@ -144,7 +270,7 @@ int route(const void* logits, int dtype, const float* bias, const fp8k_route* p,
         for (size_t e = 0; e < E; e++) sum += s[e];  // ascending expert order, as ref sums
         for (size_t e = 0; e < E; e++) s[e] = s[e] / sum;
       }
-      pick(p, p->has_bias ? bias : nullptr, w, topk_idx + t * p->topk, topk_weights + t * p->topk);
+      (level >= FP8K_SIMD_AVX512 ? pick_avx512 : pick)(p, p->has_bias ? bias : nullptr, w, topk_idx + t * p->topk, topk_weights + t * p->topk);
     }
   });
   if (bad.load() != SIZE_MAX) {
