@@ -12,6 +12,7 @@ export interface NativeAddon {
   benchCopy(dst: Uint8Array, src: Uint8Array): void;
   benchPeak(kind: 'fma' | 'vdpbf16ps' | 'amx'): number;
   isDetached(buffer: ArrayBufferLike): boolean;
+  isOutput(array: ArrayBufferView): boolean;
   allocOutput(bytes: number): ArrayBuffer;
   memoryStats(): { poolBytes: number; poolBuffers: number; poolLimit: number; poolHits: number; poolMisses: number; poolEvictions: number; outputs: number; outputBytes: number; deviceTensors: number; deviceBytes: number };
   releaseMemory(): number;

@@ -52,6 +52,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   add<BenchCopy>(env, exports, "benchCopy");
   add<BenchPeak>(env, exports, "benchPeak");
   add<IsDetached>(env, exports, "isDetached");
+  add<IsOutput>(env, exports, "isOutput");
   add<AllocOutput>(env, exports, "allocOutput");
   add<MemoryStats>(env, exports, "memoryStats");
   add<ReleaseMemory>(env, exports, "releaseMemory");

@@ -94,6 +94,12 @@ Napi::Value IsDetached(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), detached);
 }
 
+// (typed array) -> whether its memory is an fp8kit output, which a Promise call uses in place (no snapshot).
+Napi::Value IsOutput(const Napi::CallbackInfo& info) {
+  if (!info[0].IsTypedArray()) return Napi::Boolean::New(info.Env(), false);
+  return Napi::Boolean::New(info.Env(), host_arg(info.Env(), info[0], 0, "array").in_place);
+}
+
 // (kind: 'fma' | 'vdpbf16ps' | 'amx') -> GFLOP/s on the cpu backend's threads; 0 where the SIMD level does not run it.
 Napi::Value BenchPeak(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();

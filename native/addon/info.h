@@ -9,4 +9,5 @@ Napi::Value CpuSimd(const Napi::CallbackInfo& info);
 Napi::Value BenchCopy(const Napi::CallbackInfo& info);
 Napi::Value BenchPeak(const Napi::CallbackInfo& info);
 Napi::Value IsDetached(const Napi::CallbackInfo& info);
+Napi::Value IsOutput(const Napi::CallbackInfo& info);
 }  // namespace fp8k::addon

@@ -1,0 +1,517 @@
+/**
+ * SPEC §8: dispatch and combine along DeepSeek-V3's two-hop path (IB once per target node to the rank of
+ * the same local index, then NVLink inside the node), with every byte counted per link. The `sim`
+ * transport runs all ranks in this process: the plan (who sends which row where) is made here, the rows
+ * are moved by the backend's copyRows / reduceRows (cpu, ref, or the CUDA kernels through cuda-emu).
+ */
+import type { BackendName } from '../backends.js';
+import { Fp8kitError, callAsync } from '../errors.js';
+import { native } from '../native.js';
+import { checkOptions, choice, describe, integer } from '../options.js';
+import { castToBf16 } from '../cast.js';
+import { quantize, QuantizedTensor } from '../quant.js';
+import { allocateOutput, checkTensor, Fp8Format, Tensor } from '../tensor.js';
+import { choosePhysical, ChoosePhysicalPlacement } from './placement.js';
+import { checkExperts, checkTopology, Topology } from './topology.js';
+import { Traffic, TrafficStats } from './traffic.js';
+
+export interface ClusterOptions {
+  /** 'sim' (default): every rank in this process. ('mpi' is the multi-process transport, not in this build.) */
+  transport?: 'sim';
+  /** Experts of the model: physical slots, or with `placement` the logical experts. */
+  numExperts: number;
+  /** An eplbRebalance result (or one layer of it): topkIdx then holds logical ids, sent to the replica choosePhysical picks. */
+  placement?: ChoosePhysicalPlacement & { phy2log?: Tensor<'i32'> };
+  /** The placement's layer, when it holds several. */
+  layer?: number;
+  /** Where the rows move: 'cpu' (default), 'ref', or 'cuda-emu' (native/cuda's kernels on the CPU). */
+  backend?: BackendName;
+  /** Cost model: bytes per second of one IB NIC (default 50e9) and of one GPU's NVLink (default 160e9), each direction. */
+  ibBandwidth?: number;
+  nvlBandwidth?: number;
+}
+
+export interface DispatchInput {
+  /** [T, H]: bf16 or f32 (quantized here for an FP8 payload), or a 1×128 quantized tensor. */
+  x: Tensor<'bf16' | 'f32'> | QuantizedTensor<'host'>;
+  /** i32 [T, k]: expert ids (physical slots, or logical ids with a placement), −1 for none; no repeats within a row. */
+  topkIdx: Tensor<'i32'>;
+  /** f32 [T, k]. */
+  topkWeights: Tensor<'f32'>;
+}
+
+export interface DispatchOptions {
+  /** 'fp8' (default: data + 1×128 scales) or 'bf16'. */
+  payload?: 'fp8' | 'bf16';
+  /** The FP8 format when dispatch quantizes (default 'e4m3'). */
+  format?: Fp8Format;
+  /** Also lay the rows out expert-major, each expert's rows starting at a multiple of this (for groupedGemmContiguous). */
+  expertAlignment?: number;
+}
+
+export interface Expanded {
+  /** [rows, H]: one row per (token, local expert), experts in order, each padded to the alignment with zero rows. */
+  x: Tensor;
+  /** f32 [rows, ceil(H/128)] for an FP8 payload (zero for padding rows). */
+  scales?: Tensor<'f32'>;
+  /** The local expert of each row, −1 for padding: groupedGemmContiguous's mIndices. */
+  mIndices: Int32Array;
+  /** Rows per local expert, padding included (multiples of the alignment). */
+  counts: Int32Array;
+  /** x and scales as groupedGemmContiguous's `a` (FP8 payloads). */
+  a?: QuantizedTensor<'host'>;
+}
+
+export interface Received {
+  /** [Nr, H]: the tokens this rank received, in order of (source rank, source token). */
+  recvX: Tensor;
+  /** f32 [Nr, ceil(H/128)] for an FP8 payload. */
+  recvScales?: Tensor<'f32'>;
+  /** i32 [Nr, 2]: each row's (source rank, source token index). */
+  recvSource: Tensor<'i32'>;
+  /** i32 [Nr, k]: local expert ids, −1 for experts on other ranks. */
+  recvTopkIdx: Tensor<'i32'>;
+  /** f32 [Nr, k]: 0 where recvTopkIdx is −1. */
+  recvTopkWeights: Tensor<'f32'>;
+  /** Rows per local expert (not padded). */
+  tokensPerLocalExpert: Int32Array;
+  expanded?: Expanded;
+  /** The routes, for combine. */
+  handle: DispatchHandle;
+}
+
+export interface CombineOptions {
+  /** Multiply each expanded row by its top-k weight (in f32) before summing; needs the expanded layout. */
+  weights?: boolean;
+  /** 'tokens' ([Nr, H], one row per received token) or 'expanded'; by default 'expanded' with weights, else told by the row count. */
+  layout?: 'tokens' | 'expanded';
+}
+
+/** What one dispatch decided; combine retraces it. Opaque to users. */
+export class DispatchHandle {
+  /** @internal */
+  constructor(
+    readonly cluster: Cluster,
+    readonly hidden: number,
+    readonly tokens: number[],
+    readonly k: number,
+    /** per source rank: [T · R], the row of (s, t) in rank r's receive order, or −1 */
+    readonly recvPos: Int32Array[],
+    /** per source rank: [T · nodes], 1 where the token reaches the node */
+    readonly nodeHit: Uint8Array[],
+    /** per receiving rank: [Nr · k], the expanded row of each slot, or −1 (null without expanded) */
+    readonly expandedRow: (Int32Array | null)[],
+    readonly recvCount: number[],
+    readonly expandedRows: number[],
+    readonly recvWeights: Float32Array[],
+    readonly recvIdx: Int32Array[],
+  ) {}
+}
+
+const FN = 'Cluster';
+
+export class Cluster {
+  readonly topology: Topology;
+  readonly numExperts: number;
+  /** Physical expert slots per rank. */
+  readonly slotsPerRank: number;
+  readonly backend: BackendName;
+  private readonly placement?: ChoosePhysicalPlacement;
+  private readonly layer?: number;
+  private readonly traffic: Traffic;
+
+  constructor(topology: Topology, opts: ClusterOptions) {
+    const o = checkOptions(opts, ['transport', 'numExperts', 'placement', 'layer', 'backend', 'ibBandwidth', 'nvlBandwidth'], FN);
+    if (opts === undefined) throw new Fp8kitError('ERR_ARGUMENT', `${FN}: options.numExperts is required`);
+    const transport = o.transport ?? 'sim';
+    if (transport !== 'sim')
+      throw new Fp8kitError(transport === 'mpi' ? 'ERR_BACKEND_UNAVAILABLE' : 'ERR_ARGUMENT', `${FN}: transport ${describe(transport)} is not available in this build (only 'sim')`);
+    this.topology = checkTopology(topology, `${FN}: topology`);
+    const ranks = this.ranks;
+    this.backend = choice(o.backend, ['cpu', 'ref', 'cuda-emu', 'cuda'] as const, 'cpu', `${FN}: options.backend`);
+    if (o.placement !== undefined) {
+      const p = o.placement;
+      const phy2log = p.phy2log ? checkTensor(p.phy2log, `${FN}: options.placement.phy2log`, ['i32'] as const) : undefined;
+      const l2p = checkTensor(p.log2phy, `${FN}: options.placement.log2phy`, ['i32'] as const);
+      const logical = l2p.shape[l2p.shape.length - 2];
+      this.numExperts = integer(o.numExperts, `${FN}: options.numExperts`, 1, logical);
+      if (this.numExperts !== logical) throw new Fp8kitError('ERR_ARGUMENT', `${FN}: options.numExperts (${this.numExperts}) disagrees with the placement's ${logical} logical experts`);
+      const slots = phy2log ? phy2log.shape[phy2log.shape.length - 1] : undefined;
+      if (slots === undefined) throw new Fp8kitError('ERR_ARGUMENT', `${FN}: options.placement needs phy2log (an eplbRebalance result)`);
+      if (slots % ranks) throw new Fp8kitError('ERR_ARGUMENT', `${FN}: the placement's ${slots} physical slots do not divide over ${ranks} ranks`);
+      this.slotsPerRank = slots / ranks;
+      this.placement = p;
+      this.layer = o.layer;
+    } else {
+      this.numExperts = checkExperts(o.numExperts, this.topology, `${FN}: options.numExperts`);
+      this.slotsPerRank = this.numExperts / ranks;
+    }
+    this.traffic = new Traffic(this.topology, bandwidth(o.ibBandwidth, 50e9, 'ibBandwidth'), bandwidth(o.nvlBandwidth, 160e9, 'nvlBandwidth'));
+  }
+
+  get ranks(): number {
+    return this.topology.nodes * this.topology.gpusPerNode;
+  }
+
+  /** Payload bytes per link and the cost-model time, summed since the cluster was made or resetStats(). */
+  stats(): TrafficStats {
+    return this.traffic.stats();
+  }
+
+  resetStats(): void {
+    this.traffic.reset();
+  }
+
+  /** Sends every rank's tokens to the ranks hosting their experts; one input per rank, one result per rank. */
+  async dispatch(inputs: DispatchInput[], opts?: DispatchOptions): Promise<Received[]> {
+    const fn = `${FN}.dispatch`;
+    const o = checkOptions(opts, ['payload', 'format', 'expertAlignment'], fn);
+    const payload = choice(o.payload, ['fp8', 'bf16'] as const, 'fp8', `${fn}: options.payload`);
+    const format = choice(o.format, ['e4m3', 'e5m2'] as const, 'e4m3', `${fn}: options.format`);
+    const alignment = o.expertAlignment === undefined ? undefined : integer(o.expertAlignment, `${fn}: options.expertAlignment`, 1);
+    const R = this.ranks, G = this.topology.gpusPerNode, N = this.topology.nodes;
+    if (!Array.isArray(inputs) || inputs.length !== R) throw new Fp8kitError('ERR_ARGUMENT', `${fn}: inputs must hold one entry per rank (${R}); got ${describe(inputs)}`);
+
+    // Everything is checked before any row moves.
+    const checked = inputs.map((input, s) => this.checkInput(input, s, payload, fn));
+    const H = checked[0].hidden, k = checked[0].k;
+    checked.forEach((c, s) => {
+      if (c.hidden !== H) throw new Fp8kitError('ERR_SHAPE', `${fn}: inputs[${s}].x has ${c.hidden} columns, inputs[0].x ${H}`);
+      if (c.k !== k) throw new Fp8kitError('ERR_SHAPE', `${fn}: inputs[${s}].topkIdx has ${c.k} columns, inputs[0].topkIdx ${k}`);
+      if (c.format && checked[0].format && c.format !== checked[0].format)
+        throw new Fp8kitError('ERR_DTYPE', `${fn}: inputs[${s}].x is ${c.format}, inputs[0].x ${checked[0].format}`);
+    });
+    const phys = checked.map((c, s) => this.physical(c.topk, s, fn));
+
+    // Payload rows: FP8 data (+ scales) or bf16, in fp8kit's own memory so the copies read them in place.
+    const rows = await Promise.all(checked.map(async (c) => {
+      if (payload === 'bf16') {
+        const x = c.x as Tensor<'bf16' | 'f32'>;
+        return { data: await owned(x.dtype === 'bf16' ? x : await castToBf16(x, { backend: this.backend })), scales: undefined };
+      }
+      const q = c.quantized ?? (await quantize(c.x as Tensor<'bf16' | 'f32'>, { tile: [1, 128], format, backend: this.backend }));
+      return { data: await owned(q.data as Tensor), scales: await owned(q.scales as Tensor) };
+    }));
+    const fmt = payload === 'bf16' ? 'bf16' : (rows[0].data.dtype as Fp8Format);
+    const dataBytes = payload === 'bf16' ? 2 * H : H, scaleCols = Math.ceil(H / 128), scaleBytes = payload === 'bf16' ? 0 : 4 * scaleCols;
+    const rowBytes = dataBytes + scaleBytes;
+
+    // Who reaches whom.
+    const T = checked.map((c) => c.tokens);
+    const rankHit = phys.map((ids, s) => {
+      const hit = new Uint8Array(T[s] * R);
+      for (let i = 0; i < ids.length; i++) if (ids[i] >= 0) hit[Math.floor(i / k) * R + Math.floor(ids[i] / this.slotsPerRank)] = 1;
+      return hit;
+    });
+    const nodeHit = rankHit.map((hit, s) => {
+      const nodes = new Uint8Array(T[s] * N);
+      for (let t = 0; t < T[s]; t++) for (let r = 0; r < R; r++) if (hit[t * R + r]) nodes[t * N + Math.floor(r / G)] = 1;
+      return nodes;
+    });
+
+    // Hop 1 (IB): rank f = (b, l) receives, in order of (s, t), the tokens of rail-l ranks of other nodes bound for node b.
+    const ibRow = T.map((n) => new Int32Array(n * N).fill(-1));
+    const ib = range(R).map((f) => {
+      const b = Math.floor(f / G), l = f % G;
+      const srcOf: number[] = [], rowOf: number[] = [];
+      for (let a = 0; a < N; a++) {
+        if (a === b) continue;
+        const s = a * G + l;
+        for (let t = 0; t < T[s]; t++)
+          if (nodeHit[s][t * N + b]) {
+            ibRow[s][t * N + b] = srcOf.length;
+            srcOf.push(s), rowOf.push(t);
+            this.traffic.add('ib', s, f, rowBytes);
+          }
+      }
+      return { srcOf: Int32Array.from(srcOf), rowOf: Int32Array.from(rowOf) };
+    });
+    const ibData = await this.copy(rows.map((r) => r.data), ib, dataBytes, fmt, H);
+    const ibScales = scaleBytes ? await this.copy(rows.map((r) => r.scales!), ib, scaleBytes, 'f32', scaleCols) : undefined;
+
+    // Hop 2 (NVLink): each rank gathers its tokens in order of (s, t), from the source on its own node or
+    // from the forwarder of the source's rail on its node (a local read where that is itself).
+    const recvPos = T.map((n) => new Int32Array(n * R).fill(-1));
+    const finals = range(R).map((r) => {
+      const node = Math.floor(r / G);
+      const srcOf: number[] = [], rowOf: number[] = [];
+      for (let s = 0; s < R; s++) {
+        const local = Math.floor(s / G) === node, f = node * G + (s % G);
+        for (let t = 0; t < T[s]; t++) {
+          if (!rankHit[s][t * R + r]) continue;
+          recvPos[s][t * R + r] = srcOf.length;
+          if (local) srcOf.push(s), rowOf.push(t);
+          else srcOf.push(R + f), rowOf.push(ibRow[s][t * N + node]);
+          const from = local ? s : f;
+          if (from !== r) this.traffic.add('nvl', from, r, rowBytes);
+        }
+      }
+      return { srcOf: Int32Array.from(srcOf), rowOf: Int32Array.from(rowOf) };
+    });
+    const recvData = await this.copy([...rows.map((r) => r.data), ...ibData], finals, dataBytes, fmt, H);
+    const recvScales = ibScales ? await this.copy([...rows.map((r) => r.scales!), ...ibScales], finals, scaleBytes, 'f32', scaleCols) : undefined;
+
+    // The flat alternative: every token straight to every rank it reaches, once per (token, rank).
+    for (let s = 0; s < R; s++)
+      for (let t = 0; t < T[s]; t++)
+        for (let r = 0; r < R; r++)
+          if (r !== s && rankHit[s][t * R + r]) this.traffic.addFlat(s, r, rowBytes);
+    this.traffic.endOperation();
+
+    // Routing metadata of each received row, and the expert-major layout.
+    const results: Received[] = [];
+    const expandedRow: (Int32Array | null)[] = [], expandedRows: number[] = [], recvWeightsAll: Float32Array[] = [], recvIdxAll: Int32Array[] = [];
+    for (let r = 0; r < R; r++) {
+      const n = finals[r].srcOf.length;
+      const source = new Int32Array(allocateOutput('i32', n * 2).buffer);
+      const idx = allocateOutput('i32', n * k), w = allocateOutput('f32', n * k);
+      const perExpert = new Int32Array(this.slotsPerRank);
+      for (let s = 0, i = 0; s < R; s++)
+        for (let t = 0; t < T[s]; t++) {
+          if (!rankHit[s][t * R + r]) continue;
+          source[2 * i] = s, source[2 * i + 1] = t;
+          for (let j = 0; j < k; j++) {
+            const e = phys[s][t * k + j], mine = e >= 0 && Math.floor(e / this.slotsPerRank) === r;
+            idx[i * k + j] = mine ? e - r * this.slotsPerRank : -1;
+            w[i * k + j] = mine ? checked[s].weights[t * k + j] : 0;
+            if (mine) perExpert[e - r * this.slotsPerRank]++;
+          }
+          i++;
+        }
+      recvWeightsAll.push(w), recvIdxAll.push(idx);
+      const received: Received = {
+        recvX: recvData[r],
+        recvScales: recvScales?.[r] as Tensor<'f32'> | undefined,
+        recvSource: { dtype: 'i32', shape: [n, 2], data: source },
+        recvTopkIdx: { dtype: 'i32', shape: [n, k], data: idx },
+        recvTopkWeights: { dtype: 'f32', shape: [n, k], data: w },
+        tokensPerLocalExpert: perExpert,
+        handle: undefined as unknown as DispatchHandle,
+      };
+      if (alignment !== undefined) {
+        const ex = await this.expand(received, alignment, n, k, dataBytes, scaleBytes, fmt, H, scaleCols);
+        received.expanded = ex.expanded;
+        expandedRow.push(ex.rowOfSlot), expandedRows.push(ex.expanded.mIndices.length);
+      } else expandedRow.push(null), expandedRows.push(0);
+      if (!received.recvScales) delete received.recvScales;
+      results.push(received);
+    }
+    const handle = new DispatchHandle(this, H, T, k, recvPos, nodeHit, expandedRow, finals.map((f) => f.srcOf.length), expandedRows, recvWeightsAll, recvIdxAll);
+    for (const r of results) r.handle = handle;
+    return results;
+  }
+
+  /**
+   * Returns each rank's expert outputs (bf16) to the tokens' sources and sums them in SPEC's fixed order:
+   * per (token, node) the node's rank with the source's local index sums the node's contributions in f32
+   * (ascending rank, then ascending local expert) and rounds to bf16; the source adds the node partials
+   * in f32 in ascending node order and rounds once. One bf16 row per (token, node) crosses IB.
+   */
+  async combine(y: Tensor<'bf16'>[], received: Received[], opts?: CombineOptions): Promise<Tensor<'bf16'>[]> {
+    const fn = `${FN}.combine`;
+    const o = checkOptions(opts, ['weights', 'layout'], fn);
+    const R = this.ranks, G = this.topology.gpusPerNode, N = this.topology.nodes;
+    if (!Array.isArray(received) || received.length !== R) throw new Fp8kitError('ERR_ARGUMENT', `${fn}: received must be dispatch's ${R} results`);
+    const h = received[0]?.handle;
+    if (!(h instanceof DispatchHandle) || h.cluster !== this || received.some((x) => x?.handle !== h))
+      throw new Fp8kitError('ERR_ARGUMENT', `${fn}: received must be the results of one dispatch of this cluster`);
+    if (!Array.isArray(y) || y.length !== R) throw new Fp8kitError('ERR_ARGUMENT', `${fn}: y must hold one tensor per rank (${R})`);
+    const weighted = o.weights === true;
+    const layout = choice(o.layout, ['tokens', 'expanded'] as const, weighted ? 'expanded' : y.every((t, r) => t?.shape?.[0] === h.recvCount[r]) ? 'tokens' : 'expanded', `${fn}: options.layout`);
+    if (weighted && layout !== 'expanded') throw new Fp8kitError('ERR_ARGUMENT', `${fn}: options.weights applies to the expanded layout`);
+    if (layout === 'expanded' && h.expandedRow[0] === null) throw new Fp8kitError('ERR_ARGUMENT', `${fn}: the expanded layout needs a dispatch with expertAlignment`);
+    const H = h.hidden, k = h.k;
+    const ys = y.map((t, r) => {
+      const c = checkTensor(t, `${fn}: y[${r}]`, ['bf16'] as const);
+      const want = layout === 'tokens' ? h.recvCount[r] : h.expandedRows[r];
+      if (c.shape.length !== 2 || c.shape[0] !== want || c.shape[1] !== H)
+        throw new Fp8kitError('ERR_SHAPE', `${fn}: y[${r}] must be [${want}, ${H}] (${layout} layout); got [${c.shape.join(', ')}]`);
+      return c;
+    });
+    const sources = await Promise.all(ys.map((t) => owned(t)));
+    const rowBytes = 2 * H;
+
+    // Reduction 1: at f = (b, l), one partial per (s, t) with s on rail l reaching node b, in order of (s, t).
+    const partRow = h.tokens.map((n) => new Int32Array(n * N).fill(-1));
+    const firsts = range(R).map((f) => {
+      const b = Math.floor(f / G), l = f % G;
+      const offsets: number[] = [0], srcOf: number[] = [], rowOf: number[] = [], weights: number[] = [];
+      for (let a = 0; a < N; a++) {
+        const s = a * G + l;
+        for (let t = 0; t < h.tokens[s]; t++) {
+          if (!h.nodeHit[s][t * N + b]) continue;
+          partRow[s][t * N + b] = offsets.length - 1;
+          for (let r = b * G; r < (b + 1) * G; r++) {
+            const i = h.recvPos[s][t * R + r];
+            if (i < 0) continue;
+            if (layout === 'tokens') {
+              srcOf.push(r), rowOf.push(i);
+              if (r !== f) this.traffic.add('nvl', r, f, rowBytes);
+            } else {
+              for (const j of slotsByExpert(h.recvIdx[r], i, k)) {
+                srcOf.push(r), rowOf.push(h.expandedRow[r]![i * k + j]);
+                if (weighted) weights.push(h.recvWeights[r][i * k + j]);
+                if (r !== f) this.traffic.add('nvl', r, f, rowBytes);
+              }
+            }
+          }
+          offsets.push(srcOf.length);
+          if (a !== b) this.traffic.add('ib', f, s, rowBytes);
+        }
+      }
+      return { offsets: Int32Array.from(offsets), srcOf: Int32Array.from(srcOf), rowOf: Int32Array.from(rowOf), weights: weighted ? Float32Array.from(weights) : null };
+    });
+    const partials = await this.reduce(sources, firsts, H);
+
+    // Reduction 2: at the source, the node partials in ascending node order.
+    const seconds = range(R).map((s) => {
+      const l = s % G;
+      const offsets: number[] = [0], srcOf: number[] = [], rowOf: number[] = [];
+      for (let t = 0; t < h.tokens[s]; t++) {
+        for (let b = 0; b < N; b++)
+          if (h.nodeHit[s][t * N + b]) srcOf.push(b * G + l), rowOf.push(partRow[s][t * N + b]);
+        offsets.push(srcOf.length);
+      }
+      return { offsets: Int32Array.from(offsets), srcOf: Int32Array.from(srcOf), rowOf: Int32Array.from(rowOf), weights: null };
+    });
+    const out = await this.reduce(partials, seconds, H);
+
+    for (let s = 0; s < R; s++)
+      for (let t = 0; t < h.tokens[s]; t++)
+        for (let r = 0; r < R; r++)
+          if (r !== s && h.recvPos[s][t * R + r] >= 0) this.traffic.addFlat(r, s, rowBytes);
+    this.traffic.endOperation();
+    return out;
+  }
+
+  private checkInput(input: DispatchInput, s: number, payload: 'fp8' | 'bf16', fn: string) {
+    const name = `${fn}: inputs[${s}]`;
+    if (input === null || typeof input !== 'object') throw new Fp8kitError('ERR_ARGUMENT', `${name} must be {x, topkIdx, topkWeights}`);
+    const q = isQuantized(input.x) ? input.x : undefined;
+    let tokens: number, hidden: number, format: Fp8Format | undefined;
+    if (q) {
+      if (payload === 'bf16') throw new Fp8kitError('ERR_ARGUMENT', `${name}.x is quantized; a 'bf16' payload takes bf16 or f32 x`);
+      const data = checkTensor(q.data, `${name}.x.data`, ['e4m3', 'e5m2'] as const);
+      const scales = checkTensor(q.scales, `${name}.x.scales`, ['f32'] as const);
+      if (q.tile?.[0] !== 1 || q.tile?.[1] !== 128 || (q.scaleLayout ?? 'row') !== 'row')
+        throw new Fp8kitError('ERR_ARGUMENT', `${name}.x must be quantized in 1x128 tiles with row-major scales`);
+      if (data.shape.length !== 2) throw new Fp8kitError('ERR_SHAPE', `${name}.x.data must be [T, H]`);
+      [tokens, hidden] = data.shape;
+      if (scales.shape.length !== 2 || scales.shape[0] !== tokens || scales.shape[1] !== Math.ceil(hidden / 128))
+        throw new Fp8kitError('ERR_SHAPE', `${name}.x.scales must be [${tokens}, ${Math.ceil(hidden / 128)}]`);
+      format = data.dtype;
+    } else {
+      const x = checkTensor(input.x, `${name}.x`, ['bf16', 'f32'] as const);
+      if (x.shape.length !== 2) throw new Fp8kitError('ERR_SHAPE', `${name}.x must be [T, H]; got [${x.shape.join(', ')}]`);
+      [tokens, hidden] = x.shape;
+    }
+    if (hidden < 1) throw new Fp8kitError('ERR_SHAPE', `${name}.x has no columns`);
+    const topk = checkTensor(input.topkIdx, `${name}.topkIdx`, ['i32'] as const);
+    const weights = checkTensor(input.topkWeights, `${name}.topkWeights`, ['f32'] as const);
+    if (topk.shape.length !== 2 || topk.shape[0] !== tokens || topk.shape[1] < 1)
+      throw new Fp8kitError('ERR_SHAPE', `${name}.topkIdx must be [${tokens}, k]; got [${topk.shape.join(', ')}]`);
+    if (weights.shape.length !== 2 || weights.shape[0] !== tokens || weights.shape[1] !== topk.shape[1])
+      throw new Fp8kitError('ERR_SHAPE', `${name}.topkWeights must be [${tokens}, ${topk.shape[1]}]; got [${weights.shape.join(', ')}]`);
+    return { x: input.x, quantized: q, tokens, hidden, format, k: topk.shape[1], topk, weights: weights.data };
+  }
+
+  /** Physical slots of one rank's topkIdx, checked: ids in range, none repeated in a row. */
+  private physical(topk: Tensor<'i32'>, s: number, fn: string): Int32Array {
+    const [T, k] = topk.shape;
+    const E = this.numExperts;
+    const ids = topk.data;
+    for (let t = 0; t < T; t++)
+      for (let j = 0; j < k; j++) {
+        const e = ids[t * k + j];
+        if (e < -1 || e >= E) throw new Fp8kitError('ERR_ARGUMENT', `${fn}: inputs[${s}].topkIdx[${t}][${j}] = ${e} is outside [-1, ${E})`);
+        for (let i = 0; i < j; i++)
+          if (e >= 0 && ids[t * k + i] === e) throw new Fp8kitError('ERR_ARGUMENT', `${fn}: inputs[${s}].topkIdx[${t}] names expert ${e} twice`);
+      }
+    if (!this.placement) return ids;
+    const { nodes, gpusPerNode } = this.topology;
+    return choosePhysical(topk, this.placement, { nodes, gpusPerNode, slotsPerRank: this.slotsPerRank, sourceRank: s, layer: this.layer }).data;
+  }
+
+  /** One copyRows per destination: dst[d] row i = sources[srcOf[i]] row rowOf[i]. */
+  private async copy(sources: Tensor[], plans: { srcOf: Int32Array; rowOf: Int32Array }[], rowBytes: number, dtype: Tensor['dtype'], cols: number): Promise<Tensor[]> {
+    const rows = sources.map((t) => t.shape[0]);
+    const out: Tensor[] = [];
+    for (const p of plans) {
+      const n = p.srcOf.length;
+      const data = allocateOutput(dtype, n * cols);
+      if (n) await callAsync(() => native().copyRows(this.backend, sources.map((t) => t.data), rows, rowBytes, p.srcOf, p.rowOf, n, data, undefined, true) as Promise<unknown>);
+      out.push({ dtype, shape: [n, cols], data } as Tensor);
+    }
+    return out;
+  }
+
+  /** One reduceRows per destination. */
+  private async reduce(sources: Tensor[], plans: { offsets: Int32Array; srcOf: Int32Array; rowOf: Int32Array; weights: Float32Array | null }[], H: number): Promise<Tensor<'bf16'>[]> {
+    const rows = sources.map((t) => t.shape[0]);
+    const out: Tensor<'bf16'>[] = [];
+    for (const p of plans) {
+      const n = p.offsets.length - 1;
+      const data = allocateOutput('bf16', n * H);
+      if (n) await callAsync(() => native().reduceRows(this.backend, sources.map((t) => t.data), rows, H, p.offsets, p.srcOf, p.rowOf, p.weights, n, data, undefined, true) as Promise<unknown>);
+      out.push({ dtype: 'bf16', shape: [n, H], data });
+    }
+    return out;
+  }
+
+  /** The expert-major layout of one rank's received rows. */
+  private async expand(rec: Received, alignment: number, n: number, k: number, dataBytes: number, scaleBytes: number, fmt: Tensor['dtype'], H: number, scaleCols: number) {
+    const L = this.slotsPerRank;
+    const counts = new Int32Array(L), start = new Int32Array(L + 1);
+    for (let e = 0; e < L; e++) counts[e] = Math.ceil(rec.tokensPerLocalExpert[e] / alignment) * alignment;
+    for (let e = 0; e < L; e++) start[e + 1] = start[e] + counts[e];
+    const total = start[L];
+    const mIndices = new Int32Array(total).fill(-1), srcOf = new Int32Array(total).fill(-1), rowOf = new Int32Array(total);
+    const rowOfSlot = new Int32Array(n * k).fill(-1), fill = new Int32Array(L);
+    const idx = rec.recvTopkIdx.data;
+    for (let i = 0; i < n; i++)
+      for (let j = 0; j < k; j++) {
+        const e = idx[i * k + j];
+        if (e < 0) continue;
+        const row = start[e] + fill[e]++;
+        mIndices[row] = e, srcOf[row] = 0, rowOf[row] = i, rowOfSlot[i * k + j] = row;
+      }
+    const plan = [{ srcOf, rowOf }];
+    const [x] = await this.copy([rec.recvX], plan, dataBytes, fmt, H);
+    const expanded: Expanded = { x, mIndices, counts };
+    if (scaleBytes && rec.recvScales) {
+      const [scales] = await this.copy([rec.recvScales], plan, scaleBytes, 'f32', scaleCols);
+      expanded.scales = scales as Tensor<'f32'>;
+      expanded.a = { data: x as Tensor<Fp8Format>, scales: scales as Tensor<'f32'>, tile: [1, 128], format: fmt as Fp8Format, scaleFormat: 'f32', scaleLayout: 'row' };
+    }
+    return { expanded, rowOfSlot };
+  }
+}
+
+function bandwidth(v: unknown, fallback: number, name: string): number {
+  if (v === undefined) return fallback;
+  if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) throw new Fp8kitError('ERR_ARGUMENT', `${FN}: options.${name} must be a positive number of bytes per second`);
+  return v;
+}
+
+function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}
+
+/** Slots of received row i holding a local expert, in ascending expert order. */
+function slotsByExpert(idx: Int32Array, i: number, k: number): number[] {
+  const slots: number[] = [];
+  for (let j = 0; j < k; j++) if (idx[i * k + j] >= 0) slots.push(j);
+  return slots.sort((a, b) => idx[i * k + a] - idx[i * k + b]);
+}
+
+function isQuantized(x: unknown): x is QuantizedTensor<'host'> {
+  return x !== null && typeof x === 'object' && 'scales' in x && 'data' in x && 'tile' in x;
+}
+
+/** t itself when its memory is an fp8kit output (read in place by Promise calls), else a copy that is. */
+async function owned<T extends Tensor>(t: T): Promise<T> {
+  if (native().isOutput(t.data)) return t;
+  const data = allocateOutput(t.dtype, t.data.length);
+  (data as Uint8Array).set(t.data as Uint8Array);
+  return { ...t, data } as T;
+}
