@@ -6,8 +6,12 @@
 #include "cast_to_fp8.cuh"
 #include "cast_transpose.cuh"
 #include "convert.cuh"
+#include "copy_rows.cuh"
 #include "dequantize.cuh"
+#include "dispatch_layout.cuh"
 #include "quantize.cuh"
+#include "reduce_rows.cuh"
+#include "route.cuh"
 
 namespace fp8k::cuda {
 
@@ -69,5 +73,52 @@ inline void strict_flag_init(unsigned long long* flag, cudaStream_t s) { FP8K_LA
 
 // castTranspose takes one matrix with row-major scales (as native/ref says).
 inline bool cast_transpose_args_ok(const fp8k_quant* p) { return p->batch == 1 && p->scale_layout == FP8K_LAYOUT_ROW; }
+
+// ---- MoE (SPEC §5, §7, §8) ------------------------------------------------------------------------
+
+// SPEC §5. p has passed fp8k_check_route and route_fits; flag: a device word set to kNoError (see
+// route.cuh for its encoding), read back by route_status.
+inline void route(const void* logits, int dtype, const float* bias, const fp8k_route& p, int32_t* topk_idx, float* topk_weights,
+                  unsigned long long* flag, cudaStream_t s) {
+  if (dtype == FP8K_BF16)
+    launch_route(static_cast<const uint16_t*>(logits), p.has_bias ? bias : nullptr, p, topk_idx, topk_weights, flag, s);
+  else
+    launch_route(static_cast<const float*>(logits), p.has_bias ? bias : nullptr, p, topk_idx, topk_weights, flag, s);
+}
+
+// The kernel's limits: a warp's experts fit one 32-bit mask per lane, the kept groups one 64-bit mask.
+inline bool route_fits(const fp8k_route& p) { return p.experts <= kRouteMaxExperts && p.groups <= kRouteMaxGroups; }
+inline int route_refuse(const fp8k_route& p, fp8k_call* c) {
+  return fp8k_fail(c, FP8K_ERR_ARGUMENT, "route: the CUDA kernels take at most %d experts and %d groups (got %d experts in %d groups)",
+                   kRouteMaxExperts, kRouteMaxGroups, p.experts, p.groups);
+}
+// The call's status from the flag: ref's message for the first non-finite bias or logit.
+inline int route_status(unsigned long long flag, const fp8k_route& p, fp8k_call* c) {
+  if (flag == kNoError) return FP8K_OK;
+  const unsigned long long E = (unsigned long long)p.experts;
+  if (flag < E) return fp8k_fail(c, FP8K_ERR_NON_FINITE, "route: bias[%d] is not finite", (int)flag);
+  const unsigned long long i = flag - E;
+  return fp8k_fail(c, FP8K_ERR_NON_FINITE, "route: logits[%zu][%d] is not finite", (size_t)(i / E), (int)(i % E));
+}
+
+// SPEC §7. p has passed fp8k_check_layout; flag as for route: ends as the first bad entry's flat index.
+inline void dispatch_layout(const int32_t* topk_idx, const fp8k_layout& p, int32_t* per_rank, int32_t* per_node, int32_t* per_expert,
+                            uint8_t* in_rank, unsigned long long* flag, cudaStream_t s) {
+  launch_dispatch_layout(topk_idx, p, per_rank, per_node, per_expert, in_rank, flag, s);
+}
+
+// SPEC §8. srcs: a device-readable table of the source pointers.
+inline void copy_rows(const void* const* srcs, size_t row_bytes, const int32_t* src_of, const int32_t* row_of, size_t n, void* dst,
+                      cudaStream_t s) {
+  launch_copy_rows(srcs, row_bytes, src_of, row_of, n, dst, s);
+}
+inline void reduce_rows(const uint16_t* const* srcs, size_t h, const int32_t* offsets, const int32_t* src_of, const int32_t* row_of,
+                        const float* weights, size_t n, uint16_t* y, cudaStream_t s) {
+  launch_reduce_rows(srcs, h, offsets, src_of, row_of, weights, n, y, s);
+}
+// The plugin's table length: *out = max(src_of[0..n)) (n = *count_at when given); *out must hold -1.
+inline void max_source(const int32_t* src_of, size_t n, const int32_t* count_at, int* out, cudaStream_t s) {
+  FP8K_LAUNCH(max_source_kernel, 1, kRowsBlock, 0, s, src_of, n, count_at, out);
+}
 
 }  // namespace fp8k::cuda

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "../backend.h"
+#include "../common/moe_check.h"
 #include "../common/quant_check.h"
 #include "ops.cuh"
 
@@ -86,27 +87,33 @@ int convert(const void* x, int x_dtype, void* y, int y_dtype, size_t n, fp8k_cal
   return launched(c, "convert");
 }
 
-// The strict-mode flag: a stream-ordered device word, set to "no tile" before the kernels and
-// read back after them (SPEC §2: the call fails naming the first non-finite tile).
-struct StrictFlag {
+// An error flag: a stream-ordered device word, all ones before the kernels, lowered by them to the
+// first failing index (strict quantization's first non-finite tile, route's first non-finite element,
+// dispatchLayout's first bad id) and read back after them.
+struct DeviceFlag {
   unsigned long long* dev = nullptr;
   cudaStream_t stream;
-  explicit StrictFlag(cudaStream_t s) : stream(s) {}
-  ~StrictFlag() {
+  explicit DeviceFlag(cudaStream_t s) : stream(s) {}
+  ~DeviceFlag() {
     if (dev) cudaFreeAsync(dev, stream);
   }
   int init(fp8k_call* c) {
     if (int s = cuda_status(cudaMallocAsync(reinterpret_cast<void**>(&dev), sizeof *dev, stream), c, "cudaMallocAsync")) return s;
     return cuda_status(cudaMemsetAsync(dev, 0xFF, sizeof *dev, stream), c, "cudaMemsetAsync");
   }
-  // After the launches: waits for the stream and fails the call if a tile was non-finite.
+  // After the launches: waits for the stream and gives the flag's value.
+  int read(unsigned long long* h, fp8k_call* c) {
+    if (int s = cuda_status(cudaMemcpyAsync(h, dev, sizeof *h, cudaMemcpyDeviceToHost, stream), c, "error flag download")) return s;
+    return cuda_status(cudaStreamSynchronize(stream), c, "cudaStreamSynchronize");
+  }
+  // Strict quantization: fails the call if a tile was non-finite.
   int check(const fp8k_quant* p, fp8k_call* c) {
     unsigned long long h = fp8k::cuda::kNoTile;
-    if (int s = cuda_status(cudaMemcpyAsync(&h, dev, sizeof h, cudaMemcpyDeviceToHost, stream), c, "strict flag download")) return s;
-    if (int s = cuda_status(cudaStreamSynchronize(stream), c, "cudaStreamSynchronize")) return s;
+    if (int s = read(&h, c)) return s;
     return h != fp8k::cuda::kNoTile ? fp8k_fail_nonfinite(p, (size_t)h, c) : FP8K_OK;
   }
 };
+using StrictFlag = DeviceFlag;
 
 int quantize(const void* x, int x_dtype, const fp8k_quant* p, uint8_t* q, float* scales, fp8k_call* c) {
   if (int s = fp8k_check_quant_no_columns(p, "cuda", c)) return s;
@@ -135,6 +142,83 @@ int cast_transpose(const void* x, int x_dtype, const fp8k_quant* p, uint8_t* q_r
   fp8k::cuda::cast_transpose(x, x_dtype, *p, q_row, s_row, q_col, s_col, flag.dev, stream_of(c));
   if (int s = launched(c, "castTranspose")) return s;
   return p->strict ? flag.check(p, c) : FP8K_OK;
+}
+
+// SPEC §5. The kernel takes E <= 1024 and G <= 64 (route.cuh); larger gates are refused.
+int route(const void* logits, int dtype, const float* bias, const fp8k_route* p, int32_t* topk_idx, float* topk_weights, fp8k_call* c) {
+  if (int s = fp8k_check_route(p, c)) return s;
+  if (!fp8k::cuda::route_fits(*p)) return fp8k::cuda::route_refuse(*p, c);
+  DeviceFlag flag(stream_of(c));
+  if (int s = flag.init(c)) return s;
+  fp8k::cuda::route(logits, dtype, bias, *p, topk_idx, topk_weights, flag.dev, stream_of(c));
+  if (int s = launched(c, "route")) return s;
+  unsigned long long h = fp8k::cuda::kNoError;
+  if (int s = flag.read(&h, c)) return s;
+  return fp8k::cuda::route_status(h, *p, c);
+}
+
+// SPEC §7. A bad id: its value is downloaded for the message.
+int dispatch_layout(const int32_t* topk_idx, const fp8k_layout* p, int32_t* per_rank, int32_t* per_node, int32_t* per_expert, uint8_t* in_rank,
+                    fp8k_call* c) {
+  if (int s = fp8k_check_layout(p, c)) return s;
+  DeviceFlag flag(stream_of(c));
+  if (int s = flag.init(c)) return s;
+  fp8k::cuda::dispatch_layout(topk_idx, *p, per_rank, per_node, per_expert, in_rank, flag.dev, stream_of(c));
+  if (int s = launched(c, "dispatchLayout")) return s;
+  unsigned long long h = fp8k::cuda::kNoError;
+  if (int s = flag.read(&h, c)) return s;
+  if (h == fp8k::cuda::kNoError) return FP8K_OK;
+  int32_t id = 0;
+  if (int s = cuda_status(cudaMemcpyAsync(&id, topk_idx + h, sizeof id, cudaMemcpyDeviceToHost, stream_of(c)), c, "download")) return s;
+  if (int s = cuda_status(cudaStreamSynchronize(stream_of(c)), c, "cudaStreamSynchronize")) return s;
+  return fp8k_fail_expert_id(p, (size_t)h, id, c);
+}
+
+// The source pointers of copy_rows / reduce_rows arrive as a host array whose length the ABI does not
+// carry: a one-block kernel finds max(src_of) (the caller checked every index against its sources),
+// and that many pointers are uploaded. That costs one synchronization per call; a source count in the
+// ABI would remove it.
+struct SourceTable {
+  cudaStream_t stream;
+  void* dev = nullptr;
+  int* max_dev = nullptr;
+  explicit SourceTable(cudaStream_t s) : stream(s) {}
+  ~SourceTable() {
+    if (dev) cudaFreeAsync(dev, stream);
+    if (max_dev) cudaFreeAsync(max_dev, stream);
+  }
+  // src_of [n], or [*count_at] when count_at (a device word) is given.
+  int build(const void* const* srcs, const int32_t* src_of, size_t n, const int32_t* count_at, fp8k_call* c) {
+    if (int s = cuda_status(cudaMallocAsync(reinterpret_cast<void**>(&max_dev), sizeof(int), stream), c, "cudaMallocAsync")) return s;
+    if (int s = cuda_status(cudaMemsetAsync(max_dev, 0xFF, sizeof(int), stream), c, "cudaMemsetAsync")) return s;
+    fp8k::cuda::max_source(src_of, n, count_at, max_dev, stream);
+    if (int s = launched(c, "source table")) return s;
+    int m = -1;
+    if (int s = cuda_status(cudaMemcpyAsync(&m, max_dev, sizeof m, cudaMemcpyDeviceToHost, stream), c, "download")) return s;
+    if (int s = cuda_status(cudaStreamSynchronize(stream), c, "cudaStreamSynchronize")) return s;
+    if (m < 0) return FP8K_OK;  // no source is read
+    const size_t bytes = (size_t)(m + 1) * sizeof(void*);
+    if (int s = cuda_status(cudaMallocAsync(&dev, bytes, stream), c, "cudaMallocAsync")) return s;
+    // Pageable source: the copy has taken the pointers when it returns.
+    return cuda_status(cudaMemcpyAsync(dev, srcs, bytes, cudaMemcpyHostToDevice, stream), c, "source table upload");
+  }
+};
+
+int copy_rows(const void* const* srcs, size_t row_bytes, const int32_t* src_of, const int32_t* row_of, size_t n, void* dst, fp8k_call* c) {
+  if (n == 0 || row_bytes == 0) return FP8K_OK;
+  SourceTable table(stream_of(c));
+  if (int s = table.build(srcs, src_of, n, nullptr, c)) return s;
+  fp8k::cuda::copy_rows(static_cast<const void* const*>(table.dev), row_bytes, src_of, row_of, n, dst, stream_of(c));
+  return launched(c, "copyRows");
+}
+
+int reduce_rows(const uint16_t* const* srcs, size_t h, const int32_t* offsets, const int32_t* src_of, const int32_t* row_of, const float* weights,
+                size_t n, uint16_t* y, fp8k_call* c) {
+  if (n == 0 || h == 0) return FP8K_OK;
+  SourceTable table(stream_of(c));
+  if (int s = table.build(reinterpret_cast<const void* const*>(srcs), src_of, 0, offsets + n, c)) return s;
+  fp8k::cuda::reduce_rows(static_cast<const uint16_t* const*>(table.dev), h, offsets, src_of, row_of, weights, n, y, stream_of(c));
+  return launched(c, "reduceRows");
 }
 
 int mem_alloc(void** ptr, size_t bytes, fp8k_call* c) { return cuda_status(cudaMalloc(ptr, bytes ? bytes : 1), c, "cudaMalloc"); }
@@ -170,6 +254,10 @@ fp8k_backend make_table() {
   t.stream_create = stream_create;
   t.stream_destroy = stream_destroy;
   t.synchronize = synchronize;
+  t.route = route;
+  t.dispatch_layout = dispatch_layout;
+  t.copy_rows = copy_rows;
+  t.reduce_rows = reduce_rows;
   return t;
 }
 

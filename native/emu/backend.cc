@@ -7,6 +7,7 @@
 #include <new>
 
 #include "../backend.h"
+#include "../common/moe_check.h"
 #include "../common/quant_check.h"
 #include "../cuda/ops.cuh"
 
@@ -61,6 +62,32 @@ int cast_transpose(const void* x, int x_dtype, const fp8k_quant* p, uint8_t* q_r
       }))
     return s;
   return flag != fp8k::cuda::kNoTile ? fp8k_fail_nonfinite(p, (size_t)flag, c) : FP8K_OK;
+}
+
+// SPEC §5, §7, §8: the shared parameter checks first, then the kernels; the error flag is a local.
+int route(const void* logits, int dtype, const float* bias, const fp8k_route* p, int32_t* topk_idx, float* topk_weights, fp8k_call* c) {
+  if (int s = fp8k_check_route(p, c)) return s;
+  if (!fp8k::cuda::route_fits(*p)) return fp8k::cuda::route_refuse(*p, c);
+  unsigned long long flag = fp8k::cuda::kNoError;
+  if (int s = guarded(c, "route", [&] { fp8k::cuda::route(logits, dtype, bias, *p, topk_idx, topk_weights, &flag, nullptr); })) return s;
+  return fp8k::cuda::route_status(flag, *p, c);
+}
+int dispatch_layout(const int32_t* topk_idx, const fp8k_layout* p, int32_t* per_rank, int32_t* per_node, int32_t* per_expert, uint8_t* in_rank,
+                    fp8k_call* c) {
+  if (int s = fp8k_check_layout(p, c)) return s;
+  unsigned long long flag = fp8k::cuda::kNoError;
+  if (int s = guarded(c, "dispatchLayout",
+                      [&] { fp8k::cuda::dispatch_layout(topk_idx, *p, per_rank, per_node, per_expert, in_rank, &flag, nullptr); }))
+    return s;
+  return flag != fp8k::cuda::kNoError ? fp8k_fail_expert_id(p, (size_t)flag, topk_idx[flag], c) : FP8K_OK;
+}
+// Device memory is host memory: the caller's table of source pointers is device-readable as it is.
+int copy_rows(const void* const* srcs, size_t row_bytes, const int32_t* src_of, const int32_t* row_of, size_t n, void* dst, fp8k_call* c) {
+  return guarded(c, "copyRows", [&] { fp8k::cuda::copy_rows(srcs, row_bytes, src_of, row_of, n, dst, nullptr); });
+}
+int reduce_rows(const uint16_t* const* srcs, size_t h, const int32_t* offsets, const int32_t* src_of, const int32_t* row_of, const float* weights,
+                size_t n, uint16_t* y, fp8k_call* c) {
+  return guarded(c, "reduceRows", [&] { fp8k::cuda::reduce_rows(srcs, h, offsets, src_of, row_of, weights, n, y, nullptr); });
 }
 
 // Device memory as cudaMalloc gives it: its own mapping (cudaMalloc never fragments the host heap;
@@ -120,6 +147,10 @@ fp8k_backend make_table() {
   t.stream_create = stream_create;
   t.stream_destroy = stream_destroy;
   t.synchronize = synchronize;
+  t.route = route;
+  t.dispatch_layout = dispatch_layout;
+  t.copy_rows = copy_rows;
+  t.reduce_rows = reduce_rows;
   return t;
 }
 
