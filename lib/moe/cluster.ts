@@ -317,7 +317,8 @@ export class Cluster {
       throw new Fp8kitError('ERR_ARGUMENT', `${fn}: received must be the results of one dispatch of this cluster`);
     if (!Array.isArray(y) || y.length !== R) throw new Fp8kitError('ERR_ARGUMENT', `${fn}: y must hold one tensor per rank (${R})`);
     const weighted = o.weights === true;
-    const layout = choice(o.layout, ['tokens', 'expanded'] as const, weighted ? 'expanded' : y.every((t, r) => t?.shape?.[0] === h.recvCount[r]) ? 'tokens' : 'expanded', `${fn}: options.layout`);
+    const expandedShape = h.expandedRow[0] !== null && y.every((t, r) => t?.shape?.[0] === h.expandedRows[r]) && !y.every((t, r) => t?.shape?.[0] === h.recvCount[r]);
+    const layout = choice(o.layout, ['tokens', 'expanded'] as const, weighted || expandedShape ? 'expanded' : 'tokens', `${fn}: options.layout`);
     if (weighted && layout !== 'expanded') throw new Fp8kitError('ERR_ARGUMENT', `${fn}: options.weights applies to the expanded layout`);
     if (layout === 'expanded' && h.expandedRow[0] === null) throw new Fp8kitError('ERR_ARGUMENT', `${fn}: the expanded layout needs a dispatch with expertAlignment`);
     const H = h.hidden, k = h.k;
