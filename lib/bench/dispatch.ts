@@ -57,8 +57,8 @@ export const MOE_OPTIONS_USAGE = `      --nodes N        nodes (default 2)
 
 export const DISPATCH_USAGE = `  bench dispatch       Cluster.dispatch + combine (sim transport) next to a two-thread memory copy, with traffic and the H800 cost model
 ${MOE_OPTIONS_USAGE.replace('--tokens T       tokens per rank', '--tokens T       tokens per rank (default 4096)')}      --reps R         timed repetitions (default 5)
-                       the default shape (2 x 8 ranks, 4096 x 7168) holds about 13 GB at its peak (FP8 payload);
-                       smaller: --tokens 512 (about 2 GB) or --nodes 2 --gpus 4 --tokens 1024
+                       memory (FP8 payload, peak RSS measured): --tokens 1024 4.4 GB, --tokens 2048 7.7 GB;
+                       the default 4096 needs about 14 GB (extrapolated); smaller: --tokens 512 (3.9 GB)
 `;
 
 /** The MoE options of `bench dispatch` and `simulate` (and, in `extra`, the names that take a value there too). */
