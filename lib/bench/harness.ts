@@ -41,7 +41,7 @@ export function timeMs(fn: () => void): number {
  * otherwise swept by V8's background threads during the next measurement, on the same cores.
  */
 let gc: (() => void) | undefined;
-function collectGarbage(): void {
+export function collectGarbage(): void {
   if (!gc) {
     setFlagsFromString('--expose-gc');
     gc = runInNewContext('gc') as () => void;

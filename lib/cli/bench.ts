@@ -5,6 +5,7 @@ import { Fp8kitError } from '../errors.js';
 import { accumulationStudy, formatStudy, studySvg } from '../bench/accumulation.js';
 import { backendOption } from '../backends.js';
 import { benchCast, BenchOptions } from '../bench/cast.js';
+import { benchDispatch, DISPATCH_DEFAULTS, DISPATCH_USAGE, formatDispatch, parseMoeArgs } from '../bench/dispatch.js';
 import { BenchRow, formatTable } from '../bench/harness.js';
 import { benchGemm, formatGemm, GEMM_SHAPES, Shape } from '../bench/gemm.js';
 import { benchCastTranspose, benchQuant } from '../bench/quant.js';
@@ -33,7 +34,20 @@ function shapeFlag(args: string[]): Shape[] | undefined {
   });
 }
 
-export function runBench(args: string[]): number {
+/** `fp8kit bench dispatch [options]`: asynchronous (Cluster's calls are), so it runs on its own. */
+async function runDispatch(args: string[]): Promise<number> {
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(`usage: fp8kit bench dispatch [options]\n\n${DISPATCH_USAGE}`);
+    return 0;
+  }
+  const o = parseMoeArgs(args, 'bench dispatch', DISPATCH_DEFAULTS);
+  const r = await benchDispatch(o);
+  process.stdout.write(args.includes('--json') ? JSON.stringify(r, null, 2) + '\n' : formatDispatch(r));
+  return 0;
+}
+
+export function runBench(args: string[]): number | Promise<number> {
+  if (args[0] === 'dispatch') return runDispatch(args.slice(1));
   const bi = args.indexOf('--backend');
   const opts: BenchOptions = {
     n: intFlag(args, '--n', 64 * 1024 * 1024),
@@ -43,6 +57,7 @@ export function runBench(args: string[]): number {
   const valued = new Set(['--n', '--reps', '--backend', '--plot', '--shape']);
   const names = args.filter((a, i) => !a.startsWith('--') && !valued.has(args[i - 1]));
   const known = [...Object.keys(BENCHES), 'accumulation', 'gemm'];
+  if (names.includes('dispatch')) throw new Fp8kitError('ERR_ARGUMENT', "'bench dispatch' runs on its own: put it first, with its own options (see fp8kit bench dispatch --help)");
   for (const n of names) if (!known.includes(n)) throw new Fp8kitError('ERR_ARGUMENT', `unknown benchmark '${n}' (have: ${known.join(', ')})`);
   const results: Record<string, unknown> = {};
   if (names.includes('accumulation')) {

@@ -1,9 +1,11 @@
 #!/usr/bin/env node
-/** The fp8kit command: `fp8kit info`, `fp8kit bench [name…]`. */
+/** The fp8kit command: `fp8kit info`, `fp8kit bench [name…]`, `fp8kit bench dispatch`, `fp8kit simulate`, `fp8kit convert`. */
 import { Fp8kitError } from '../errors.js';
+import { DISPATCH_USAGE } from '../bench/dispatch.js';
 import { runBench } from './bench.js';
 import { CONVERT_USAGE, runConvert } from './convert.js';
 import { runInfo } from './info.js';
+import { runSimulate, SIMULATE_USAGE } from './simulate.js';
 
 const USAGE = `usage: fp8kit <command> [options]
 
@@ -14,13 +16,14 @@ commands:
       --reps R         timed repetitions; medians are reported (default 7)
       --backend B      backend to measure (default cpu)
       --json           print the results as JSON
-${CONVERT_USAGE}`;
+${DISPATCH_USAGE}${SIMULATE_USAGE}${CONVERT_USAGE}`;
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   if (cmd === 'info') return runInfo(rest);
   if (cmd === 'bench') return runBench(rest);
   if (cmd === 'convert') return runConvert(rest);
+  if (cmd === 'simulate') return runSimulate(rest);
   if (cmd === undefined || cmd === 'help' || cmd === '--help' || cmd === '-h') {
     process.stdout.write(USAGE);
     return cmd === undefined ? 1 : 0;
