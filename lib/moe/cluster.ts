@@ -105,6 +105,8 @@ export class DispatchHandle {
     readonly expandedRows: number[],
     readonly recvWeights: Float32Array[],
     readonly recvIdx: Int32Array[],
+    /** per source rank: the physical slots of its topkIdx */
+    readonly phys: Int32Array[],
   ) {}
 }
 
@@ -119,6 +121,8 @@ export class Cluster {
   private readonly placement?: ChoosePhysicalPlacement;
   private readonly layer?: number;
   private readonly traffic: Traffic;
+  private queue: Promise<void> = Promise.resolve();
+  private readonly buffers = new Map<string, { dtype: Tensor['dtype']; data: Tensor['data'] }>();
 
   constructor(topology: Topology, opts: ClusterOptions) {
     const o = checkOptions(opts, ['transport', 'numExperts', 'placement', 'layer', 'backend', 'ibBandwidth', 'nvlBandwidth'], FN);
@@ -163,7 +167,11 @@ export class Cluster {
   }
 
   /** Sends every rank's tokens to the ranks hosting their experts; one input per rank, one result per rank. */
-  async dispatch(inputs: DispatchInput[], opts?: DispatchOptions): Promise<Received[]> {
+  dispatch(inputs: DispatchInput[], opts?: DispatchOptions): Promise<Received[]> {
+    return this.exclusive(() => this.dispatchNow(inputs, opts));
+  }
+
+  private async dispatchNow(inputs: DispatchInput[], opts?: DispatchOptions): Promise<Received[]> {
     const fn = `${FN}.dispatch`;
     const o = checkOptions(opts, ['payload', 'format', 'expertAlignment'], fn);
     const payload = choice(o.payload, ['fp8', 'bf16'] as const, 'fp8', `${fn}: options.payload`);
@@ -213,56 +221,53 @@ export class Cluster {
     const ibRow = T.map((n) => new Int32Array(n * N).fill(-1));
     const ib = range(R).map((f) => {
       const b = Math.floor(f / G), l = f % G;
-      const srcOf: number[] = [], rowOf: number[] = [];
+      const plan = new RowList();
       for (let a = 0; a < N; a++) {
         if (a === b) continue;
         const s = a * G + l;
         for (let t = 0; t < T[s]; t++)
           if (nodeHit[s][t * N + b]) {
-            ibRow[s][t * N + b] = srcOf.length;
-            srcOf.push(s), rowOf.push(t);
+            ibRow[s][t * N + b] = plan.n;
+            plan.push(s, t);
             this.traffic.add('ib', s, f, rowBytes);
           }
       }
-      return { srcOf: Int32Array.from(srcOf), rowOf: Int32Array.from(rowOf) };
+      return plan;
     });
-    const ibData = await this.copy(rows.map((r) => r.data), ib, dataBytes, fmt, H);
-    const ibScales = scaleBytes ? await this.copy(rows.map((r) => r.scales!), ib, scaleBytes, 'f32', scaleCols) : undefined;
+    const ibData = await this.copy(rows.map((r) => r.data), ib, dataBytes, fmt, H, 'ib data');
+    const ibScales = scaleBytes ? await this.copy(rows.map((r) => r.scales!), ib, scaleBytes, 'f32', scaleCols, 'ib scales') : undefined;
 
     // Hop 2 (NVLink): each rank gathers its tokens in order of (s, t), from the source on its own node or
     // from the forwarder of the source's rail on its node (a local read where that is itself).
     const recvPos = T.map((n) => new Int32Array(n * R).fill(-1));
     const finals = range(R).map((r) => {
       const node = Math.floor(r / G);
-      const srcOf: number[] = [], rowOf: number[] = [];
+      const plan = new RowList();
       for (let s = 0; s < R; s++) {
         const local = Math.floor(s / G) === node, f = node * G + (s % G);
         for (let t = 0; t < T[s]; t++) {
           if (!rankHit[s][t * R + r]) continue;
-          recvPos[s][t * R + r] = srcOf.length;
-          if (local) srcOf.push(s), rowOf.push(t);
-          else srcOf.push(R + f), rowOf.push(ibRow[s][t * N + node]);
+          recvPos[s][t * R + r] = plan.n;
+          if (local) plan.push(s, t);
+          else plan.push(R + f, ibRow[s][t * N + node]);
           const from = local ? s : f;
           if (from !== r) this.traffic.add('nvl', from, r, rowBytes);
         }
       }
-      return { srcOf: Int32Array.from(srcOf), rowOf: Int32Array.from(rowOf) };
+      return plan;
     });
     const recvData = await this.copy([...rows.map((r) => r.data), ...ibData], finals, dataBytes, fmt, H);
     const recvScales = ibScales ? await this.copy([...rows.map((r) => r.scales!), ...ibScales], finals, scaleBytes, 'f32', scaleCols) : undefined;
 
     // The flat alternative: every token straight to every rank it reaches, once per (token, rank).
-    for (let s = 0; s < R; s++)
-      for (let t = 0; t < T[s]; t++)
-        for (let r = 0; r < R; r++)
-          if (r !== s && rankHit[s][t * R + r]) this.traffic.addFlat(s, r, rowBytes);
+    for (let s = 0; s < R; s++) this.flat(phys[s], T[s], k, s, rowBytes, false);
     this.traffic.endOperation();
 
     // Routing metadata of each received row, and the expert-major layout.
     const results: Received[] = [];
     const expandedRow: (Int32Array | null)[] = [], expandedRows: number[] = [], recvWeightsAll: Float32Array[] = [], recvIdxAll: Int32Array[] = [];
     for (let r = 0; r < R; r++) {
-      const n = finals[r].srcOf.length;
+      const n = finals[r].n;
       const source = new Int32Array(allocateOutput('i32', n * 2).buffer);
       const idx = allocateOutput('i32', n * k), w = allocateOutput('f32', n * k);
       const perExpert = new Int32Array(this.slotsPerRank);
@@ -296,7 +301,7 @@ export class Cluster {
       if (!received.recvScales) delete received.recvScales;
       results.push(received);
     }
-    const handle = new DispatchHandle(this, H, T, k, recvPos, nodeHit, expandedRow, finals.map((f) => f.srcOf.length), expandedRows, recvWeightsAll, recvIdxAll);
+    const handle = new DispatchHandle(this, H, T, k, recvPos, nodeHit, expandedRow, finals.map((f) => f.n), expandedRows, recvWeightsAll, recvIdxAll, phys);
     for (const r of results) r.handle = handle;
     return results;
   }
@@ -307,7 +312,11 @@ export class Cluster {
    * (ascending rank, then ascending local expert) and rounds to bf16; the source adds the node partials
    * in f32 in ascending node order and rounds once. One bf16 row per (token, node) crosses IB.
    */
-  async combine(y: Tensor<'bf16'>[], received: Received[], opts?: CombineOptions): Promise<Tensor<'bf16'>[]> {
+  combine(y: Tensor<'bf16'>[], received: Received[], opts?: CombineOptions): Promise<Tensor<'bf16'>[]> {
+    return this.exclusive(() => this.combineNow(y, received, opts));
+  }
+
+  private async combineNow(y: Tensor<'bf16'>[], received: Received[], opts?: CombineOptions): Promise<Tensor<'bf16'>[]> {
     const fn = `${FN}.combine`;
     const o = checkOptions(opts, ['weights', 'layout'], fn);
     const R = this.ranks, G = this.topology.gpusPerNode, N = this.topology.nodes;
@@ -336,53 +345,67 @@ export class Cluster {
     const partRow = h.tokens.map((n) => new Int32Array(n * N).fill(-1));
     const firsts = range(R).map((f) => {
       const b = Math.floor(f / G), l = f % G;
-      const offsets: number[] = [0], srcOf: number[] = [], rowOf: number[] = [], weights: number[] = [];
+      const plan = new RowList(true, weighted);
       for (let a = 0; a < N; a++) {
         const s = a * G + l;
         for (let t = 0; t < h.tokens[s]; t++) {
           if (!h.nodeHit[s][t * N + b]) continue;
-          partRow[s][t * N + b] = offsets.length - 1;
+          partRow[s][t * N + b] = plan.segments;
           for (let r = b * G; r < (b + 1) * G; r++) {
             const i = h.recvPos[s][t * R + r];
             if (i < 0) continue;
             if (layout === 'tokens') {
-              srcOf.push(r), rowOf.push(i);
+              plan.push(r, i);
               if (r !== f) this.traffic.add('nvl', r, f, rowBytes);
             } else {
               for (const j of slotsByExpert(h.recvIdx[r], i, k)) {
-                srcOf.push(r), rowOf.push(h.expandedRow[r]![i * k + j]);
-                if (weighted) weights.push(h.recvWeights[r][i * k + j]);
+                plan.push(r, h.expandedRow[r]![i * k + j], h.recvWeights[r][i * k + j]);
                 if (r !== f) this.traffic.add('nvl', r, f, rowBytes);
               }
             }
           }
-          offsets.push(srcOf.length);
+          plan.end();
           if (a !== b) this.traffic.add('ib', f, s, rowBytes);
         }
       }
-      return { offsets: Int32Array.from(offsets), srcOf: Int32Array.from(srcOf), rowOf: Int32Array.from(rowOf), weights: weighted ? Float32Array.from(weights) : null };
+      return plan;
     });
-    const partials = await this.reduce(sources, firsts, H);
+    const partials = await this.reduce(sources, firsts, H, 'partials');
 
     // Reduction 2: at the source, the node partials in ascending node order.
     const seconds = range(R).map((s) => {
       const l = s % G;
-      const offsets: number[] = [0], srcOf: number[] = [], rowOf: number[] = [];
+      const plan = new RowList(true);
       for (let t = 0; t < h.tokens[s]; t++) {
         for (let b = 0; b < N; b++)
-          if (h.nodeHit[s][t * N + b]) srcOf.push(b * G + l), rowOf.push(partRow[s][t * N + b]);
-        offsets.push(srcOf.length);
+          if (h.nodeHit[s][t * N + b]) plan.push(b * G + l, partRow[s][t * N + b]);
+        plan.end();
       }
-      return { offsets: Int32Array.from(offsets), srcOf: Int32Array.from(srcOf), rowOf: Int32Array.from(rowOf), weights: null };
+      return plan;
     });
     const out = await this.reduce(partials, seconds, H);
 
-    for (let s = 0; s < R; s++)
-      for (let t = 0; t < h.tokens[s]; t++)
-        for (let r = 0; r < R; r++)
-          if (r !== s && h.recvPos[s][t * R + r] >= 0) this.traffic.addFlat(r, s, rowBytes);
+    for (let s = 0; s < R; s++) this.flat(h.phys[s], h.tokens[s], k, s, rowBytes, true);
     this.traffic.endOperation();
     return out;
+  }
+
+  /** One dispatch or combine at a time: they share the scratch buffers and the traffic of the operation under way. */
+  private exclusive<T>(op: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(op, op);
+    this.queue = run.then(() => undefined, () => undefined);
+    return run;
+  }
+
+  /** The flat path's bytes for one source's tokens: once per (token, other rank reached), towards the source when `back`. */
+  private flat(ids: Int32Array, T: number, k: number, s: number, rowBytes: number, back: boolean): void {
+    const ranks = new Set<number>();
+    for (let t = 0; t < T; t++) {
+      ranks.clear();
+      for (let j = 0; j < k; j++) if (ids[t * k + j] >= 0) ranks.add(Math.floor(ids[t * k + j] / this.slotsPerRank));
+      ranks.delete(s);
+      for (const r of ranks) back ? this.traffic.addFlat(r, s, rowBytes) : this.traffic.addFlat(s, r, rowBytes);
+    }
   }
 
   private checkInput(input: DispatchInput, s: number, payload: 'fp8' | 'bf16', fn: string) {
@@ -434,12 +457,12 @@ export class Cluster {
   }
 
   /** One copyRows per destination: dst[d] row i = sources[srcOf[i]] row rowOf[i]. */
-  private async copy(sources: Tensor[], plans: { srcOf: Int32Array; rowOf: Int32Array }[], rowBytes: number, dtype: Tensor['dtype'], cols: number): Promise<Tensor[]> {
+  private async copy(sources: Tensor[], plans: CopyPlan[], rowBytes: number, dtype: Tensor['dtype'], cols: number, scratch?: string): Promise<Tensor[]> {
     const rows = sources.map((t) => t.shape[0]);
     const out: Tensor[] = [];
-    for (const p of plans) {
-      const n = p.srcOf.length;
-      const data = allocateOutput(dtype, n * cols);
+    for (const [d, p] of plans.entries()) {
+      const n = p.n;
+      const data = scratch ? this.scratch(`${scratch} ${d}`, dtype, n * cols) : allocateOutput(dtype, n * cols);
       if (n) await callAsync(() => native().copyRows(this.backend, sources.map((t) => t.data), rows, rowBytes, p.srcOf, p.rowOf, n, data, undefined, true) as Promise<unknown>);
       out.push({ dtype, shape: [n, cols], data } as Tensor);
     }
@@ -447,16 +470,29 @@ export class Cluster {
   }
 
   /** One reduceRows per destination. */
-  private async reduce(sources: Tensor[], plans: { offsets: Int32Array; srcOf: Int32Array; rowOf: Int32Array; weights: Float32Array | null }[], H: number): Promise<Tensor<'bf16'>[]> {
+  private async reduce(sources: Tensor[], plans: RowList[], H: number, scratch?: string): Promise<Tensor<'bf16'>[]> {
     const rows = sources.map((t) => t.shape[0]);
     const out: Tensor<'bf16'>[] = [];
-    for (const p of plans) {
-      const n = p.offsets.length - 1;
-      const data = allocateOutput('bf16', n * H);
+    for (const [d, p] of plans.entries()) {
+      const n = p.segments;
+      const data = scratch ? this.scratch(`${scratch} ${d}`, 'bf16', n * H) : allocateOutput('bf16', n * H);
       if (n) await callAsync(() => native().reduceRows(this.backend, sources.map((t) => t.data), rows, H, p.offsets, p.srcOf, p.rowOf, p.weights, n, data, undefined, true) as Promise<unknown>);
       out.push({ dtype: 'bf16', shape: [n, H], data });
     }
     return out;
+  }
+
+  /**
+   * A buffer of this cluster's own (IB receive buffers, node partials), kept between calls: they never
+   * reach the caller, and fresh memory costs a page fault per 4 KiB on every call.
+   */
+  private scratch<D extends Tensor['dtype']>(name: string, dtype: D, n: number): Tensor<D>['data'] {
+    let b = this.buffers.get(name);
+    if (!b || b.dtype !== dtype || b.data.length < n) {
+      b = { dtype, data: allocateOutput(dtype, Math.max(n, Math.ceil((b?.data.length ?? 0) * 1.25))) };
+      this.buffers.set(name, b);
+    }
+    return b.data.subarray(0, n) as Tensor<D>['data'];
   }
 
   /** The expert-major layout of one rank's received rows. */
@@ -476,7 +512,7 @@ export class Cluster {
         const row = start[e] + fill[e]++;
         mIndices[row] = e, srcOf[row] = 0, rowOf[row] = i, rowOfSlot[i * k + j] = row;
       }
-    const plan = [{ srcOf, rowOf }];
+    const plan = [{ n: total, srcOf, rowOf }];
     const [x] = await this.copy([rec.recvX], plan, dataBytes, fmt, H);
     const expanded: Expanded = { x, mIndices, counts };
     if (scaleBytes && rec.recvScales) {
@@ -486,6 +522,61 @@ export class Cluster {
     }
     return { expanded, rowOfSlot };
   }
+}
+
+/** Row i of a copy's destination = row rowOf[i] of source srcOf[i] (zeros where srcOf[i] < 0). */
+interface CopyPlan {
+  readonly n: number;
+  readonly srcOf: Int32Array;
+  readonly rowOf: Int32Array;
+}
+
+/** A growing list of (source, row) pairs, with weights and segment offsets for a reduction: one copy's or one sum's plan. */
+class RowList {
+  private src = new Int32Array(256);
+  private row = new Int32Array(256);
+  private w: Float32Array | null;
+  private ends: Int32Array | null;
+  n = 0;
+  segments = 0;
+  constructor(reduction = false, weighted = false) {
+    this.w = weighted ? new Float32Array(256) : null;
+    this.ends = reduction ? new Int32Array(257) : null;
+  }
+  push(source: number, row: number, weight = 0): void {
+    if (this.n === this.src.length) {
+      this.src = grown(this.src, this.n);
+      this.row = grown(this.row, this.n);
+      if (this.w) this.w = grown(this.w, this.n);
+    }
+    this.src[this.n] = source;
+    this.row[this.n] = row;
+    if (this.w) this.w[this.n] = weight;
+    this.n++;
+  }
+  /** Closes a reduction's segment: its terms are those pushed since the last one. */
+  end(): void {
+    if (this.segments + 2 > this.ends!.length) this.ends = grown(this.ends!, this.segments + 1);
+    this.ends![++this.segments] = this.n;
+  }
+  get srcOf(): Int32Array {
+    return this.src.subarray(0, this.n);
+  }
+  get rowOf(): Int32Array {
+    return this.row.subarray(0, this.n);
+  }
+  get weights(): Float32Array | null {
+    return this.w ? this.w.subarray(0, this.n) : null;
+  }
+  get offsets(): Int32Array {
+    return this.ends!.subarray(0, this.segments + 1);
+  }
+}
+
+function grown<A extends Int32Array | Float32Array>(a: A, used: number): A {
+  const b = new (a.constructor as { new (n: number): A })(a.length * 2);
+  b.set(a.subarray(0, used));
+  return b;
 }
 
 function bandwidth(v: unknown, fallback: number, name: string): number {

@@ -56,7 +56,7 @@ class Ports {
 
 export class Traffic {
   private readonly ranks: number;
-  private links = new Map<number, number>();  // key: kind · R² + from · R + to
+  private readonly links: Float64Array;  // [kind · R² + from · R + to]: bytes
   private flatIb = 0;
   private flatNvl = 0;
   private seconds = 0;
@@ -67,14 +67,14 @@ export class Traffic {
 
   constructor(private readonly topology: Topology, private readonly ibBandwidth: number, private readonly nvlBandwidth: number) {
     this.ranks = topology.nodes * topology.gpusPerNode;
+    this.links = new Float64Array(2 * this.ranks * this.ranks);
     this.now = new Ports(this.ranks);
     this.flatNow = new Ports(this.ranks);
   }
 
   /** Bytes of the two-hop path on one link. */
   add(kind: 'ib' | 'nvl', from: number, to: number, bytes: number): void {
-    const key = (kind === 'ib' ? 0 : 1) * this.ranks * this.ranks + from * this.ranks + to;
-    this.links.set(key, (this.links.get(key) ?? 0) + bytes);
+    this.links[(kind === 'ib' ? 0 : this.ranks * this.ranks) + from * this.ranks + to] += bytes;
     this.now.add(kind === 'ib', from, to, bytes);
   }
 
@@ -97,9 +97,10 @@ export class Traffic {
 
   stats(): TrafficStats {
     const R = this.ranks;
-    const links: LinkBytes[] = [...this.links.entries()].sort((a, b) => a[0] - b[0]).map(([key, bytes]) => ({
-      kind: key >= R * R ? 'nvl' : 'ib', from: Math.floor((key % (R * R)) / R), to: key % R, bytes,
-    }));
+    const links: LinkBytes[] = [];
+    this.links.forEach((bytes, key) => {
+      if (bytes) links.push({ kind: key >= R * R ? 'nvl' : 'ib', from: Math.floor((key % (R * R)) / R), to: key % R, bytes });
+    });
     const sum = (kind: string) => links.filter((l) => l.kind === kind).reduce((s, l) => s + l.bytes, 0);
     return {
       ibBytes: sum('ib'), nvlBytes: sum('nvl'), flatIbBytes: this.flatIb, flatNvlBytes: this.flatNvl, links,
@@ -108,7 +109,7 @@ export class Traffic {
   }
 
   reset(): void {
-    this.links.clear();
+    this.links.fill(0);
     this.flatIb = this.flatNvl = this.seconds = this.flatSeconds = this.operations = 0;
     this.now.clear();
     this.flatNow.clear();
