@@ -204,93 +204,90 @@ export class Cluster {
     const dataBytes = payload === 'bf16' ? 2 * H : H, scaleCols = Math.ceil(H / 128), scaleBytes = payload === 'bf16' ? 0 : 4 * scaleCols;
     const rowBytes = dataBytes + scaleBytes;
 
-    // Who reaches whom.
+    // Who reaches whom: each (s, t)'s row position at every rank it reaches (in order of (s, t) there), and its nodes.
     const T = checked.map((c) => c.tokens);
-    const rankHit = phys.map((ids, s) => {
-      const hit = new Uint8Array(T[s] * R);
-      for (let i = 0; i < ids.length; i++) if (ids[i] >= 0) hit[Math.floor(i / k) * R + Math.floor(ids[i] / this.slotsPerRank)] = 1;
-      return hit;
-    });
-    const nodeHit = rankHit.map((hit, s) => {
-      const nodes = new Uint8Array(T[s] * N);
-      for (let t = 0; t < T[s]; t++) for (let r = 0; r < R; r++) if (hit[t * R + r]) nodes[t * N + Math.floor(r / G)] = 1;
-      return nodes;
-    });
+    const S = this.slotsPerRank;
+    const recvPos = T.map((n) => new Int32Array(n * R).fill(-1));
+    const nodeHit = T.map((n) => new Uint8Array(n * N));
+    const recvCount = new Int32Array(R);
+    for (let s = 0; s < R; s++)
+      for (let t = 0; t < T[s]; t++)
+        for (let j = 0; j < k; j++) {
+          const e = phys[s][t * k + j];
+          if (e < 0) continue;
+          const r = (e / S) | 0;
+          if (recvPos[s][t * R + r] >= 0) continue;
+          recvPos[s][t * R + r] = recvCount[r]++;
+          nodeHit[s][t * N + ((r / G) | 0)] = 1;
+        }
+    const recvStart = starts(recvCount);
 
-    // Hop 1 (IB): rank f = (b, l) receives, in order of (s, t), the tokens of rail-l ranks of other nodes bound for node b.
+    // Hop 1 (IB): rank f = (b, l) receives, in order of (s, t), the tokens of rail-l ranks of other nodes
+    // bound for node b. All forwarders' buffers are one array, in order of f.
     const ibRow = T.map((n) => new Int32Array(n * N).fill(-1));
-    const ib = range(R).map((f) => {
-      const b = Math.floor(f / G), l = f % G;
-      const plan = new RowList();
+    const ib = new RowList();
+    for (let f = 0; f < R; f++) {
+      const b = (f / G) | 0, l = f % G;
       for (let a = 0; a < N; a++) {
         if (a === b) continue;
         const s = a * G + l;
         for (let t = 0; t < T[s]; t++)
           if (nodeHit[s][t * N + b]) {
-            ibRow[s][t * N + b] = plan.n;
-            plan.push(s, t);
+            ibRow[s][t * N + b] = ib.n;
+            ib.push(s, t);
             this.traffic.add('ib', s, f, rowBytes);
           }
       }
-      return plan;
-    });
+    }
     const ibData = await this.copy(rows.map((r) => r.data), ib, dataBytes, fmt, H, 'ib data');
     const ibScales = scaleBytes ? await this.copy(rows.map((r) => r.scales!), ib, scaleBytes, 'f32', scaleCols, 'ib scales') : undefined;
 
-    // Hop 2 (NVLink): each rank gathers its tokens in order of (s, t), from the source on its own node or
-    // from the forwarder of the source's rail on its node (a local read where that is itself).
-    const recvPos = T.map((n) => new Int32Array(n * R).fill(-1));
-    const finals = range(R).map((r) => {
-      const node = Math.floor(r / G);
-      const plan = new RowList();
-      for (let s = 0; s < R; s++) {
-        const local = Math.floor(s / G) === node, f = node * G + (s % G);
-        for (let t = 0; t < T[s]; t++) {
-          if (!rankHit[s][t * R + r]) continue;
-          recvPos[s][t * R + r] = plan.n;
-          if (local) plan.push(s, t);
-          else plan.push(R + f, ibRow[s][t * N + node]);
-          const from = local ? s : f;
-          if (from !== r) this.traffic.add('nvl', from, r, rowBytes);
+    // Hop 2 (NVLink): each rank gathers its tokens from the source on its own node, or from the forwarder
+    // of the source's rail on its node (a local read where that is itself); its routing metadata with them.
+    const total = recvStart[R];
+    const finals = { n: total, srcOf: new Int32Array(total), rowOf: new Int32Array(total) };
+    const source = allocateOutput('i32', 2 * total), idx = allocateOutput('i32', total * k), w = allocateOutput('f32', total * k);
+    const perExpert = new Int32Array(R * S);
+    for (let s = 0; s < R; s++) {
+      const a = (s / G) | 0, weights = checked[s].weights;
+      for (let t = 0; t < T[s]; t++)
+        for (let r = 0; r < R; r++) {
+          const at = recvPos[s][t * R + r];
+          if (at < 0) continue;
+          const i = recvStart[r] + at, node = (r / G) | 0, local = node === a, f = node * G + (s % G);
+          finals.srcOf[i] = local ? s : R;
+          finals.rowOf[i] = local ? t : ibRow[s][t * N + node];
+          if ((local ? s : f) !== r) this.traffic.add('nvl', local ? s : f, r, rowBytes);
+          source[2 * i] = s, source[2 * i + 1] = t;
+          for (let j = 0; j < k; j++) {
+            const e = phys[s][t * k + j], mine = e >= 0 && ((e / S) | 0) === r;
+            idx[i * k + j] = mine ? e - r * S : -1;
+            w[i * k + j] = mine ? weights[t * k + j] : 0;
+            if (mine) perExpert[e]++;
+          }
         }
-      }
-      return plan;
-    });
-    const recvData = await this.copy([...rows.map((r) => r.data), ...ibData], finals, dataBytes, fmt, H);
-    const recvScales = ibScales ? await this.copy([...rows.map((r) => r.scales!), ...ibScales], finals, scaleBytes, 'f32', scaleCols) : undefined;
+    }
+    const recvData = split(await this.copy([...rows.map((r) => r.data), ibData], finals, dataBytes, fmt, H), recvStart);
+    const recvScales = ibScales ? split(await this.copy([...rows.map((r) => r.scales!), ibScales], finals, scaleBytes, 'f32', scaleCols), recvStart) : undefined;
 
     // The flat alternative: every token straight to every rank it reaches, once per (token, rank).
     for (let s = 0; s < R; s++) this.flat(phys[s], T[s], k, s, rowBytes, false);
     this.traffic.endOperation();
 
-    // Routing metadata of each received row, and the expert-major layout.
+    // Each rank's view of the received rows, and the expert-major layout.
     const results: Received[] = [];
     const expandedRow: (Int32Array | null)[] = [], expandedRows: number[] = [], recvWeightsAll: Float32Array[] = [], recvIdxAll: Int32Array[] = [];
     for (let r = 0; r < R; r++) {
-      const n = finals[r].n;
-      const source = new Int32Array(allocateOutput('i32', n * 2).buffer);
-      const idx = allocateOutput('i32', n * k), w = allocateOutput('f32', n * k);
-      const perExpert = new Int32Array(this.slotsPerRank);
-      for (let s = 0, i = 0; s < R; s++)
-        for (let t = 0; t < T[s]; t++) {
-          if (!rankHit[s][t * R + r]) continue;
-          source[2 * i] = s, source[2 * i + 1] = t;
-          for (let j = 0; j < k; j++) {
-            const e = phys[s][t * k + j], mine = e >= 0 && Math.floor(e / this.slotsPerRank) === r;
-            idx[i * k + j] = mine ? e - r * this.slotsPerRank : -1;
-            w[i * k + j] = mine ? checked[s].weights[t * k + j] : 0;
-            if (mine) perExpert[e - r * this.slotsPerRank]++;
-          }
-          i++;
-        }
-      recvWeightsAll.push(w), recvIdxAll.push(idx);
+      const n = recvCount[r], i0 = recvStart[r];
+      const rIdx = idx.subarray(i0 * k, (i0 + n) * k), rW = w.subarray(i0 * k, (i0 + n) * k);
+      recvWeightsAll.push(rW), recvIdxAll.push(rIdx);
       const received: Received = {
         recvX: recvData[r],
         recvScales: recvScales?.[r] as Tensor<'f32'> | undefined,
-        recvSource: { dtype: 'i32', shape: [n, 2], data: source },
-        recvTopkIdx: { dtype: 'i32', shape: [n, k], data: idx },
-        recvTopkWeights: { dtype: 'f32', shape: [n, k], data: w },
-        tokensPerLocalExpert: perExpert,
+        recvSource: { dtype: 'i32', shape: [n, 2], data: source.subarray(2 * i0, 2 * (i0 + n)) },
+        recvTopkIdx: { dtype: 'i32', shape: [n, k], data: rIdx },
+        recvTopkWeights: { dtype: 'f32', shape: [n, k], data: rW },
+        tokensPerLocalExpert: perExpert.slice(r * S, (r + 1) * S),
         handle: undefined as unknown as DispatchHandle,
       };
       if (alignment !== undefined) {
@@ -301,7 +298,7 @@ export class Cluster {
       if (!received.recvScales) delete received.recvScales;
       results.push(received);
     }
-    const handle = new DispatchHandle(this, H, T, k, recvPos, nodeHit, expandedRow, finals.map((f) => f.n), expandedRows, recvWeightsAll, recvIdxAll, phys);
+    const handle = new DispatchHandle(this, H, T, k, recvPos, nodeHit, expandedRow, Array.from(recvCount), expandedRows, recvWeightsAll, recvIdxAll, phys);
     for (const r of results) r.handle = handle;
     return results;
   }
@@ -341,49 +338,45 @@ export class Cluster {
     const sources = await Promise.all(ys.map((t) => owned(t)));
     const rowBytes = 2 * H;
 
-    // Reduction 1: at f = (b, l), one partial per (s, t) with s on rail l reaching node b, in order of (s, t).
+    // Reduction 1: at f = (b, l), one partial per (s, t) with s on rail l reaching node b, in order of
+    // (s, t); all forwarders' partials are one array, in order of f.
     const partRow = h.tokens.map((n) => new Int32Array(n * N).fill(-1));
-    const firsts = range(R).map((f) => {
-      const b = Math.floor(f / G), l = f % G;
-      const plan = new RowList(true, weighted);
+    const first = new RowList(true, weighted);
+    for (let f = 0; f < R; f++) {
+      const b = (f / G) | 0, l = f % G;
       for (let a = 0; a < N; a++) {
         const s = a * G + l;
         for (let t = 0; t < h.tokens[s]; t++) {
           if (!h.nodeHit[s][t * N + b]) continue;
-          partRow[s][t * N + b] = plan.segments;
+          partRow[s][t * N + b] = first.segments;
           for (let r = b * G; r < (b + 1) * G; r++) {
             const i = h.recvPos[s][t * R + r];
             if (i < 0) continue;
             if (layout === 'tokens') {
-              plan.push(r, i);
+              first.push(r, i);
               if (r !== f) this.traffic.add('nvl', r, f, rowBytes);
             } else {
               for (const j of slotsByExpert(h.recvIdx[r], i, k)) {
-                plan.push(r, h.expandedRow[r]![i * k + j], h.recvWeights[r][i * k + j]);
+                first.push(r, h.expandedRow[r]![i * k + j], h.recvWeights[r][i * k + j]);
                 if (r !== f) this.traffic.add('nvl', r, f, rowBytes);
               }
             }
           }
-          plan.end();
+          first.end();
           if (a !== b) this.traffic.add('ib', f, s, rowBytes);
         }
       }
-      return plan;
-    });
-    const partials = await this.reduce(sources, firsts, H, 'partials');
+    }
+    const partials = await this.reduce(sources, first, H, 'partials');
 
     // Reduction 2: at the source, the node partials in ascending node order.
-    const seconds = range(R).map((s) => {
-      const l = s % G;
-      const plan = new RowList(true);
+    const second = new RowList(true);
+    for (let s = 0; s < R; s++)
       for (let t = 0; t < h.tokens[s]; t++) {
-        for (let b = 0; b < N; b++)
-          if (h.nodeHit[s][t * N + b]) plan.push(b * G + l, partRow[s][t * N + b]);
-        plan.end();
+        for (let b = 0; b < N; b++) if (h.nodeHit[s][t * N + b]) second.push(0, partRow[s][t * N + b]);
+        second.end();
       }
-      return plan;
-    });
-    const out = await this.reduce(partials, seconds, H);
+    const out = split(await this.reduce([partials], second, H), starts(Int32Array.from(h.tokens))) as Tensor<'bf16'>[];
 
     for (let s = 0; s < R; s++) this.flat(h.phys[s], h.tokens[s], k, s, rowBytes, true);
     this.traffic.endOperation();
@@ -456,30 +449,20 @@ export class Cluster {
     return choosePhysical(topk, this.placement, { nodes, gpusPerNode, slotsPerRank: this.slotsPerRank, sourceRank: s, layer: this.layer }).data;
   }
 
-  /** One copyRows per destination: dst[d] row i = sources[srcOf[i]] row rowOf[i]. */
-  private async copy(sources: Tensor[], plans: CopyPlan[], rowBytes: number, dtype: Tensor['dtype'], cols: number, scratch?: string): Promise<Tensor[]> {
-    const rows = sources.map((t) => t.shape[0]);
-    const out: Tensor[] = [];
-    for (const [d, p] of plans.entries()) {
-      const n = p.n;
-      const data = scratch ? this.scratch(`${scratch} ${d}`, dtype, n * cols) : allocateOutput(dtype, n * cols);
-      if (n) await callAsync(() => native().copyRows(this.backend, sources.map((t) => t.data), rows, rowBytes, p.srcOf, p.rowOf, n, data, undefined, true) as Promise<unknown>);
-      out.push({ dtype, shape: [n, cols], data } as Tensor);
-    }
-    return out;
+  /** One copyRows: row i of the result = sources[plan.srcOf[i]] row plan.rowOf[i]. */
+  private async copy(sources: Tensor[], plan: CopyPlan, rowBytes: number, dtype: Tensor['dtype'], cols: number, scratch?: string): Promise<Tensor> {
+    const n = plan.n;
+    const data = scratch ? this.scratch(scratch, dtype, n * cols) : allocateOutput(dtype, n * cols);
+    if (n) await callAsync(() => native().copyRows(this.backend, sources.map((t) => t.data), sources.map((t) => t.shape[0]), rowBytes, plan.srcOf, plan.rowOf, n, data, undefined, true) as Promise<unknown>);
+    return { dtype, shape: [n, cols], data } as Tensor;
   }
 
-  /** One reduceRows per destination. */
-  private async reduce(sources: Tensor[], plans: RowList[], H: number, scratch?: string): Promise<Tensor<'bf16'>[]> {
-    const rows = sources.map((t) => t.shape[0]);
-    const out: Tensor<'bf16'>[] = [];
-    for (const [d, p] of plans.entries()) {
-      const n = p.segments;
-      const data = scratch ? this.scratch(`${scratch} ${d}`, 'bf16', n * H) : allocateOutput('bf16', n * H);
-      if (n) await callAsync(() => native().reduceRows(this.backend, sources.map((t) => t.data), rows, H, p.offsets, p.srcOf, p.rowOf, p.weights, n, data, undefined, true) as Promise<unknown>);
-      out.push({ dtype: 'bf16', shape: [n, H], data });
-    }
-    return out;
+  /** One reduceRows: a bf16 row per segment of the plan. */
+  private async reduce(sources: Tensor[], plan: RowList, H: number, scratch?: string): Promise<Tensor<'bf16'>> {
+    const n = plan.segments;
+    const data = scratch ? this.scratch(scratch, 'bf16', n * H) : allocateOutput('bf16', n * H);
+    if (n) await callAsync(() => native().reduceRows(this.backend, sources.map((t) => t.data), sources.map((t) => t.shape[0]), H, plan.offsets, plan.srcOf, plan.rowOf, plan.weights, n, data, undefined, true) as Promise<unknown>);
+    return { dtype: 'bf16', shape: [n, H], data };
   }
 
   /**
@@ -512,11 +495,11 @@ export class Cluster {
         const row = start[e] + fill[e]++;
         mIndices[row] = e, srcOf[row] = 0, rowOf[row] = i, rowOfSlot[i * k + j] = row;
       }
-    const plan = [{ n: total, srcOf, rowOf }];
-    const [x] = await this.copy([rec.recvX], plan, dataBytes, fmt, H);
+    const plan = { n: total, srcOf, rowOf };
+    const x = await this.copy([rec.recvX], plan, dataBytes, fmt, H);
     const expanded: Expanded = { x, mIndices, counts };
     if (scaleBytes && rec.recvScales) {
-      const [scales] = await this.copy([rec.recvScales], plan, scaleBytes, 'f32', scaleCols);
+      const scales = await this.copy([rec.recvScales], plan, scaleBytes, 'f32', scaleCols);
       expanded.scales = scales as Tensor<'f32'>;
       expanded.a = { data: x as Tensor<Fp8Format>, scales: scales as Tensor<'f32'>, tile: [1, 128], format: fmt as Fp8Format, scaleFormat: 'f32', scaleLayout: 'row' };
     }
@@ -585,8 +568,17 @@ function bandwidth(v: unknown, fallback: number, name: string): number {
   return v;
 }
 
-function range(n: number): number[] {
-  return Array.from({ length: n }, (_, i) => i);
+/** Where each of the counted parts starts, and the total at the end. */
+function starts(counts: Int32Array): Int32Array {
+  const at = new Int32Array(counts.length + 1);
+  for (let i = 0; i < counts.length; i++) at[i + 1] = at[i] + counts[i];
+  return at;
+}
+
+/** One rank's rows of a tensor holding every rank's, as a view. */
+function split(t: Tensor, at: Int32Array): Tensor[] {
+  const cols = t.shape[1];
+  return Array.from({ length: at.length - 1 }, (_, r) => ({ dtype: t.dtype, shape: [at[r + 1] - at[r], cols], data: t.data.subarray(at[r] * cols, at[r + 1] * cols) }) as Tensor);
 }
 
 /** Slots of received row i holding a local expert, in ascending expert order. */
