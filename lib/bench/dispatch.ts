@@ -247,6 +247,8 @@ export interface DispatchBenchResult {
   combine: Timing & OperationStats & { payloadBytes: number; gbps: number; ofCopy: number; ofHugeCopy: number };
   /** Dispatch + combine: payload bytes of both over the median of their summed times. */
   both: Timing & { payloadBytes: number; gbps: number; ofCopy: number; ofHugeCopy: number };
+  /** The same with new outputs per call (the rows above reuse the previous call's results with `into`). */
+  newOutputs: Record<'dispatch' | 'combine' | 'both', Timing & { payloadBytes: number; gbps: number; ofCopy: number; ofHugeCopy: number }>;
   /** The FP8 payload's 1×128 quantization of every rank's bf16 input (not in the dispatch time), per rep. */
   quantize?: Timing & { inputBytes: number };
   /** Two-thread memory copies timed in turn with the reps: bytes copied per second (each read once, written once). */
@@ -333,18 +335,27 @@ export async function benchDispatch(o: DispatchBenchOptions): Promise<DispatchBe
   const plain = copyOf(copyBytes), huge = copyOf(copyBytes, true);
   plain.copy(), huge.copy();
 
-  const td: number[] = [], tc: number[] = [], tq: number[] = [], cp: number[] = [], ch: number[] = [];
+  const td: number[] = [], tc: number[] = [], tq: number[] = [], cp: number[] = [], ch: number[] = [], tdNew: number[] = [], tcNew: number[] = [];
+  let lastRec: Received[] | undefined, lastOut: Tensor<'bf16'>[] | undefined;
   for (let rep = 0; rep < o.reps; rep++) {
     collectGarbage();
     cp.push(timeMs(plain.copy) / 1e3);
     ch.push(timeMs(huge.copy) / 1e3);
     if (o.payload === 'fp8') tq.push(timeMs(() => bf16.forEach((x) => quantizeSync(x, { tile: [1, 128], backend: o.backend }))) / 1e3);
     collectGarbage();
+    // As a server loop runs it: each call reuses the memory of the previous results (`into`) ...
     let rec: Received[] | undefined;
-    td.push(await timeAsync(async () => (rec = await cluster.dispatch(inputs, { payload: o.payload }))));
-    tc.push(await timeAsync(() => cluster.combine(y, rec!, {})));
-    rec = undefined;
+    td.push(await timeAsync(async () => (rec = await cluster.dispatch(inputs, { payload: o.payload, into: lastRec }))));
+    tc.push(await timeAsync(async () => (lastOut = await cluster.combine(y, rec!, { into: lastOut }))));
+    lastRec = rec;
+    // ... and with new outputs per call, which the kernel must zero first.
+    collectGarbage();
+    let fresh: Received[] | undefined;
+    tdNew.push(await timeAsync(async () => (fresh = await cluster.dispatch(inputs, { payload: o.payload }))));
+    tcNew.push(await timeAsync(() => cluster.combine(y, fresh!, {})));
+    fresh = undefined;
   }
+  lastRec = lastOut = undefined;
   const copied = plain.copyBytes / 2;
   const copyGbps = copied / median(cp) / 1e9, hugeGbps = copied / median(ch) / 1e9;
   const deepep = (rows: number, bytes: number) => rows * bytes;
@@ -360,6 +371,13 @@ export async function benchDispatch(o: DispatchBenchOptions): Promise<DispatchBe
     dispatch: op(dStats, td, dBytes, summary.dispatchRowBytes),
     combine: op(cStats, tc, cBytes, summary.combineRowBytes),
     both: { ...bothT, payloadBytes: dBytes + cBytes, gbps: bothGbps, ofCopy: bothGbps / copyGbps, ofHugeCopy: bothGbps / hugeGbps },
+    newOutputs: (() => {
+      const one = (t: number[], bytes: number) => {
+        const tm = timing(t), gbps = bytes / tm.medianS / 1e9;
+        return { ...tm, payloadBytes: bytes, gbps, ofCopy: gbps / copyGbps, ofHugeCopy: gbps / hugeGbps };
+      };
+      return { dispatch: one(tdNew, dBytes), combine: one(tcNew, cBytes), both: one(tdNew.map((t, i) => t + tcNew[i]), dBytes + cBytes) };
+    })(),
     quantize: tq.length ? { ...timing(tq), inputBytes: bytesOf(bf16) } : undefined,
     copy: { bytes: copied, gbps: copyGbps, readWriteGbps: 2 * copyGbps, hugeGbps, hugeReadWriteGbps: 2 * hugeGbps },
     memory: { peakRssBytes: peakRss(), inputBytes, receivedBytes, yBytes, combinedBytes },
@@ -386,8 +404,12 @@ export function formatDispatch(r: DispatchBenchResult): string {
       const x = r[k];
       return `${(k === 'both' ? 'dispatch + combine' : k).padEnd(18)} ${ms(x.medianS).padStart(10)} ${ms(x.minS).padStart(10)} ${ms(x.maxS).padStart(10)} ${gb(x.payloadBytes).padStart(11)} ${x.gbps.toFixed(2).padStart(7)} ${pct(x.ofCopy).padStart(8)} ${pct(x.ofHugeCopy).padStart(8)}`;
     }),
+    ...(['dispatch', 'combine', 'both'] as const).map((k) => {
+      const x = r.newOutputs[k];
+      return `${(k === 'both' ? '  + (new outputs)' : `${k} (new outputs)`).padEnd(18)} ${ms(x.medianS).padStart(10)} ${ms(x.minS).padStart(10)} ${ms(x.maxS).padStart(10)} ${gb(x.payloadBytes).padStart(11)} ${x.gbps.toFixed(2).padStart(7)} ${pct(x.ofCopy).padStart(8)} ${pct(x.ofHugeCopy).padStart(8)}`;
+    }),
     ...(r.quantize ? [`${'(quantize 1x128)'.padEnd(18)} ${ms(r.quantize.medianS).padStart(10)} ${ms(r.quantize.minS).padStart(10)} ${ms(r.quantize.maxS).padStart(10)} ${gb(r.quantize.inputBytes).padStart(11)}  bf16 in, not in the dispatch time`] : []),
-    'payload = ibBytes + nvlBytes of one operation (data + scales, copies to a rank itself not counted); GB/s = payload / median; of copy = GB/s over the copy\'s bytes copied per second',
+    'payload = ibBytes + nvlBytes of one operation (data + scales, copies to a rank itself not counted); GB/s = payload / median; of copy = GB/s over the copy\'s bytes copied per second; the first three rows reuse the previous results (into), as a server loop does',
     '',
     `traffic per operation   ${'IB'.padStart(11)} ${'NVLink'.padStart(11)} ${'flat IB'.padStart(11)} ${'flat NVL'.padStart(11)} ${'IB/flat'.padStart(8)}`,
     ...(['dispatch', 'combine'] as const).map((k) => {

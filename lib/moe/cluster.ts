@@ -10,7 +10,7 @@ import { native } from '../native.js';
 import { checkOptions, choice, describe, integer } from '../options.js';
 import { castToBf16 } from '../cast.js';
 import { quantize, QuantizedTensor } from '../quant.js';
-import { allocateOutput, checkTensor, Fp8Format, Tensor } from '../tensor.js';
+import { allocateOutput, bytesPerElement, checkTensor, Fp8Format, Tensor } from '../tensor.js';
 import { choosePhysical, ChoosePhysicalPlacement } from './placement.js';
 import { checkExperts, checkTopology, Topology } from './topology.js';
 import { Traffic, TrafficStats } from './traffic.js';
@@ -47,6 +47,12 @@ export interface DispatchOptions {
   format?: Fp8Format;
   /** Also lay the rows out expert-major, each expert's rows starting at a multiple of this (for groupedGemmContiguous). */
   expertAlignment?: number;
+  /**
+   * An earlier dispatch's results whose memory this one reuses where it is large enough (fresh memory
+   * costs the kernel's zeroing of every page, which at DeepSeek-V3 sizes is most of a dispatch). Those
+   * results are overwritten: use them no more.
+   */
+  into?: Received[];
 }
 
 export interface Expanded {
@@ -85,6 +91,8 @@ export interface CombineOptions {
   weights?: boolean;
   /** 'tokens' ([Nr, H], one row per received token) or 'expanded'; by default 'expanded' with weights, else told by the row count. */
   layout?: 'tokens' | 'expanded';
+  /** An earlier combine's results whose memory this one reuses where it is large enough (they are overwritten). */
+  into?: Tensor<'bf16'>[];
 }
 
 /** What one dispatch decided; combine retraces it. Opaque to users. */
@@ -173,7 +181,7 @@ export class Cluster {
 
   private async dispatchNow(inputs: DispatchInput[], opts?: DispatchOptions): Promise<Received[]> {
     const fn = `${FN}.dispatch`;
-    const o = checkOptions(opts, ['payload', 'format', 'expertAlignment'], fn);
+    const o = checkOptions(opts, ['payload', 'format', 'expertAlignment', 'into'], fn);
     const payload = choice(o.payload, ['fp8', 'bf16'] as const, 'fp8', `${fn}: options.payload`);
     const format = choice(o.format, ['e4m3', 'e5m2'] as const, 'e4m3', `${fn}: options.format`);
     const alignment = o.expertAlignment === undefined ? undefined : integer(o.expertAlignment, `${fn}: options.expertAlignment`, 1);
@@ -267,8 +275,9 @@ export class Cluster {
           }
         }
     }
-    const recvData = split(await this.copy([...rows.map((r) => r.data), ibData], finals, dataBytes, fmt, H), recvStart);
-    const recvScales = ibScales ? split(await this.copy([...rows.map((r) => r.scales!), ibScales], finals, scaleBytes, 'f32', scaleCols), recvStart) : undefined;
+    const reuse = reusable(o.into, (r: Received) => [r.recvX, r.recvScales], fn);
+    const recvData = split(await this.copy([...rows.map((r) => r.data), ibData], finals, dataBytes, fmt, H, undefined, reuse[0]), recvStart);
+    const recvScales = ibScales ? split(await this.copy([...rows.map((r) => r.scales!), ibScales], finals, scaleBytes, 'f32', scaleCols, undefined, reuse[1]), recvStart) : undefined;
 
     // The flat alternative: every token straight to every rank it reaches, once per (token, rank).
     for (let s = 0; s < R; s++) this.flat(phys[s], T[s], k, s, rowBytes, false);
@@ -315,7 +324,7 @@ export class Cluster {
 
   private async combineNow(y: Tensor<'bf16'>[], received: Received[], opts?: CombineOptions): Promise<Tensor<'bf16'>[]> {
     const fn = `${FN}.combine`;
-    const o = checkOptions(opts, ['weights', 'layout'], fn);
+    const o = checkOptions(opts, ['weights', 'layout', 'into'], fn);
     const R = this.ranks, G = this.topology.gpusPerNode, N = this.topology.nodes;
     if (!Array.isArray(received) || received.length !== R) throw new Fp8kitError('ERR_ARGUMENT', `${fn}: received must be dispatch's ${R} results`);
     const h = received[0]?.handle;
@@ -376,7 +385,8 @@ export class Cluster {
         for (let b = 0; b < N; b++) if (h.nodeHit[s][t * N + b]) second.push(0, partRow[s][t * N + b]);
         second.end();
       }
-    const out = split(await this.reduce([partials], second, H), starts(Int32Array.from(h.tokens))) as Tensor<'bf16'>[];
+    const [reuse] = reusable(o.into, (t: Tensor<'bf16'>) => [t], fn);
+    const out = split(await this.reduce([partials], second, H, undefined, reuse), starts(Int32Array.from(h.tokens))) as Tensor<'bf16'>[];
 
     for (let s = 0; s < R; s++) this.flat(h.phys[s], h.tokens[s], k, s, rowBytes, true);
     this.traffic.endOperation();
@@ -450,17 +460,19 @@ export class Cluster {
   }
 
   /** One copyRows: row i of the result = sources[plan.srcOf[i]] row plan.rowOf[i]. */
-  private async copy(sources: Tensor[], plan: CopyPlan, rowBytes: number, dtype: Tensor['dtype'], cols: number, scratch?: string): Promise<Tensor> {
+  private async copy(sources: Tensor[], plan: CopyPlan, rowBytes: number, dtype: Tensor['dtype'], cols: number, scratch?: string, reuse?: ArrayBufferLike): Promise<Tensor> {
     const n = plan.n;
-    const data = scratch ? this.scratch(scratch, dtype, n * cols) : allocateOutput(dtype, n * cols);
+    if (sources.some((t) => t.data.buffer === reuse)) reuse = undefined;  // never write over an input
+    const data = scratch ? this.scratch(scratch, dtype, n * cols) : output(dtype, n * cols, reuse);
     if (n) await callAsync(() => native().copyRows(this.backend, sources.map((t) => t.data), sources.map((t) => t.shape[0]), rowBytes, plan.srcOf, plan.rowOf, n, data, undefined, true) as Promise<unknown>);
     return { dtype, shape: [n, cols], data } as Tensor;
   }
 
   /** One reduceRows: a bf16 row per segment of the plan. */
-  private async reduce(sources: Tensor[], plan: RowList, H: number, scratch?: string): Promise<Tensor<'bf16'>> {
+  private async reduce(sources: Tensor[], plan: RowList, H: number, scratch?: string, reuse?: ArrayBufferLike): Promise<Tensor<'bf16'>> {
     const n = plan.segments;
-    const data = scratch ? this.scratch(scratch, 'bf16', n * H) : allocateOutput('bf16', n * H);
+    if (sources.some((t) => t.data.buffer === reuse)) reuse = undefined;
+    const data = scratch ? this.scratch(scratch, 'bf16', n * H) : output('bf16', n * H, reuse);
     if (n) await callAsync(() => native().reduceRows(this.backend, sources.map((t) => t.data), sources.map((t) => t.shape[0]), H, plan.offsets, plan.srcOf, plan.rowOf, plan.weights, n, data, undefined, true) as Promise<unknown>);
     return { dtype: 'bf16', shape: [n, H], data };
   }
@@ -566,6 +578,28 @@ function bandwidth(v: unknown, fallback: number, name: string): number {
   if (v === undefined) return fallback;
   if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) throw new Fp8kitError('ERR_ARGUMENT', `${FN}: options.${name} must be a positive number of bytes per second`);
   return v;
+}
+
+/** The buffers behind an earlier result (`into`): per part, the one array all ranks' views share, if they share one fp8kit output. */
+function reusable<T>(into: T[] | undefined, parts: (t: T) => (Tensor | undefined)[], fn: string): (ArrayBufferLike | undefined)[] {
+  if (into === undefined) return [];
+  if (!Array.isArray(into) || into.length === 0) throw new Fp8kitError('ERR_ARGUMENT', `${fn}: options.into must be an earlier call's results`);
+  const lists = into.map(parts);
+  return lists[0].map((_, p) => {
+    const buffer = lists[0][p]?.data.buffer;
+    const shared = buffer && lists.every((l) => l[p]?.data.buffer === buffer) && native().isOutput(new Uint8Array(buffer));
+    return shared ? buffer : undefined;
+  });
+}
+
+/** n elements of dtype: in `reuse` when it holds them, else a new output. */
+function output<D extends Tensor['dtype']>(dtype: D, n: number, reuse?: ArrayBufferLike): Tensor<D>['data'] {
+  const bytes = bytesPerElement(dtype) * n;
+  if (reuse && reuse.byteLength >= bytes) {
+    const View = allocateOutput(dtype, 0).constructor as { new (b: ArrayBufferLike, o: number, n: number): Tensor<D>['data'] };
+    return new View(reuse, 0, n);
+  }
+  return allocateOutput(dtype, n);
 }
 
 /** Where each of the counted parts starts, and the total at the end. */
