@@ -247,6 +247,31 @@ describe('Cluster, sim transport (SPEC §8)', () => {
     });
   });
 
+  it('into: a dispatch and a combine reuse the memory of earlier results and give the same bytes as new outputs', async () => {
+    const next = rng(seed('cluster into'));
+    const u = uniform(next);
+    const cluster = new fp8.Cluster({ nodes: 2, gpusPerNode: 2 }, { numExperts: 8 });
+    const H = 256;
+    const inputs = inputsOf(makeRanks(4, 8, 3, H, 'fp8', next), 3, H);
+    const first = await cluster.dispatch(inputs);
+    const fresh = await cluster.dispatch(inputs);
+    const reused = await cluster.dispatch(inputs, { into: first });
+    expect(reused[0].recvX.data.buffer).toBe(first[0].recvX.data.buffer);
+    reused.forEach((r, i) => {
+      expect(Buffer.compare(Buffer.from(bytesOf(r.recvX)), Buffer.from(bytesOf(fresh[i].recvX)))).toBe(0);
+      expect(Array.from(r.recvScales!.data)).toEqual(Array.from(fresh[i].recvScales!.data));
+    });
+    const y = reused.map((r) => ({ dtype: 'bf16' as const, shape: [r.recvX.shape[0], H], data: Uint16Array.from({ length: r.recvX.shape[0] * H }, () => wide(u)) }));
+    const a = await cluster.combine(y, reused);
+    const b = await cluster.combine(y, reused);
+    const c = await cluster.combine(y, reused, { into: a });
+    expect(c[0].data.buffer).toBe(a[0].data.buffer);
+    c.forEach((t, i) => expect(Array.from(t.data)).toEqual(Array.from(b[i].data)));
+    // an input's memory is never written over: y given as into is not reused
+    const d = await cluster.combine(y, reused, { into: y });
+    expect(d[0].data.buffer).not.toBe(y[0].data.buffer);
+  });
+
   it('refuses bad topologies, ids, shapes and dtypes before anything moves', async () => {
     expectFp8kitError(() => new fp8.Cluster({ nodes: 2, gpusPerNode: 3 }, { numExperts: 8 }), 'ERR_ARGUMENT', /multiple of the 6 ranks/);
     expectFp8kitError(() => new fp8.Cluster({ nodes: 2, gpusPerNode: 0 }, { numExperts: 8 }), 'ERR_ARGUMENT', /gpusPerNode/);

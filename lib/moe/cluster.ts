@@ -580,15 +580,14 @@ function bandwidth(v: unknown, fallback: number, name: string): number {
   return v;
 }
 
-/** The buffers behind an earlier result (`into`): per part, the one array all ranks' views share, if they share one fp8kit output. */
+/** The buffers behind an earlier result (`into`): per part, the one array all ranks' views share, if they share one. */
 function reusable<T>(into: T[] | undefined, parts: (t: T) => (Tensor | undefined)[], fn: string): (ArrayBufferLike | undefined)[] {
   if (into === undefined) return [];
   if (!Array.isArray(into) || into.length === 0) throw new Fp8kitError('ERR_ARGUMENT', `${fn}: options.into must be an earlier call's results`);
   const lists = into.map(parts);
   return lists[0].map((_, p) => {
     const buffer = lists[0][p]?.data.buffer;
-    const shared = buffer && lists.every((l) => l[p]?.data.buffer === buffer) && native().isOutput(new Uint8Array(buffer));
-    return shared ? buffer : undefined;
+    return buffer && lists.every((l) => l[p]?.data.buffer === buffer) ? buffer : undefined;
   });
 }
 
