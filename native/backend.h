@@ -150,13 +150,14 @@ typedef struct fp8k_backend {
 
   // SPEC §8, the data movement of a rank (dispatch's per-destination sends, the forwarder's scatter, the
   // expert-major permute): row i of dst = row row_of[i] of srcs[src_of[i]] (row_bytes each), or zeros
-  // where src_of[i] < 0. Indices are checked by the caller.
-  int (*copy_rows)(const void* const* srcs, size_t row_bytes, const int32_t* src_of, const int32_t* row_of, size_t n, void* dst,
+  // where src_of[i] < 0. srcs: a host array of nsrc pointers (device pointers on device backends);
+  // indices are checked by the caller.
+  int (*copy_rows)(const void* const* srcs, size_t nsrc, size_t row_bytes, const int32_t* src_of, const int32_t* row_of, size_t n, void* dst,
                    fp8k_call* call);
   // SPEC §8, combine's two reductions: y[i] = bf16(sum over j in [offsets[i], offsets[i+1]) of w_j * x_j),
   // summed in f32 from left to right, x_j row row_of[j] of srcs[src_of[j]] (bf16, h elements), w_j =
   // weights[j] (a product rounded to f32 first), or x_j alone when weights is NULL. Empty sums give zeros.
-  int (*reduce_rows)(const uint16_t* const* srcs, size_t h, const int32_t* offsets, const int32_t* src_of, const int32_t* row_of,
+  int (*reduce_rows)(const uint16_t* const* srcs, size_t nsrc, size_t h, const int32_t* offsets, const int32_t* src_of, const int32_t* row_of,
                      const float* weights, size_t n, uint16_t* y, fp8k_call* call);
 } fp8k_backend;
 

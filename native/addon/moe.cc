@@ -116,7 +116,7 @@ Napi::Value CopyRows(const Napi::CallbackInfo& info) {
   ins.push_back(tensor_arg(info, 5, FP8K_I32, n, "rowOf", b));
   return staged(info, b, ins, {tensor_value(info.Env(), info[7], -1, n * row_bytes, "dst", b)}, {info[1], info[4], info[5], info[7]}, 8,
                 info.Env().Undefined(), [=](const void* const* in, void* const* out, fp8k_call* call) {
-                  return b->copy_rows(in, row_bytes, static_cast<const int32_t*>(in[count]), static_cast<const int32_t*>(in[count + 1]), n, out[0], call);
+                  return b->copy_rows(in, count, row_bytes, static_cast<const int32_t*>(in[count]), static_cast<const int32_t*>(in[count + 1]), n, out[0], call);
                 });
 }
 
@@ -141,7 +141,7 @@ Napi::Value ReduceRows(const Napi::CallbackInfo& info) {
   if (weighted) ins.push_back(tensor_arg(info, 7, FP8K_F32, terms, "weights", b));
   return staged(info, b, ins, {tensor_arg(info, 9, FP8K_BF16, n * h, "y", b)}, {info[1], info[4], info[5], info[6], info[7], info[9]}, 10,
                 info.Env().Undefined(), [=](const void* const* in, void* const* out, fp8k_call* call) {
-                  return b->reduce_rows(reinterpret_cast<const uint16_t* const*>(in), h, static_cast<const int32_t*>(in[count]),
+                  return b->reduce_rows(reinterpret_cast<const uint16_t* const*>(in), count, h, static_cast<const int32_t*>(in[count]),
                                         static_cast<const int32_t*>(in[count + 1]), static_cast<const int32_t*>(in[count + 2]),
                                         weighted ? static_cast<const float*>(in[count + 3]) : nullptr, n, static_cast<uint16_t*>(out[0]), call);
                 });

@@ -20,8 +20,8 @@ int pack_b(const uint8_t* b, const float* sb, const fp8k_gemm* p, uint8_t* packe
 int route(const void* logits, int dtype, const float* bias, const fp8k_route* p, int32_t* topk_idx, float* topk_weights, fp8k_call* call);
 int dispatch_layout(const int32_t* topk_idx, const fp8k_layout* p, int32_t* per_rank, int32_t* per_node, int32_t* per_expert, uint8_t* in_rank,
                     fp8k_call* call);
-int copy_rows(const void* const* srcs, size_t row_bytes, const int32_t* src_of, const int32_t* row_of, size_t n, void* dst, fp8k_call* call);
-int reduce_rows(const uint16_t* const* srcs, size_t h, const int32_t* offsets, const int32_t* src_of, const int32_t* row_of, const float* weights,
+int copy_rows(const void* const* srcs, size_t nsrc, size_t row_bytes, const int32_t* src_of, const int32_t* row_of, size_t n, void* dst, fp8k_call* call);
+int reduce_rows(const uint16_t* const* srcs, size_t nsrc, size_t h, const int32_t* offsets, const int32_t* src_of, const int32_t* row_of, const float* weights,
                 size_t n, uint16_t* y, fp8k_call* call);
 // The GEMM tier the SIMD level in force runs: "scalar", "avx2 fma"... (gemm/driver.cc).
 const char* gemm_path(void);

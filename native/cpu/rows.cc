@@ -44,7 +44,7 @@ void reduce_row(const uint16_t* const* rows, const float* w, int32_t terms, size
 
 }  // namespace
 
-int copy_rows(const void* const* srcs, size_t row_bytes, const int32_t* src_of, const int32_t* row_of, size_t n, void* dst, fp8k_call*) {
+int copy_rows(const void* const* srcs, size_t /* nsrc: the caller checked the indices */, size_t row_bytes, const int32_t* src_of, const int32_t* row_of, size_t n, void* dst, fp8k_call*) {
   parallel_units(n, n * row_bytes, [&](size_t i0, size_t i1) {
     for (size_t i = i0; i < i1; i++) {
       uint8_t* to = static_cast<uint8_t*>(dst) + i * row_bytes;
@@ -57,7 +57,7 @@ int copy_rows(const void* const* srcs, size_t row_bytes, const int32_t* src_of, 
   return FP8K_OK;
 }
 
-int reduce_rows(const uint16_t* const* srcs, size_t h, const int32_t* offsets, const int32_t* src_of, const int32_t* row_of, const float* weights,
+int reduce_rows(const uint16_t* const* srcs, size_t /* nsrc */, size_t h, const int32_t* offsets, const int32_t* src_of, const int32_t* row_of, const float* weights,
                 size_t n, uint16_t* y, fp8k_call*) {
   const bool avx512 = fp8k_cpu_vector_level() >= FP8K_SIMD_AVX512;
   parallel_units(n, (size_t)offsets[n] * h + n, [&](size_t i0, size_t i1) {

@@ -7,8 +7,7 @@
 // units for the usual fp8 rows (H bytes, H a multiple of 128) and scale rows (H/128 * 4 bytes: 16-byte
 // units when H is a multiple of 512, else 8 or 4), narrower units for odd sizes (56: 8 bytes; 7172: 4).
 // `srcs` is a device-readable table of source pointers: cuda-emu passes the caller's array (device
-// memory is host memory); the plugin uploads the caller's host array first (its length comes from
-// max_source_kernel below).
+// memory is host memory); the plugin uploads the caller's host array first.
 #pragma once
 #include <stdint.h>
 
@@ -60,17 +59,6 @@ inline void launch_copy_rows(const void* const* srcs, size_t row_bytes, const in
   if (n == 0 || row_bytes == 0) return;
   FP8K_LAUNCH(copy_rows_kernel, capped_blocks(fp8k_cdiv(n, kRowsBlock / 32)), kRowsBlock, 0, stream, srcs, row_bytes, src_of, row_of, n,
               static_cast<uint8_t*>(dst));
-}
-
-// The plugin's source-table length: *out (set to -1 by the caller) becomes max(src_of[0..n)), where n
-// is *count_at when count_at is given (reduce_rows: offsets[rows], a device word). One block.
-__global__ void __launch_bounds__(kRowsBlock) max_source_kernel(const int32_t* __restrict__ src_of, size_t n, const int32_t* __restrict__ count_at,
-                                                                int* __restrict__ out) {
-  if (count_at) n = (size_t)(*count_at > 0 ? *count_at : 0);
-  int m = -1;
-  for (size_t j = threadIdx.x; j < n; j += blockDim.x) m = src_of[j] > m ? src_of[j] : m;
-  m = __reduce_max_sync(kFullMask, m);
-  if ((threadIdx.x & 31) == 0) atomicMax(out, m);
 }
 
 }  // namespace fp8k::cuda

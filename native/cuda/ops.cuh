@@ -116,9 +116,5 @@ inline void reduce_rows(const uint16_t* const* srcs, size_t h, const int32_t* of
                         const float* weights, size_t n, uint16_t* y, cudaStream_t s) {
   launch_reduce_rows(srcs, h, offsets, src_of, row_of, weights, n, y, s);
 }
-// The plugin's table length: *out = max(src_of[0..n)) (n = *count_at when given); *out must hold -1.
-inline void max_source(const int32_t* src_of, size_t n, const int32_t* count_at, int* out, cudaStream_t s) {
-  FP8K_LAUNCH(max_source_kernel, 1, kRowsBlock, 0, s, src_of, n, count_at, out);
-}
 
 }  // namespace fp8k::cuda

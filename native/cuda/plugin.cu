@@ -174,49 +174,36 @@ int dispatch_layout(const int32_t* topk_idx, const fp8k_layout* p, int32_t* per_
   return fp8k_fail_expert_id(p, (size_t)h, id, c);
 }
 
-// The source pointers of copy_rows / reduce_rows arrive as a host array whose length the ABI does not
-// carry: a one-block kernel finds max(src_of) (the caller checked every index against its sources),
-// and that many pointers are uploaded. That costs one synchronization per call; a source count in the
-// ABI would remove it.
+// The source pointers of copy_rows / reduce_rows arrive as a host array: uploaded into a table the
+// kernel reads, on the call's stream (from pageable memory, so the copy has taken them when it returns).
 struct SourceTable {
   cudaStream_t stream;
   void* dev = nullptr;
-  int* max_dev = nullptr;
   explicit SourceTable(cudaStream_t s) : stream(s) {}
   ~SourceTable() {
     if (dev) cudaFreeAsync(dev, stream);
-    if (max_dev) cudaFreeAsync(max_dev, stream);
   }
-  // src_of [n], or [*count_at] when count_at (a device word) is given.
-  int build(const void* const* srcs, const int32_t* src_of, size_t n, const int32_t* count_at, fp8k_call* c) {
-    if (int s = cuda_status(cudaMallocAsync(reinterpret_cast<void**>(&max_dev), sizeof(int), stream), c, "cudaMallocAsync")) return s;
-    if (int s = cuda_status(cudaMemsetAsync(max_dev, 0xFF, sizeof(int), stream), c, "cudaMemsetAsync")) return s;
-    fp8k::cuda::max_source(src_of, n, count_at, max_dev, stream);
-    if (int s = launched(c, "source table")) return s;
-    int m = -1;
-    if (int s = cuda_status(cudaMemcpyAsync(&m, max_dev, sizeof m, cudaMemcpyDeviceToHost, stream), c, "download")) return s;
-    if (int s = cuda_status(cudaStreamSynchronize(stream), c, "cudaStreamSynchronize")) return s;
-    if (m < 0) return FP8K_OK;  // no source is read
-    const size_t bytes = (size_t)(m + 1) * sizeof(void*);
+  int build(const void* const* srcs, size_t nsrc, fp8k_call* c) {
+    if (nsrc == 0) return FP8K_OK;
+    const size_t bytes = nsrc * sizeof(void*);
     if (int s = cuda_status(cudaMallocAsync(&dev, bytes, stream), c, "cudaMallocAsync")) return s;
-    // Pageable source: the copy has taken the pointers when it returns.
     return cuda_status(cudaMemcpyAsync(dev, srcs, bytes, cudaMemcpyHostToDevice, stream), c, "source table upload");
   }
 };
 
-int copy_rows(const void* const* srcs, size_t row_bytes, const int32_t* src_of, const int32_t* row_of, size_t n, void* dst, fp8k_call* c) {
+int copy_rows(const void* const* srcs, size_t nsrc, size_t row_bytes, const int32_t* src_of, const int32_t* row_of, size_t n, void* dst, fp8k_call* c) {
   if (n == 0 || row_bytes == 0) return FP8K_OK;
   SourceTable table(stream_of(c));
-  if (int s = table.build(srcs, src_of, n, nullptr, c)) return s;
+  if (int s = table.build(srcs, nsrc, c)) return s;
   fp8k::cuda::copy_rows(static_cast<const void* const*>(table.dev), row_bytes, src_of, row_of, n, dst, stream_of(c));
   return launched(c, "copyRows");
 }
 
-int reduce_rows(const uint16_t* const* srcs, size_t h, const int32_t* offsets, const int32_t* src_of, const int32_t* row_of, const float* weights,
+int reduce_rows(const uint16_t* const* srcs, size_t nsrc, size_t h, const int32_t* offsets, const int32_t* src_of, const int32_t* row_of, const float* weights,
                 size_t n, uint16_t* y, fp8k_call* c) {
   if (n == 0 || h == 0) return FP8K_OK;
   SourceTable table(stream_of(c));
-  if (int s = table.build(reinterpret_cast<const void* const*>(srcs), src_of, 0, offsets + n, c)) return s;
+  if (int s = table.build(reinterpret_cast<const void* const*>(srcs), nsrc, c)) return s;
   fp8k::cuda::reduce_rows(static_cast<const uint16_t* const*>(table.dev), h, offsets, src_of, row_of, weights, n, y, stream_of(c));
   return launched(c, "reduceRows");
 }

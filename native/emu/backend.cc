@@ -82,10 +82,10 @@ int dispatch_layout(const int32_t* topk_idx, const fp8k_layout* p, int32_t* per_
   return flag != fp8k::cuda::kNoError ? fp8k_fail_expert_id(p, (size_t)flag, topk_idx[flag], c) : FP8K_OK;
 }
 // Device memory is host memory: the caller's table of source pointers is device-readable as it is.
-int copy_rows(const void* const* srcs, size_t row_bytes, const int32_t* src_of, const int32_t* row_of, size_t n, void* dst, fp8k_call* c) {
+int copy_rows(const void* const* srcs, size_t /* nsrc: the caller checked the indices */, size_t row_bytes, const int32_t* src_of, const int32_t* row_of, size_t n, void* dst, fp8k_call* c) {
   return guarded(c, "copyRows", [&] { fp8k::cuda::copy_rows(srcs, row_bytes, src_of, row_of, n, dst, nullptr); });
 }
-int reduce_rows(const uint16_t* const* srcs, size_t h, const int32_t* offsets, const int32_t* src_of, const int32_t* row_of, const float* weights,
+int reduce_rows(const uint16_t* const* srcs, size_t /* nsrc */, size_t h, const int32_t* offsets, const int32_t* src_of, const int32_t* row_of, const float* weights,
                 size_t n, uint16_t* y, fp8k_call* c) {
   return guarded(c, "reduceRows", [&] { fp8k::cuda::reduce_rows(srcs, h, offsets, src_of, row_of, weights, n, y, nullptr); });
 }

@@ -5,7 +5,7 @@
 
 namespace fp8k::ref {
 
-int copy_rows(const void* const* srcs, size_t row_bytes, const int32_t* src_of, const int32_t* row_of, size_t n, void* dst, fp8k_call*) {
+int copy_rows(const void* const* srcs, size_t /* nsrc: the caller checked the indices */, size_t row_bytes, const int32_t* src_of, const int32_t* row_of, size_t n, void* dst, fp8k_call*) {
   for (size_t i = 0; i < n; i++) {
     uint8_t* to = static_cast<uint8_t*>(dst) + i * row_bytes;
     if (src_of[i] < 0)
@@ -16,7 +16,7 @@ int copy_rows(const void* const* srcs, size_t row_bytes, const int32_t* src_of, 
   return FP8K_OK;
 }
 
-int reduce_rows(const uint16_t* const* srcs, size_t h, const int32_t* offsets, const int32_t* src_of, const int32_t* row_of, const float* weights,
+int reduce_rows(const uint16_t* const* srcs, size_t /* nsrc */, size_t h, const int32_t* offsets, const int32_t* src_of, const int32_t* row_of, const float* weights,
                 size_t n, uint16_t* y, fp8k_call*) {
   for (size_t i = 0; i < n; i++)
     for (size_t col = 0; col < h; col++) {

@@ -221,9 +221,9 @@ static void copy_case(size_t row_bytes, size_t n, size_t src_skew, size_t dst_sk
   }
   std::vector<uint8_t> ref(n * row_bytes);
   fp8k_call c{};
-  fp8k::ref::copy_rows(s.ptrs.data(), row_bytes, src_of.data(), row_of.data(), n, ref.data(), &c);
+  fp8k::ref::copy_rows(s.ptrs.data(), s.ptrs.size(), row_bytes, src_of.data(), row_of.data(), n, ref.data(), &c);
   Dev<uint8_t> out(n * row_bytes + dst_skew);
-  if (int st = emu->copy_rows(s.ptrs.data(), row_bytes, src_of.data(), row_of.data(), n, out.p + dst_skew, &c))
+  if (int st = emu->copy_rows(s.ptrs.data(), s.ptrs.size(), row_bytes, src_of.data(), row_of.data(), n, out.p + dst_skew, &c))
     return fail(std::string(d) + ": status " + std::to_string(st) + " " + c.message);
   same_bits(ref.data(), out.p + dst_skew, n * row_bytes, "dst", d);
 }
@@ -250,9 +250,9 @@ static void reduce_case(size_t h, size_t n, bool weighted, size_t skew_elems, si
   for (const void* p : s.ptrs) srcs.push_back(static_cast<const uint16_t*>(p));
   std::vector<uint16_t> ref(n * h);
   fp8k_call c{};
-  fp8k::ref::reduce_rows(srcs.data(), h, offsets.data(), src_of.data(), row_of.data(), weighted ? w.data() : nullptr, n, ref.data(), &c);
+  fp8k::ref::reduce_rows(srcs.data(), srcs.size(), h, offsets.data(), src_of.data(), row_of.data(), weighted ? w.data() : nullptr, n, ref.data(), &c);
   Dev<uint16_t> out(n * h + y_skew);
-  if (int st = emu->reduce_rows(srcs.data(), h, offsets.data(), src_of.data(), row_of.data(), weighted ? w.data() : nullptr, n, out.p + y_skew, &c))
+  if (int st = emu->reduce_rows(srcs.data(), srcs.size(), h, offsets.data(), src_of.data(), row_of.data(), weighted ? w.data() : nullptr, n, out.p + y_skew, &c))
     return fail(std::string(d) + ": status " + std::to_string(st) + " " + c.message);
   same_bits(ref.data(), out.p + y_skew, n * h, "y", d);
 }
