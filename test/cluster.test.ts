@@ -161,49 +161,59 @@ const wide = (u: () => number) => bf16((u() < 0.5 ? -1 : 1) * (1 + u()) * 2 ** (
 const topologies: [number, number][] = [[1, 1], [1, 8], [2, 4], [4, 2], [3, 3], [8, 8]];
 
 describe('Cluster, sim transport (SPEC §8)', () => {
-  for (const backend of ['cpu', 'ref', ...(emu ? ['cuda-emu'] : [])] as Backend[])
+  const runs: [Backend, string | undefined][] = [['cpu', undefined], ['ref', undefined], ...(emu ? ([['cuda-emu', 'forward'], ['cuda-emu', 'reverse']] as [Backend, string][]) : [])];
+  for (const [backend, order] of runs)
     for (const payload of ['fp8', 'bf16'] as const)
-      it(`${backend}, ${payload}: every row reaches the right ranks in (source, token) order; IB once per (token, remote node); combine in SPEC's order`, async () => {
-        const next = rng(seed(`cluster ${backend} ${payload}`));
-        const u = uniform(next);
-        for (const [nodes, G] of backend === 'cpu' ? topologies : topologies.filter(([n, g]) => n * g <= 9)) {
-          const R = nodes * G, E = 3 * R, k = Math.min(6, E), H = payload === 'fp8' ? 320 : 136, align = 4;
-          const ranks = makeRanks(R, E, k, H, payload, next);
-          const cluster = new fp8.Cluster({ nodes, gpusPerNode: G }, { numExperts: E, backend });
-          const rec = await cluster.dispatch(inputsOf(ranks, k, H), { payload, expertAlignment: align });
-          const remote = checkReceived(rec, ranks, nodes, G, E, k, H, align, payload);
-          const rowB = payload === 'fp8' ? H + 4 * Math.ceil(H / 128) : 2 * H;
-          let st = cluster.stats();
-          expect(st.ibBytes).toBe(remote * rowB);
-          for (const l of st.links) {
-            if (l.kind === 'ib') expect(l.from % G).toBe(l.to % G);  // rails: the same local index
-            else expect(Math.floor(l.from / G)).toBe(Math.floor(l.to / G));
-          }
-          // counts agree with dispatchLayout
-          const perRank = new Array(R).fill(0);
-          for (const src of ranks) {
-            const l = fp8.dispatchLayoutSync({ dtype: 'i32', shape: [src.T, k], data: src.ids }, E, { nodes, gpusPerNode: G });
-            l.tokensPerRank.data.forEach((n, r) => (perRank[r] += n));
-          }
-          expect(rec.map((r) => r.recvX.shape[0])).toEqual(perRank);
-
-          // combine: [Nr, H] rows, then the expanded layout with weights
-          cluster.resetStats();
-          const y = rec.map((r) => Uint16Array.from({ length: r.recvX.shape[0] * H }, () => wide(u)));
-          const out = await cluster.combine(y.map((d, r) => ({ dtype: 'bf16', shape: [rec[r].recvX.shape[0], H], data: d })), rec);
-          const want = combineModel(rec, y, ranks, nodes, G, E, k, H, false);
-          out.forEach((o, s) => expect(Buffer.compare(Buffer.from(o.data.buffer, o.data.byteOffset, o.data.byteLength), Buffer.from(want[s].buffer))).toBe(0));
-          st = cluster.stats();
-          expect(st.ibBytes).toBe(remote * 2 * H);
-          const ye = rec.map((r) => Uint16Array.from({ length: r.expanded!.mIndices.length * H }, () => wide(u)));
-          const oute = await cluster.combine(ye.map((d, r) => ({ dtype: 'bf16', shape: [rec[r].expanded!.mIndices.length, H], data: d })), rec, { weights: true });
-          const wante = combineModel(rec, ye, ranks, nodes, G, E, k, H, true);
-          oute.forEach((o, s) => {
-            const i = Array.from(o.data).findIndex((v, c) => v !== wante[s][c]);
-            if (i >= 0) throw new Error(`${nodes}x${G}: source ${s} element ${i}: ${o.data[i]} vs SPEC ${wante[s][i]}`);
-          });
+      it(`${backend}${order ? ` (${order} thread order)` : ''}, ${payload}: every row reaches the right ranks in (source, token) order; IB once per (token, remote node); combine in SPEC's order`, async () => {
+        if (order) process.env.FP8KIT_EMU_ORDER = order;
+        try {
+          await oneBackend(backend, payload);
+        } finally {
+          delete process.env.FP8KIT_EMU_ORDER;
         }
       }, 120_000);
+
+  async function oneBackend(backend: Backend, payload: 'fp8' | 'bf16') {
+    const next = rng(seed(`cluster ${backend} ${payload}`));
+    const u = uniform(next);
+    for (const [nodes, G] of backend === 'cpu' ? topologies : topologies.filter(([n, g]) => n * g <= 9)) {
+      const R = nodes * G, E = 3 * R, k = Math.min(6, E), H = payload === 'fp8' ? 320 : 136, align = 4;
+      const ranks = makeRanks(R, E, k, H, payload, next);
+      const cluster = new fp8.Cluster({ nodes, gpusPerNode: G }, { numExperts: E, backend });
+      const rec = await cluster.dispatch(inputsOf(ranks, k, H), { payload, expertAlignment: align });
+      const remote = checkReceived(rec, ranks, nodes, G, E, k, H, align, payload);
+      const rowB = payload === 'fp8' ? H + 4 * Math.ceil(H / 128) : 2 * H;
+      let st = cluster.stats();
+      expect(st.ibBytes).toBe(remote * rowB);
+      for (const l of st.links) {
+        if (l.kind === 'ib') expect(l.from % G).toBe(l.to % G);  // rails: the same local index
+        else expect(Math.floor(l.from / G)).toBe(Math.floor(l.to / G));
+      }
+      // counts agree with dispatchLayout
+      const perRank = new Array(R).fill(0);
+      for (const src of ranks) {
+        const l = fp8.dispatchLayoutSync({ dtype: 'i32', shape: [src.T, k], data: src.ids }, E, { nodes, gpusPerNode: G });
+        l.tokensPerRank.data.forEach((n, r) => (perRank[r] += n));
+      }
+      expect(rec.map((r) => r.recvX.shape[0])).toEqual(perRank);
+
+      // combine: [Nr, H] rows, then the expanded layout with weights
+      cluster.resetStats();
+      const y = rec.map((r) => Uint16Array.from({ length: r.recvX.shape[0] * H }, () => wide(u)));
+      const out = await cluster.combine(y.map((d, r) => ({ dtype: 'bf16', shape: [rec[r].recvX.shape[0], H], data: d })), rec);
+      const want = combineModel(rec, y, ranks, nodes, G, E, k, H, false);
+      out.forEach((o, s) => expect(Buffer.compare(Buffer.from(o.data.buffer, o.data.byteOffset, o.data.byteLength), Buffer.from(want[s].buffer))).toBe(0));
+      st = cluster.stats();
+      expect(st.ibBytes).toBe(remote * 2 * H);
+      const ye = rec.map((r) => Uint16Array.from({ length: r.expanded!.mIndices.length * H }, () => wide(u)));
+      const oute = await cluster.combine(ye.map((d, r) => ({ dtype: 'bf16', shape: [rec[r].expanded!.mIndices.length, H], data: d })), rec, { weights: true });
+      const wante = combineModel(rec, ye, ranks, nodes, G, E, k, H, true);
+      oute.forEach((o, s) => {
+        const i = Array.from(o.data).findIndex((v, c) => v !== wante[s][c]);
+        if (i >= 0) throw new Error(`${nodes}x${G}: source ${s} element ${i}: ${o.data[i]} vs SPEC ${wante[s][i]}`);
+      });
+    }
+  }
 
   it('node-limited routing: no token reaches more than topkGroups nodes; IB sends far fewer bytes than flat', async () => {
     const next = rng(seed('cluster routing'));

@@ -45,6 +45,7 @@ const cases: [string, number][] = [
   ['quantizePromise', 24],
   ['castToFp8Promise', 24],
   ['dequantizePromise', 24],
+  ['dispatchCombinePromise', 24],
 ];
 
 describe(`resident memory stays flat over ${ITERATIONS} calls that drop their results`, () => {

@@ -42,6 +42,18 @@ const cases = {
     return [256 * 4096 * 2, () => fp8.gemmSync(a, b)];
   },
   packWeightsSync: () => { const b = fp8.quantizeSync(bf16([1024, 7168]), { tile: [128, 128] }); return [n([1024, 7168]), () => fp8.packWeightsSync(b)]; },
+  // A 2 x 2 cluster: every token reaches all four ranks (experts 4 apart); combine of fixed expert outputs.
+  dispatchCombinePromise: () => {
+    const R = 4, T = 64, H = 7168, E = 16, k = 4;
+    const cluster = new fp8.Cluster({ nodes: 2, gpusPerNode: 2 }, { numExperts: E });
+    const inputs = Array.from({ length: R }, (_, s) => {
+      const idx = new Int32Array(T * k).map((_, i) => (Math.floor(i / k) * 3 + (i % k) * 4 + s) % E);
+      return { x: fp8.quantizeSync(bf16([T, H])), topkIdx: fp8.tensor('i32', [T, k], idx), topkWeights: fp8.tensor('f32', [T, k], new Float32Array(T * k).fill(0.25)) };
+    });
+    const y = Array.from({ length: R }, () => bf16([R * T, H]));
+    const perCall = R * R * T * (H + 4 * 56) + R * T * 2 * H;
+    return [perCall, async () => cluster.combine(y, await cluster.dispatch(inputs))];
+  },
   // Device tensors live behind Externals whose finalizers Node also defers to the event loop.
   uploadSync: () => { const x = f32([1024 * 1024]); return [4 * 1024 * 1024, () => fp8.uploadSync(x, { backend: 'cuda-emu' })]; },
 };
