@@ -57,8 +57,8 @@ export const MOE_OPTIONS_USAGE = `      --nodes N        nodes (default 2)
 
 export const DISPATCH_USAGE = `  bench dispatch       Cluster.dispatch + combine (sim transport) next to a two-thread memory copy, with traffic and the H800 cost model
 ${MOE_OPTIONS_USAGE.replace('--tokens T       tokens per rank', '--tokens T       tokens per rank (default 4096)')}      --reps R         timed repetitions (default 5)
-                       memory (FP8 payload, peak RSS measured): --tokens 1024 4.4 GB, --tokens 2048 7.7 GB;
-                       the default 4096 needs about 14 GB (extrapolated); smaller: --tokens 512 (3.9 GB)
+                       memory (FP8 payload, peak RSS measured): --tokens 1024 4.4 GB, --tokens 2048 9.5 GB;
+                       the default 4096 needs about 19 GB (extrapolated); smaller: --tokens 512 (3.9 GB)
 `;
 
 /** The MoE options of `bench dispatch` and `simulate` (and, in `extra`, the names that take a value there too). */
