@@ -69,10 +69,10 @@ inline void insert(float* best, int* ids, int& have, int k, float v, int id) {
 
 // One thread's working rows.
 struct Scratch {
-  std::vector<float> x, s, sel, group_best, best, cand;
+  std::vector<float> x, s, sel, group_best, group_top, best, cand;
   std::vector<int> group_ids, kept, ids, cand_ids;
   explicit Scratch(const fp8k_route* p)
-      : x(p->experts), s(p->experts), sel(p->experts), group_best(p->topk_groups), best(p->topk), cand(p->experts + 16), group_ids(p->topk_groups),
+      : x(p->experts), s(p->experts), sel(p->experts), group_best(p->topk_groups), group_top(2 * (size_t)p->groups), best(p->topk), cand(p->experts + 16), group_ids(p->topk_groups),
         kept(p->topk_groups), ids(p->topk), cand_ids(p->experts + 16) {}
 };
 
@@ -91,7 +91,7 @@ void weigh(const fp8k_route* p, const float* s, const int* ids, int32_t* idx, fl
   }
 }
 
-FP8K_TARGET_AVX512 inline __mmask16 tail(int n) { return n >= 16 ? 0xFFFF : (__mmask16)((1u << n) - 1); }
+FP8K_TARGET_AVX512 inline __mmask16 tail(int n) { return n >= 16 ? 0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
 
 // The largest of v[0..n), and (for a group's score with a bias) the second largest counting repeats.
 FP8K_TARGET_AVX512 float max_avx512(const float* v, int n) {
@@ -186,22 +186,44 @@ FP8K_TARGET_AVX512 void pick_avx512(const fp8k_route* p, const float* bias, Scra
       _mm512_mask_storeu_ps(w.sel.data() + e, tail(E - e), _mm512_add_ps(_mm512_maskz_loadu_ps(tail(E - e), s + e), _mm512_maskz_loadu_ps(tail(E - e), bias + e)));
     sel = w.sel.data();
   }
-  int groups = 0;
+  // Each group's best and second best (counting repeats) first, all groups independent of each other,
+  // then the topkGroups best groups.
+  float* best = w.group_top.data();
+  float* second = best + G;
   for (int g = 0; g < G; g++) {
     const float* v = sel + (size_t)g * per;
-    const float b1 = max_avx512(v, per);
-    insert(w.group_best.data(), w.group_ids.data(), groups, p->topk_groups, bias && per > 1 ? b1 + second_avx512(v, per, b1) : b1, g);
+    best[g] = max_avx512(v, per);
+    second[g] = per > 1 ? second_avx512(v, per, best[g]) : -INFINITY;
   }
+  int groups = 0;
+  for (int g = 0; g < G; g++) insert(w.group_best.data(), w.group_ids.data(), groups, p->topk_groups, bias && per > 1 ? best[g] + second[g] : best[g], g);
   std::copy(w.group_ids.begin(), w.group_ids.begin() + groups, w.kept.begin());
   std::sort(w.kept.begin(), w.kept.begin() + groups);
+  // Every kept group holds two experts at or above its second best, so at least 2 x groups experts are at
+  // or above the least of those: when that covers k, the k best are among them, and only they are kept
+  // as candidates (in ascending id, so the tie rule holds) — about 2k of the 128 at DeepSeek-V3's shape.
+  float floor = -INFINITY;
+  if (per > 1 && k <= 2 * groups) {
+    floor = INFINITY;
+    for (int i = 0; i < groups; i++) floor = second[w.kept[i]] < floor ? second[w.kept[i]] : floor;
+  }
   int n = 0;
   const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  for (int i = 0; i < groups; i++, n += per)
+  for (int i = 0; i < groups; i++)
     for (int j = 0, e = w.kept[i] * per; j < per; j += 16) {
-      _mm512_mask_storeu_ps(w.cand.data() + n + j, tail(per - j), _mm512_maskz_loadu_ps(tail(per - j), sel + e + j));
-      _mm512_mask_storeu_epi32(w.cand_ids.data() + n + j, tail(per - j), _mm512_add_epi32(iota, _mm512_set1_epi32(e + j)));
+      const __m512 v = _mm512_maskz_loadu_ps(tail(per - j), sel + e + j);
+      const __mmask16 keep = _mm512_mask_cmp_ps_mask(tail(per - j), v, _mm512_set1_ps(floor), _CMP_GE_OQ);
+      // compress in registers, then a plain store: a compressing store to memory is microcoded on Zen 4
+      _mm512_storeu_ps(w.cand.data() + n, _mm512_maskz_compress_ps(keep, v));
+      _mm512_storeu_si512(w.cand_ids.data() + n, _mm512_maskz_compress_epi32(keep, _mm512_add_epi32(iota, _mm512_set1_epi32(e + j))));
+      n += __builtin_popcount(keep);
     }
-  pick_rounds(w.cand.data(), n, k, w.ids.data(), w.cand_ids.data());
+  if (n <= 32) {  // few: insertion, best first (candidates arrive in ascending id)
+    int have = 0;
+    for (int i = 0; i < n; i++) insert(w.best.data(), w.ids.data(), have, k, w.cand[i], w.cand_ids[i]);
+  } else {
+    pick_rounds(w.cand.data(), n, k, w.ids.data(), w.cand_ids.data());
+  }
   weigh(p, s, w.ids.data(), idx, weights);
 }
 
