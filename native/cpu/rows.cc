@@ -10,6 +10,7 @@
 
 #include "../common/fp8.h"
 #include "bf16_avx512.h"
+#include "../ref/ref.h"
 #include "ops.h"
 #include "quant_simd.h"
 #include "simd.h"
@@ -44,15 +45,10 @@ void reduce_row(const uint16_t* const* rows, const float* w, int32_t terms, size
 
 }  // namespace
 
-int copy_rows(const void* const* srcs, size_t /* nsrc: the caller checked the indices */, size_t row_bytes, const int32_t* src_of, const int32_t* row_of, size_t n, void* dst, fp8k_call*) {
+// A row copy is a memcpy whatever the backend: ref's loop, over the threads' ranges of rows.
+int copy_rows(const void* const* srcs, size_t nsrc, size_t row_bytes, const int32_t* src_of, const int32_t* row_of, size_t n, void* dst, fp8k_call* c) {
   parallel_units(n, n * row_bytes, [&](size_t i0, size_t i1) {
-    for (size_t i = i0; i < i1; i++) {
-      uint8_t* to = static_cast<uint8_t*>(dst) + i * row_bytes;
-      if (src_of[i] < 0)
-        memset(to, 0, row_bytes);
-      else
-        memcpy(to, static_cast<const uint8_t*>(srcs[src_of[i]]) + (size_t)row_of[i] * row_bytes, row_bytes);
-    }
+    fp8k::ref::copy_rows(srcs, nsrc, row_bytes, src_of + i0, row_of + i0, i1 - i0, static_cast<uint8_t*>(dst) + i0 * row_bytes, c);
   });
   return FP8K_OK;
 }
