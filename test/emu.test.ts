@@ -6,7 +6,7 @@
 // racecheck build (native/emu/racecheck.cc); and the same kernels must compile
 // with nvcc for sm_89 and sm_90a (skipped when nvcc is absent).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 // The emulator's runtime (native/emu/backend.cc, the fp8kit backend built on it, belongs to the addon).
-const emuSources = ['fiber.cc', 'scheduler.cc', 'warp.cc', 'cp_async.cc'].map((f) => join('native/emu', f));
+const emuSources = ['fiber.cc', 'scheduler.cc', 'warp.cc', 'cp_async.cc', 'limits.cc'].map((f) => join('native/emu', f));
 const seed = process.env.FP8KIT_SEED ?? String(Math.floor(Math.random() * 2 ** 31));
 console.log(`emu tests: seed ${seed} (set FP8KIT_SEED to repeat)`);
 
@@ -31,11 +31,11 @@ function build(out: string, extra: string[]): void {
 }
 
 type Run = { rc: number | null; out: string; err: string };
-function run(bin: string, name: string, order: string): Run {
+function run(bin: string, name: string, order: string, env: Record<string, string> = {}): Run {
   const r = spawnSync(bin, ['run', name, seed], {
     cwd: root,
     encoding: 'utf8',
-    env: { ...process.env, FP8KIT_EMU_ORDER: order },
+    env: { ...process.env, FP8KIT_EMU_ORDER: order, ...env },
     timeout: 60_000,
   });
   return { rc: r.status, out: r.stdout, err: r.stderr };
@@ -116,6 +116,53 @@ for (const order of ['forward', 'reverse']) {
       const r = run(driver, 'bad_config', order);
       expect(r.rc).toBe(3);
       expect(r.out).toContain('invalid configuration: block (2048,1,1)');
+    });
+
+    // Planted faults of alignment and launch limits: what a GPU refuses, the emulator refuses, with the reason.
+    test('a misaligned 16-byte load16 / store16 faults with the source line', () => {
+      for (const [name, tag, what] of [['misaligned_load16', 'misaligned-load16', 'load16'], ['misaligned_store16', 'misaligned-store16', 'store16']]) {
+        const r = run(driver, name, order);
+        expect(r.rc, r.out + r.err).toBe(3);
+        expect(r.out).toMatch(new RegExp(`${markerLine('fault_kernels.cuh', tag)}: ${what}: address 0x[0-9a-f]+ is not 16-byte aligned`));
+      }
+    });
+
+    test('launch limits: threads per block, dynamic shared memory and its opt-in, per arch', () => {
+      const limits: [string, string, string | null][] = [
+        ['threads_1024', 'sm_90', null],
+        ['threads_1025', 'sm_90', 'block (1025,1,1): 1025 threads per block, at most 1024'],
+        ['smem_48k', 'sm_90', null],
+        ['smem_64k_no_optin', 'sm_90', '65536 bytes of dynamic shared memory without the opt-in: above 48 KiB'],
+        ['smem_64k_no_optin', 'sm_89', '65536 bytes of dynamic shared memory without the opt-in: above 48 KiB'],
+        ['smem_64k_optin', 'sm_89', null],
+        ['smem_100k_optin', 'sm_90', null],
+        ['smem_100k_optin', 'sm_89', '0 bytes of static + 102400 of dynamic shared memory: above the sm_89 limit of 99 KiB per block'],
+        ['smem_228k_optin', 'sm_90', '0 bytes of static + 233472 of dynamic shared memory: above the sm_90 limit of 227 KiB per block'],
+      ];
+      for (const [name, arch, why] of limits) {
+        const r = run(driver, name, order, { FP8KIT_EMU_ARCH: arch });
+        if (why === null) {
+          expect(r.out.trim(), `${name} on ${arch}: ${r.err}`).toBe('OK');
+        } else {
+          expect(r.rc, `${name} on ${arch}: ${r.out}${r.err}`).toBe(3);
+          expect(r.out).toContain(`launch of big_smem_kernel: invalid configuration: ${why}`);
+        }
+      }
+    });
+
+    test('launch limits from the resource table: registers x threads, static + dynamic shared memory', () => {
+      // A table as npm run build:cuda writes it, listing a test kernel (the plugin's kernels are in bench/).
+      const table = join(dir, 'resources.txt');
+      writeFileSync(table, '# arch\tregisters\tsmem_bytes\tstack_bytes\tspill_stores\tspill_loads\tkernel\n' +
+        'sm_90a\t128\t0\t0\t0\t0\tbig_smem_kernel(float*, int)\nsm_89\t32\t81920\t0\t0\t0\tbig_smem_kernel(float*, int)\n');
+      let r = run(driver, 'threads_1024', order, { FP8KIT_EMU_RESOURCES: table, FP8KIT_EMU_ARCH: 'sm_90' });
+      expect(r.rc, r.out + r.err).toBe(3);
+      expect(r.out).toContain('128 registers per thread (ptxas, sm_90a) x 1024 threads need 131072 registers, above the 65536 of an SM');
+      r = run(driver, 'smem_32k_128_threads', order, { FP8KIT_EMU_RESOURCES: table, FP8KIT_EMU_ARCH: 'sm_90' });
+      expect(r.out.trim(), r.err).toBe('OK'); // 128 x 128 registers fit
+      r = run(driver, 'smem_32k_128_threads', order, { FP8KIT_EMU_RESOURCES: table, FP8KIT_EMU_ARCH: 'sm_89' });
+      expect(r.rc, r.out + r.err).toBe(3);
+      expect(r.out).toContain('81920 bytes of static (ptxas, sm_89) + 32768 of dynamic shared memory: above the sm_89 limit of 99 KiB');
     });
   });
 }

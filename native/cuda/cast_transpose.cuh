@@ -289,9 +289,7 @@ inline void launch_cast_transpose(const In* x, const fp8k_quant& p, uint8_t* q_r
     dispatch_g(p.tile_cols, [&](auto gc) {
       constexpr int G = decltype(gc)::value < kRegion ? decltype(gc)::value : kRegion;
       auto run = [&](auto kernel, size_t smem) {
-#if defined(__CUDACC__)
-        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-#endif
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);  // cuda-emu checks it too
         FP8K_LAUNCH(kernel, (unsigned)regions, kQuantBlock, smem, stream, x, p, q_row, s_row, q_col, s_col, flag);
       };
       if (block)

@@ -24,7 +24,8 @@ struct alignas(N) Bytes {
 };
 
 template <int N>
-__device__ __forceinline__ void copy_row(const uint8_t* from, uint8_t* to, size_t bytes, int lane) {
+__device__ __forceinline__ void copy_row(const uint8_t* from, uint8_t* to, size_t bytes, int lane FP8K_EMU_LOC_PARAM) {
+  if (N >= 8) FP8K_EMU_CHECK_ALIGNED(from, N, "copy_row (source)"), FP8K_EMU_CHECK_ALIGNED(to, N, "copy_row (destination)");
   const size_t units = bytes / N;
   Bytes<N>* d = reinterpret_cast<Bytes<N>*>(to);
   if (from) {

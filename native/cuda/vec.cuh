@@ -3,6 +3,7 @@
 #include <stdint.h>
 
 #include "../common/fp8.h"
+#include "launch.cuh"
 
 namespace fp8k::cuda {
 
@@ -14,13 +15,16 @@ struct alignas(16) Pack {
   T v[N];
 };
 
+// p must be 16-byte aligned, as ld/st.global.v4 needs (the emulator faults otherwise, with the caller's line).
 template <typename T>
-__device__ __forceinline__ Pack<T> load16(const T* p) {
+__device__ __forceinline__ Pack<T> load16(const T* p FP8K_EMU_LOC_PARAM) {
+  FP8K_EMU_CHECK_ALIGNED(p, 16, "load16");
   return *reinterpret_cast<const Pack<T>*>(p);
 }
 
 template <typename T>
-__device__ __forceinline__ void store16(T* p, const Pack<T>& v) {
+__device__ __forceinline__ void store16(T* p, const Pack<T>& v FP8K_EMU_LOC_PARAM) {
+  FP8K_EMU_CHECK_ALIGNED(p, 16, "store16");
   *reinterpret_cast<Pack<T>*>(p) = v;
 }
 

@@ -37,9 +37,25 @@
 #define FP8K_DYNAMIC_SHARED(type, name) type* const name = static_cast<type*>(::fp8k::emu::dynamic_smem())
 
 // Kernel launch: kernel<<<grid, block, smem, stream>>>(args...) under nvcc.
-// Here: synchronous; throws fp8k::emu::Fault.
+// Here: synchronous; throws fp8k::emu::Fault, also where the GPU would refuse the launch
+// (limits.cc: threads, shared memory with its opt-in, registers; FP8KIT_EMU_ARCH=sm_89|sm_90).
 #define FP8K_LAUNCH(kernel, grid, block, smem, stream, ...) \
   ::fp8k::emu::launch(::fp8k::emu::Loc(), #kernel, kernel, grid, block, smem, stream, ##__VA_ARGS__)
+
+// cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes): the per-kernel
+// opt-in to more than 48 KiB of dynamic shared memory, checked as the GPU checks it.
+enum cudaError_t { cudaSuccess = 0, cudaErrorInvalidValue = 1 };
+enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize = ::fp8k::emu::kAttrMaxDynamicSharedMemorySize };
+template <class... P>
+inline cudaError_t cudaFuncSetAttribute(void (*kernel)(P...), cudaFuncAttribute attr, int value) {
+  return static_cast<cudaError_t>(::fp8k::emu::func_set_attribute(reinterpret_cast<const void*>(kernel), attr, value));
+}
+
+// Vector accesses of device code take the caller's line and check their alignment:
+//   T f(const T* p FP8K_EMU_LOC_PARAM) { FP8K_EMU_CHECK_ALIGNED(p, 16, "load16"); ... }
+// Under nvcc both expand to nothing (launch.cuh).
+#define FP8K_EMU_LOC_PARAM , ::fp8k::emu::Loc fp8k_emu_loc = {}
+#define FP8K_EMU_CHECK_ALIGNED(p, n, what) ::fp8k::emu::check_aligned(p, n, what, fp8k_emu_loc)
 
 // Built-in variables, set by the scheduler before it resumes a thread.
 extern uint3 threadIdx, blockIdx;

@@ -36,7 +36,22 @@ class Fault : public std::runtime_error {
 // ---- launches ----------------------------------------------------------------
 using Thunk = void (*)(void* ctx);
 // Runs thunk(ctx) once per CUDA thread of every block; throws Fault.
-void run_grid(const char* kernel, Loc loc, dim3 grid, dim3 block, size_t dynamic_smem, Thunk thunk, void* ctx);
+// `fn` identifies the kernel (its per-kernel attributes, its row of the resource table).
+void run_grid(const char* kernel, const void* fn, Loc loc, dim3 grid, dim3 block, size_t dynamic_smem, Thunk thunk, void* ctx);
+
+// ---- limits of the emulated device (limits.cc) ---------------------------------
+// FP8KIT_EMU_ARCH=sm_89 or sm_90 (default). Throws a Fault naming the reason where the GPU
+// would refuse the launch: threads per block, dynamic shared memory above 48 KiB without the
+// opt-in, static + dynamic above the arch's limit, registers x threads above the register file.
+void check_launch(const char* kernel, const void* fn, Loc loc, dim3 block, size_t dynamic_smem);
+// cudaFuncSetAttribute's emulation: 0 (cudaSuccess) or 1 (cudaErrorInvalidValue).
+constexpr int kAttrMaxDynamicSharedMemorySize = 8;
+int func_set_attribute(const void* fn, int attr, int value);
+// A vector access (ld/st.global.v2/v4) at an address that is not a multiple of its size.
+[[noreturn]] void misaligned(const void* p, unsigned n, const char* what, Loc loc);
+inline void check_aligned(const void* p, unsigned n, const char* what, Loc loc) {
+  if (reinterpret_cast<uintptr_t>(p) % n) misaligned(p, n, what, loc);
+}
 
 template <class... P>
 struct KernelCall {
@@ -54,7 +69,7 @@ void launch(Loc loc, const char* name, void (*kernel)(P...), dim3 grid, dim3 blo
             cudaStream_t /*stream: launches are synchronous*/, A&&... args) {
   static_assert(sizeof...(P) == sizeof...(A), "FP8K_LAUNCH: argument count differs from the kernel's");
   KernelCall<P...> call{kernel, std::tuple<std::decay_t<P>...>(std::forward<A>(args)...)};
-  run_grid(name, loc, grid, block, smem, &KernelCall<P...>::thunk, &call);
+  run_grid(name, reinterpret_cast<const void*>(kernel), loc, grid, block, smem, &KernelCall<P...>::thunk, &call);
 }
 
 // ---- inside a kernel -----------------------------------------------------------

@@ -404,16 +404,14 @@ bool in_shared(const void* p, size_t n) {
   return b && b->dyn && c >= b->dyn && c + n <= b->dyn + b->dyn_size;
 }
 
-void run_grid(const char* kernel, Loc loc, dim3 grid, dim3 block, size_t smem, Thunk thunk, void* ctx) {
+void run_grid(const char* kernel, const void* fn, Loc loc, dim3 grid, dim3 block, size_t smem, Thunk thunk, void* ctx) {
   const unsigned long long nthreads = (unsigned long long)block.x * block.y * block.z;
   auto bad = [&](const std::string& why) {
     throw Fault("cuda-emu: " + loc_str(loc) + ": launch of " + kernel + ": invalid configuration: " + why);
   };
-  if (nthreads == 0 || nthreads > 1024 || block.x > 1024 || block.y > 1024 || block.z > 64)
-    bad(fmt("block (%u,%u,%u)", block.x, block.y, block.z));
   if (grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.x > 0x7FFFFFFFu || grid.y > 65535 || grid.z > 65535)
     bad(fmt("grid (%u,%u,%u)", grid.x, grid.y, grid.z));
-  if (smem > 227 * 1024) bad(fmt("%zu bytes of dynamic shared memory (at most 227 KiB)", smem));
+  check_launch(kernel, fn, loc, block, smem);  // threads, shared memory, registers (limits.cc)
 
   if (g_launch_owner.load() == std::this_thread::get_id())
     bad("launch from inside a kernel (dynamic parallelism is not emulated)");

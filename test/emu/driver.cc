@@ -280,6 +280,25 @@ bool bad_config() {
   return true;
 }
 
+// Launch limits and alignment: each of these is refused or faults on the GPU.
+template <bool STORE>
+bool misaligned16() {
+  std::vector<float> x(4 * 32 + 4, 1.0f), y(4 * 32 + 4);
+  if (STORE) FP8K_LAUNCH(misaligned_store16_kernel, 1, 32, 0, 0, x.data(), y.data());
+  else FP8K_LAUNCH(misaligned_load16_kernel, 1, 32, 0, 0, x.data(), y.data());
+  return true;
+}
+// `kib` KiB of dynamic shared memory, after opting in to `optin_kib` KiB (0: no cudaFuncSetAttribute).
+template <int THREADS, int KIB, int OPTIN_KIB>
+bool big_smem() {
+  const int n = KIB * 1024 / 4;
+  std::vector<float> y(1);
+  if (OPTIN_KIB) cudaFuncSetAttribute(big_smem_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, OPTIN_KIB * 1024);
+  FP8K_LAUNCH(big_smem_kernel, 1, THREADS, (size_t)KIB * 1024, 0, y.data(), n);
+  if (y[0] != (float)(n - 1)) throw Mismatch{"big_smem: wrong result"};
+  return true;
+}
+
 // Launches from two OS threads at once (the addon's libuv pool does that).
 bool concurrent() {
   bool ok[2] = {false, false};
@@ -383,6 +402,16 @@ const std::map<std::string, std::function<bool()>> kTests = {
     {"deadlock", deadlock},
     {"oob", oob},
     {"bad_config", bad_config},
+    {"misaligned_load16", misaligned16<false>},
+    {"misaligned_store16", misaligned16<true>},
+    {"threads_1024", big_smem<1024, 4, 0>},
+    {"threads_1025", big_smem<1025, 4, 0>},
+    {"smem_48k", big_smem<128, 48, 0>},
+    {"smem_64k_no_optin", big_smem<128, 64, 0>},
+    {"smem_64k_optin", big_smem<128, 64, 64>},
+    {"smem_100k_optin", big_smem<128, 100, 100>},
+    {"smem_228k_optin", big_smem<128, 228, 228>},
+    {"smem_32k_128_threads", big_smem<128, 32, 0>},
 };
 
 }  // namespace

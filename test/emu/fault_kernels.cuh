@@ -2,6 +2,7 @@
 // and expects the emulator's message to name it.
 #pragma once
 #include "../../native/cuda/launch.cuh"
+#include "../../native/cuda/vec.cuh"
 
 // Reads a neighbour's slot without the barrier: sees the 0xFF poison (NaN);
 // racecheck names both lines.
@@ -67,4 +68,29 @@ __global__ void deadlock_kernel(float* __restrict__ y) {
 __global__ void oob_kernel(float* __restrict__ y, int n) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i <= n) y[i] = 1.0f;  // FAULT: oob
+}
+
+// ---- launch limits and alignment (the GPU refuses or faults; the emulator must too)
+
+// A 16-byte vector load at x + 1 (4 bytes past a 16-byte boundary): a misaligned-address error on the GPU.
+__global__ void misaligned_load16_kernel(const float* __restrict__ x, float* __restrict__ y) {
+  const int t = threadIdx.x;
+  const fp8k::cuda::Pack<float> v = fp8k::cuda::load16(x + 4 * t + 1);  // FAULT: misaligned-load16
+  y[t] = v.v[0];
+}
+
+// The same for a 16-byte store at y + 2.
+__global__ void misaligned_store16_kernel(const float* __restrict__ x, float* __restrict__ y) {
+  const int t = threadIdx.x;
+  const fp8k::cuda::Pack<float> v = fp8k::cuda::load16(x + 4 * t);
+  fp8k::cuda::store16(y + 4 * t + 2, v);  // FAULT: misaligned-store16
+}
+
+// Uses `n` floats of dynamic shared memory: launched with too many threads or too much shared memory.
+__global__ void big_smem_kernel(float* __restrict__ y, int n) {
+  FP8K_DYNAMIC_SHARED(float, s);
+  const int t = threadIdx.x;
+  for (int i = t; i < n; i += blockDim.x) s[i] = (float)i;
+  __syncthreads();
+  if (t == 0) y[0] = s[n - 1];
 }
