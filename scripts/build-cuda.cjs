@@ -1,6 +1,7 @@
 // `npm run build:cuda`: builds the CUDA plugin (CMakeLists.txt, nvcc for sm_89 and sm_90a), writes what
 // ptxas reports per kernel (registers, shared memory, spills) to bench/cuda-resource-usage.txt, and fails
-// on a local-memory spill that is not listed in ALLOWED_SPILLS.
+// on a local-memory spill that is not listed in ALLOWED_SPILLS. The nvcc flags are CMakeLists.txt's (among them
+// -fmad=false, the FMA policy that test/fmad.test.ts checks); this script passes none of its own.
 const { spawnSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');

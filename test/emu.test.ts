@@ -254,7 +254,7 @@ if (!hasNvcc) console.log('nvcc not found: the sm_89/sm_90a compile check is ski
 test.skipIf(!hasNvcc)('test kernels and PTX wrappers compile with nvcc for sm_89 and sm_90a', () => {
   const r = spawnSync(
     'nvcc',
-    ['-std=c++17', '-gencode', 'arch=compute_89,code=sm_89', '-gencode', 'arch=compute_90a,code=sm_90a',
+    ['-std=c++17', '-fmad=false', '-gencode', 'arch=compute_89,code=sm_89', '-gencode', 'arch=compute_90a,code=sm_90a',
       '--resource-usage', '-Werror', 'all-warnings', '-c', 'test/emu/nvcc_check.cu', '-o', join(dir, 'nvcc_check.o')],
     { cwd: root, encoding: 'utf8', timeout: 300_000 },
   );

@@ -1,7 +1,11 @@
 // Compile CUDA C++ kernels with g++ and run them on the CPU (fp8kit's cuda-emu).
 // Include this instead of the CUDA headers (native/cuda/launch.cuh does so when
-// not under nvcc). Build with -ffp-contract=off: nvcc fuses a*b+c only where the
-// kernel writes fmaf, so the two builds compute the same bits.
+// not under nvcc). FMA policy: nvcc contracts a*b+c into fma.rn by default
+// (--fmad=true); g++ does not with -ffp-contract=off. So both builds turn
+// contraction off -- the plugin is compiled with nvcc -fmad=false (CMakeLists.txt),
+// this emulation with g++ -ffp-contract=off -- and a kernel that means a fused
+// multiply-add writes fmaf / __fmaf_rn; then the two builds compute the same bits
+// (test/fmad.test.ts checks the PTX).
 #pragma once
 #ifdef __CUDACC__
 #error "cuda_emu.h is for the g++ build; nvcc uses the CUDA headers"
