@@ -74,4 +74,24 @@ export async function usage(): Promise<void> {
   fp8.groupedGemmMaskedSync(q, w, new Int32Array(1), { into: fp8.deviceEmpty('bf16', [1, 1]) });
   // @ts-expect-error: quantize's formats are e4m3 and e5m2
   fp8.quantizeSync(host, { format: 'e3m4' });
+
+  // MoE: the gate's outputs follow where the logits live; the cluster's results are typed per rank.
+  const gate = fp8.routeSync(host, { topk: 8, groups: 8, topkGroups: 4, routeScale: 2.5 });
+  expectType<Equal<typeof gate.topkIdx, Tensor<'i32'>>>();
+  expectType<Equal<typeof gate.topkWeights, Tensor<'f32'>>>();
+  const gateDev = fp8.routeSync(dev, { topk: 8 });
+  expectType<Equal<typeof gateDev.topkIdx, DeviceTensor<'i32'>>>();
+  const layout = fp8.dispatchLayoutSync(gate.topkIdx, 256, { nodes: 2, gpusPerNode: 8 });
+  expectType<Equal<typeof layout.isTokenInRank, Tensor<'u8'>>>();
+  const cluster = new fp8.Cluster({ nodes: 2, gpusPerNode: 8 }, { numExperts: 256 });
+  const received = await cluster.dispatch([{ x: host, topkIdx: gate.topkIdx, topkWeights: gate.topkWeights }], { expertAlignment: 128 });
+  const mIndices: Int32Array | undefined = received[0].expanded?.mIndices;
+  const combined = await cluster.combine(received.map((r) => r.recvX as Tensor<'bf16'>), received);
+  expectType<Equal<typeof combined, Tensor<'bf16'>[]>>();
+  const stats: number = cluster.stats().ibBytes;
+  void [mIndices, stats];
+  // @ts-expect-error: the gate's score functions are sigmoid and softmax
+  fp8.routeSync(host, { topk: 8, scoreFunc: 'relu' });
+  // @ts-expect-error: topk is required
+  fp8.routeSync(host, {});
 }
