@@ -69,6 +69,50 @@ for (const order of ['forward', 'reverse']) {
       });
     }
 
+    // FP8KIT_EMU_MMA: the emulated mma.sync accumulates exactly (default) or as SPEC §4 'limited'.
+    test('mma.sync on random e4m3 fragments, exact and limited accumulation, lane for lane', () => {
+      const modes: Record<string, string>[] = [{}, { FP8KIT_EMU_MMA: 'exact' }, { FP8KIT_EMU_MMA: 'limited' },
+        { FP8KIT_EMU_MMA: 'limited', FP8KIT_EMU_MMA_BITS: '14' }, { FP8KIT_EMU_MMA: 'limited', FP8KIT_EMU_MMA_BITS: '8' }];
+      for (const env of modes) {
+        const r = run(driver, 'mma_random', order, env);
+        expect(r.out.trim().split('\n').at(-1), `${JSON.stringify(env)}: ${r.out}${r.err}`).toBe('OK');
+        expect(r.rc).toBe(0);
+      }
+    });
+
+    test('FP8KIT_EMU_MMA / FP8KIT_EMU_MMA_BITS out of range are faults', () => {
+      for (const [env, why] of [[{ FP8KIT_EMU_MMA: 'fast' }, 'FP8KIT_EMU_MMA=fast (expected exact or limited)'],
+        [{ FP8KIT_EMU_MMA: 'limited', FP8KIT_EMU_MMA_BITS: '31' }, 'FP8KIT_EMU_MMA_BITS=31 (expected an integer from 1 to 30)']] as const) {
+        const r = run(driver, 'mma_random', order, env);
+        expect(r.rc, r.out + r.err).toBe(3);
+        expect(r.out).toContain(`mma.sync.m16n8k32: ${why}`);
+      }
+    });
+
+    // Issue 11's planted fault: K = 4096, all-positive inputs, unit scales, against ref 'promoted' (bound 1e-3).
+    test('a GEMM that never promotes passes the exact MMA and fails the limited one', () => {
+      const err = (out: string) => Number(/max\|ref promoted\| = (\S+)/.exec(out)?.[1]);
+      const measured: string[] = [];
+      for (const mode of ['exact', 'limited']) {
+        const env = { FP8KIT_EMU_MMA: mode };
+        const good = run(driver, 'mma_promote_128', order, env), bad = run(driver, 'mma_never_promote', order, env);
+        measured.push(`${mode}: promotes every 128 ${err(good.out)}, never promotes ${err(bad.out)}`);
+        expect(good.out.trim().split('\n').at(-1), good.out + good.err).toBe('OK');
+        expect(err(good.out)).toBeLessThan(1e-3);
+        if (mode === 'exact') {
+          expect(bad.out.trim().split('\n').at(-1), bad.out + bad.err).toBe('OK'); // why the old emulator missed it
+          expect(err(bad.out)).toBeLessThan(1e-3);
+        } else {
+          expect(good.out).toContain("bit for bit ref 'limited' with promotionInterval 128");
+          expect(bad.out).toContain("bit for bit ref 'limited' with no promotion interval");
+          expect(bad.rc, bad.out + bad.err).toBe(1);
+          expect(bad.out).toMatch(/MISMATCH: kernel never promotes: relative error \S+ against ref promoted, above 1e-3/);
+          expect(err(bad.out)).toBeGreaterThan(1e-2);
+        }
+      }
+      console.log(`planted fault (${order}), max|D - ref promoted| / max|ref promoted| at K = 4096:\n  ${measured.join('\n  ')}`);
+    });
+
     test('a missing __syncthreads reads the 0xFF poison (NaN)', () => {
       const r = run(driver, 'missing_sync', order);
       expect(r.rc).toBe(1);

@@ -4,6 +4,7 @@
 //   driver bench               speeds of the emulator
 // Exit status: 0 OK, 1 mismatch, 3 fp8k::emu::Fault (message on stdout).
 #include <chrono>
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -15,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "../../native/common/gemm_modes.h"
 #include "../../native/emu/fiber.h"
 #include "fault_kernels.cuh"
 #include "kernels.cuh"
@@ -164,6 +166,117 @@ bool mma_gemm() {
   const int warps = (M / 16) * (N / 8);
   FP8K_LAUNCH((mma_gemm_kernel<FA, FB>), warps / 4, 128, 0, 0, A.data(), Bt.data(), C.data(), D.data(), M, N, K);
   expect_eq("D", D, want);
+  return true;
+}
+
+// FP8KIT_EMU_MMA / FP8KIT_EMU_MMA_BITS as this driver reads them: 0 for exact, else the bits.
+int emu_mma_bits() {
+  const char* mode = getenv("FP8KIT_EMU_MMA");
+  if (!mode || strcmp(mode, "limited")) return 0;
+  const char* b = getenv("FP8KIT_EMU_MMA_BITS");
+  return b && *b ? atoi(b) : 14;
+}
+
+// SPEC §4 'limited', one K step, restated for the test (not accumulate.h's code): E = floor(log2|x|)
+// by frexp over the nonzero products and C; each term becomes a whole number of units 2^(E-bits+1),
+// cut toward zero by the conversion to int64; the integer sum, scaled back, rounded to f32 once.
+// Every product zero: C as it was.
+float limited_step_restated(const double* prod, int n, float c, int bits) {
+  int e_max = INT_MIN;
+  for (int i = 0; i < n; ++i)
+    if (prod[i] != 0) {
+      int e;
+      frexp(prod[i], &e);  // |x| = f * 2^e with f in [0.5, 1): floor(log2|x|) = e - 1
+      e_max = std::max(e_max, e - 1);
+    }
+  if (e_max == INT_MIN) return c;
+  if (c != 0) {
+    int e;
+    frexp((double)c, &e);
+    e_max = std::max(e_max, e - 1);
+  }
+  const double unit = ldexp(1.0, e_max - bits + 1);
+  int64_t units = (int64_t)((double)c / unit);
+  for (int i = 0; i < n; ++i) units += (int64_t)(prod[i] / unit);
+  return (float)((double)units * unit);
+}
+
+// Random e4m3 fragments over the whole range (zeros, subnormals, 448; no NaN) and C of every size,
+// through mma_gemm_kernel (K/32 chained MMAs), against the mode FP8KIT_EMU_MMA names, bit for bit.
+bool mma_random() {
+  const int M = 32, N = 16, K = 96, F = FP8K_FORMAT_E4M3, bits = emu_mma_bits();
+  std::vector<uint8_t> A(M * K), Bt(N * K);
+  auto byte = [] {
+    const uint8_t v = (uint8_t)rand_int(0, 255);
+    return (v & 0x7F) == 0x7F || rand_int(0, 7) == 0 ? (uint8_t)0 : v;
+  };
+  for (auto& e : A) e = byte();
+  for (auto& e : Bt) e = byte();
+  for (int k = 0; k < 32; ++k) A[3 * K + k] = 0;  // row 3, first step: every product zero
+  std::vector<float> C(M * N), D(M * N), want(M * N);
+  for (auto& e : C) e = rand_int(0, 5) == 0 ? 0.0f : std::ldexp(std::normal_distribution<float>()(rng), rand_int(-12, 16));
+  int differ = 0;
+  for (int m = 0; m < M; ++m)
+    for (int n = 0; n < N; ++n) {
+      float acc = C[m * N + n];
+      for (int k0 = 0; k0 < K; k0 += 32) {
+        double prod[32], exact = acc;
+        for (int k = 0; k < 32; ++k) {
+          prod[k] = (double)fp8k_to_f32(A[m * K + k0 + k], F) * (double)fp8k_to_f32(Bt[n * K + k0 + k], F);
+          exact += prod[k];
+        }
+        const float lim = limited_step_restated(prod, 32, acc, bits ? bits : 14);
+        differ += lim != (float)exact;
+        acc = bits ? lim : (float)exact;
+      }
+      want[m * N + n] = acc;
+    }
+  FP8K_LAUNCH((mma_gemm_kernel<F, F>), 1, 128, 0, 0, A.data(), Bt.data(), C.data(), D.data(), M, N, K);
+  expect_eq("D", D, want);
+  printf("%s accumulation (%d bits), %d of %d MMA steps: limited differs from exact\n", bits ? "limited" : "exact", bits ? bits : 14,
+         differ, M * N * K / 32);
+  if (differ == 0) throw Mismatch{"the data does not tell limited from exact accumulation"};
+  return true;
+}
+
+// Issue 11's planted fault: mma_promote_kernel at K = 4096 on all-positive e4m3 (values in [1, 2),
+// unit scales), against ref's 'promoted' result (fp8k_gemm_element, the loop body of
+// native/ref/gemm.cc). Under FP8KIT_EMU_MMA=limited the kernel must also equal ref's 'limited' with
+// the same promotion (interval 128, or none) bit for bit. Fails above a relative error of 1e-3.
+template <int PROMOTE>
+bool mma_promotion() {
+  const int M = 32, N = 16, K = 4096, F = FP8K_FORMAT_E4M3, bits = emu_mma_bits();
+  std::vector<uint8_t> A(M * K), Bt(N * K);
+  for (auto& e : A) e = (uint8_t)rand_int(0x30, 0x47);  // 0.5, 0.5625, ..., 3.75
+  for (auto& e : Bt) e = (uint8_t)rand_int(0x30, 0x47);
+  std::vector<float> sa(M * K / 128, 1.0f), sb(N * K / 128, 1.0f), D(M * N);
+  FP8K_LAUNCH((mma_promote_kernel<PROMOTE>), 1, 32 * (M / 16) * (N / 8), 0, 0, A.data(), Bt.data(), D.data(), M, N, K);
+  fp8k_gemm p{};
+  p.m = M, p.n = N, p.k = K, p.layout = FP8K_GEMM_NT, p.a_format = F, p.b_format = F;
+  p.a_scale_layout = FP8K_LAYOUT_ROW, p.b_scales = FP8K_B_LINES, p.accumulate = FP8K_ACC_PROMOTED;
+  const fp8k_gemm_operands o{&p, A.data(), Bt.data(), sa.data(), sb.data()};
+  double err = 0, peak = 0;
+  for (int m = 0; m < M; ++m)
+    for (int n = 0; n < N; ++n) {
+      const float r = fp8k_gemm_element(o, nullptr, m, n);
+      err = std::max(err, std::fabs((double)D[m * N + n] - r)), peak = std::max(peak, std::fabs((double)r));
+    }
+  const char* what = PROMOTE ? "promotes every 128" : "never promotes";
+  printf("K = %d, MMA %s (%d bits), kernel %s: max|D - ref promoted| / max|ref promoted| = %.3g\n", K,
+         bits ? "limited" : "exact", bits ? bits : 14, what, err / peak);
+  if (bits) {
+    p.accumulate = FP8K_ACC_LIMITED, p.accumulator_bits = bits, p.promotion_interval = PROMOTE ? 128 : 0;
+    std::vector<float> want(M * N);
+    for (int m = 0; m < M; ++m)
+      for (int n = 0; n < N; ++n) want[m * N + n] = fp8k_gemm_element(o, nullptr, m, n);
+    expect_eq(PROMOTE ? "D vs ref limited(promotionInterval 128)" : "D vs ref limited(no promotion)", D, want);
+    printf("bit for bit ref 'limited' with %s\n", PROMOTE ? "promotionInterval 128" : "no promotion interval");
+  }
+  if (!(err / peak < 1e-3)) {
+    char buf[160];
+    snprintf(buf, sizeof buf, "kernel %s: relative error %.3g against ref promoted, above 1e-3", what, err / peak);
+    throw Mismatch{buf};
+  }
   return true;
 }
 
@@ -382,6 +495,9 @@ const std::map<std::string, std::function<bool()>> kTests = {
     {"mma_e5m2", mma_gemm<FP8K_FORMAT_E5M2, FP8K_FORMAT_E5M2>},
     {"mma_e4m3_e5m2", mma_gemm<FP8K_FORMAT_E4M3, FP8K_FORMAT_E5M2>},
     {"mma_e5m2_e4m3", mma_gemm<FP8K_FORMAT_E5M2, FP8K_FORMAT_E4M3>},
+    {"mma_random", mma_random},
+    {"mma_promote_128", mma_promotion<4>},
+    {"mma_never_promote", mma_promotion<0>},
     {"ldmatrix_x1", ldmatrix<1, false>},
     {"ldmatrix_x2", ldmatrix<2, false>},
     {"ldmatrix_x4", ldmatrix<4, false>},

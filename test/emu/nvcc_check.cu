@@ -29,6 +29,8 @@ void instantiate_all(void* p, cudaStream_t s) {
   FP8K_LAUNCH(cp_async_kernel<true>, 1, 32, 0, s, (const uint4*)p, (uint4*)p, 5);
   FP8K_LAUNCH(cvt_kernel, 1, 32, 0, s, f, h, h, 1);
   FP8K_LAUNCH(mma_bench_kernel, 1, 32, 0, s, f, 1);
+  FP8K_LAUNCH(mma_promote_kernel<4>, 1, 32, 0, s, b, b, f, 16, 8, 128);
+  FP8K_LAUNCH(mma_promote_kernel<0>, 1, 32, 0, s, b, b, f, 16, 8, 128);
   FP8K_LAUNCH(missing_sync_kernel, 1, 128, 0, s, f, f);
   FP8K_LAUNCH(oob_kernel, 1, 128, 0, s, f, 1);
 }

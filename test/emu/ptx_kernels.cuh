@@ -100,3 +100,28 @@ __global__ void mma_bench_kernel(float* __restrict__ out, int iters) {
   for (int i = 0; i < iters; ++i) fp8k::ptx::mma_m16n8k32_e4m3_e4m3(acc, a, b, acc);
   out[blockIdx.x * blockDim.x + threadIdx.x] = acc[0];
 }
+
+// The GEMM of issue 11's planted fault: one 16x8 tile of D per warp (M%16 == N%8 == K%32 == 0),
+// fragments straight from global memory, unit scales. PROMOTE = 4: every 4 MMAs (128 of K) the MMA
+// accumulator is added into an f32 register and reset, as DeepSeek-V3 promotes to CUDA cores;
+// PROMOTE = 0: the MMA accumulator runs across the whole of K (the fault).
+template <int PROMOTE>
+__global__ void mma_promote_kernel(const uint8_t* __restrict__ A, const uint8_t* __restrict__ Bt, float* __restrict__ D,
+                                   int M, int N, int K) {
+  const int warp = (blockIdx.x * blockDim.x + threadIdx.x) / 32, lane = threadIdx.x & 31;
+  const int tiles_n = N / 8, m0 = warp / tiles_n * 16, n0 = warp % tiles_n * 8;
+  if (m0 >= M) return;  // whole warps only
+  const int g = lane >> 2, t = lane & 3;
+  float acc[4] = {0, 0, 0, 0}, prom[4] = {0, 0, 0, 0};
+  for (int k0 = 0, step = 1; k0 < K; k0 += 32, ++step) {
+    const uint8_t* a0 = A + (size_t)(m0 + g) * K + k0 + 4 * t;
+    const uint8_t* b0 = Bt + (size_t)(n0 + g) * K + k0 + 4 * t;
+    const uint32_t a[4] = {*(const uint32_t*)a0, *(const uint32_t*)(a0 + 8 * K), *(const uint32_t*)(a0 + 16),
+                           *(const uint32_t*)(a0 + 8 * K + 16)};
+    const uint32_t b[2] = {*(const uint32_t*)b0, *(const uint32_t*)(b0 + 16)};
+    fp8k::ptx::mma_m16n8k32_e4m3_e4m3(acc, a, b, acc);
+    if (PROMOTE && (step % PROMOTE == 0 || k0 + 32 == K))
+      for (int i = 0; i < 4; ++i) prom[i] += acc[i], acc[i] = 0.0f;
+  }
+  for (int i = 0; i < 4; ++i) D[(m0 + g + 8 * (i >= 2)) * N + n0 + 2 * t + (i & 1)] = PROMOTE ? prom[i] : acc[i];
+}

@@ -6,12 +6,28 @@
 //   B: b[0..1] hold bytes b0..b7; b_i is at k = 4t + (i&3) + 16*(i>=4), n = g
 //   C/D: c_i is at row g + 8*(i>=2), col 2t + (i&1)
 // The emulation is a warp collective: all 32 lanes post their fragments and one
-// combine computes D. Each fp8 product is exact; the 32 products and C are
-// summed in double and rounded once to f32. That equals the device wherever the
-// sums are exact (small integers: how the tests pin the layout); elsewhere the
-// device's narrower accumulator may differ in the last bits.
+// combine computes D. Each fp8 product is exact (at most 8 significant bits per
+// operand). How the 32 products of an output element and its C are added is
+// chosen by the environment, read at every emulated instruction:
+//   FP8KIT_EMU_MMA=exact (default)  summed in double and rounded once to f32.
+//     That equals the device wherever the sums are exact (small integers: how
+//     the tests pin the layout); elsewhere the device's narrower accumulator
+//     differs, and a kernel that never promotes its accumulator passes.
+//   FP8KIT_EMU_MMA=limited  SPEC §4 'limited', the Hopper FP8 tensor-core
+//     accumulator (DeepSeek-V3 report §3.3): the instruction is one 32-element
+//     K step, so the 32 products and C are aligned to the largest exponent among
+//     them, truncated toward zero to FP8KIT_EMU_MMA_BITS (default 14) bits, and
+//     summed exactly, then rounded to f32 — fp8k_limited_step of
+//     native/common/accumulate.h, the same code as the CPU backends' 'limited'
+//     mode, so a kernel that promotes every 128 of K as SPEC's promotionInterval
+//     does gives ref's 'limited' bits.
+// Any other value, or bits outside [1, 30] (SPEC's accumulatorBits range), is a Fault.
 #pragma once
 #include "ptx_common.cuh"
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../common/accumulate.h"
 #include "../../common/fp8.h"
 
 #if !defined(__CUDACC__)
@@ -37,8 +53,21 @@ inline const float* fp8_table() {
   return t.v;
 }
 
+// FP8KIT_EMU_MMA / FP8KIT_EMU_MMA_BITS: 0 for exact, else the accumulator's bits.
+inline int mma_limited_bits(const Loc& loc) {
+  const char* mode = getenv("FP8KIT_EMU_MMA");
+  if (!mode || !*mode || !strcmp(mode, "exact")) return 0;
+  if (strcmp(mode, "limited")) fault(loc, "mma.sync.m16n8k32: FP8KIT_EMU_MMA=%s (expected exact or limited)", mode);
+  const char* e = getenv("FP8KIT_EMU_MMA_BITS");
+  if (!e || !*e) return 14;
+  char* end;
+  const long bits = strtol(e, &end, 10);
+  if (*end || bits < 1 || bits > 30) fault(loc, "mma.sync.m16n8k32: FP8KIT_EMU_MMA_BITS=%s (expected an integer from 1 to 30)", e);
+  return (int)bits;
+}
+
 template <int FA, int FB>
-inline void mma_m16n8k32_combine(void* const* pp, unsigned, const Loc&) {
+inline void mma_m16n8k32_combine(void* const* pp, unsigned, const Loc& loc) {
   MmaPost* const* p = reinterpret_cast<MmaPost* const*>(pp);
   const float* ta = fp8_table<FA>();
   const float* tb = fp8_table<FB>();
@@ -54,8 +83,15 @@ inline void mma_m16n8k32_combine(void* const* pp, unsigned, const Loc&) {
     for (int i = 0; i < 4; ++i) C[g + 8 * (i >= 2)][2 * t + (i & 1)] = p[lane]->c[i];
   }
   // All of C is read before any D is written: d and c may be the same registers.
+  const int bits = mma_limited_bits(loc);
   for (int m = 0; m < 16; ++m)
     for (int n = 0; n < 8; ++n) {
+      if (bits) {
+        double terms[32];
+        for (int k = 0; k < 32; ++k) terms[k] = (double)A[m][k] * (double)B[k][n];
+        C[m][n] = (double)fp8k_limited_step((float)C[m][n], terms, 32, bits);
+        continue;
+      }
       double s = C[m][n];
       for (int k = 0; k < 32; ++k) s += (double)A[m][k] * (double)B[k][n];
       C[m][n] = (double)(float)s;
