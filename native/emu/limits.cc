@@ -54,16 +54,6 @@ const Arch& arch() {
   throw Fault(std::string("cuda-emu: FP8KIT_EMU_ARCH=") + e + " (expected sm_89 or sm_90)");
 }
 
-std::string fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));
-std::string fmt(const char* f, ...) {
-  char buf[1024];
-  va_list ap;
-  va_start(ap, f);
-  vsnprintf(buf, sizeof buf, f, ap);
-  va_end(ap);
-  return buf;
-}
-
 struct Resources {
   int registers = -1;  // -1: not in the table
   size_t smem = 0;     // static shared memory

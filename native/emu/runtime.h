@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <stdexcept>
+#include <string>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -32,6 +33,8 @@ class Fault : public std::runtime_error {
 
 // Throws a Fault naming the kernel, block, thread and `loc`. Only inside a kernel.
 [[noreturn]] void fault(Loc loc, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+// printf into a string, for fault messages (scheduler.cc).
+std::string fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));
 
 // ---- launches ----------------------------------------------------------------
 using Thunk = void (*)(void* ctx);

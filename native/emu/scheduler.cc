@@ -31,6 +31,15 @@ dim3 blockDim, gridDim;
 namespace fp8k {
 namespace emu {
 
+std::string fmt(const char* f, ...) {
+  char buf[1024];
+  va_list ap;
+  va_start(ap, f);
+  vsnprintf(buf, sizeof buf, f, ap);
+  va_end(ap);
+  return buf;
+}
+
 Block* g_block = nullptr;
 RaceCheck* g_racecheck = nullptr;
 
@@ -64,16 +73,6 @@ bool same_loc(const Loc& a, const Loc& b) {
 }
 
 std::string loc_str(const Loc& l) { return std::string(l.file ? l.file : "?") + ":" + std::to_string(l.line); }
-
-std::string fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));
-std::string fmt(const char* f, ...) {
-  char buf[1024];
-  va_list ap;
-  va_start(ap, f);
-  vsnprintf(buf, sizeof buf, f, ap);
-  va_end(ap);
-  return buf;
-}
 
 std::string idx_str(uint3 v) { return fmt("(%u,%u,%u)", v.x, v.y, v.z); }
 
