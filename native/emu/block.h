@@ -1,6 +1,7 @@
 // Internal state of the emulator: one Block at a time per process. Launches are
 // serialized by a mutex (the fiber stacks and this state are process-wide).
 #pragma once
+#include <cstdint>
 #include <exception>
 #include <string>
 #include <vector>
@@ -59,6 +60,8 @@ struct Block {
   char* dyn = nullptr;
   size_t dyn_size = 0;
   bool combining = false;  // a warp collective's combine step is running
+  bool cp_early = true;    // FP8KIT_EMU_CP_ASYNC (cp_async.cc)
+  uint64_t cp_rng = 0;     // the launch's generator for early cp.async landings
 };
 
 extern Block* g_block;  // the block being emulated, or nullptr
@@ -77,6 +80,8 @@ extern RaceCheck* g_racecheck;
 
 [[noreturn]] void fault_at(Block& b, const Thread* t, Loc loc, const std::string& msg);
 void yield_to_scheduler(Thread& t);
+void cp_async_launch(Block& b, Loc loc);       // reads FP8KIT_EMU_CP_ASYNC / _SEED, seeds the launch
+void cp_async_maybe_land(Block& b, Thread& t);  // a sync point of t: some pending copies land (early)
 std::string thread_list(const std::vector<int>& ids);
 
 }  // namespace emu

@@ -95,8 +95,9 @@ void warp_collective(const Collective& op, unsigned mask, void* payload, Loc loc
 int lane_id();
 unsigned live_lanes();  // lanes of the caller's warp that exist and have not exited
 
-// cp.async, emulated as a deferred copy: recorded at issue, performed at
-// wait_group / wait_all, so shared memory read before the wait holds 0xFF poison.
+// cp.async, emulated as a deferred copy: recorded at issue, performed at a
+// seeded random sync point of the issuer or, at the latest, at the wait_group /
+// wait_all that requires it (FP8KIT_EMU_CP_ASYNC=early|wait, cp_async.cc).
 void cp_async(void* dst_smem, const void* src, unsigned bytes, unsigned src_bytes, Loc loc);
 void cp_async_commit();
 void cp_async_wait(int pending_groups_allowed);  // wait_all == commit + wait(0)

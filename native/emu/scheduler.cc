@@ -318,6 +318,7 @@ static Thread& current(Loc loc, const char* what) {
 int barrier(BarrierKind kind, int pred, Loc loc) {
   Thread& me = current(loc, "__syncthreads");
   Block& b = *g_block;
+  cp_async_maybe_land(b, me);  // on arrival: before the threads still behind it read
   me.state = Thread::BARRIER;
   me.where = loc;
   me.bar_pred = pred != 0;
@@ -339,6 +340,7 @@ int barrier(BarrierKind kind, int pred, Loc loc) {
 void warp_collective(const Collective& op, unsigned mask, void* payload, Loc loc) {
   Thread& me = current(loc, op.name);
   Block& b = *g_block;
+  cp_async_maybe_land(b, me);
   if (!(mask >> me.lane & 1))
     fault_at(b, &me, loc, fmt("%s: the calling lane %d is not in its own mask 0x%08x", op.name, me.lane, mask));
   me.state = Thread::WARP;
@@ -471,6 +473,7 @@ void run_grid(const char* kernel, const void* fn, Loc loc, dim3 grid, dim3 block
     }
   } guard(&b, tls_saved);
   if (g_racecheck) g_racecheck->launch(b, g_tls, g_tls_size);
+  cp_async_launch(b, loc);
   gridDim = grid;
   blockDim = block;
   const unsigned long long nblocks = (unsigned long long)grid.x * grid.y * grid.z;

@@ -1,6 +1,8 @@
 // cp.async (sm_80+): global -> shared copies that complete at wait_group.
-// Emulated as deferred copies (native/emu/cp_async.cc): nothing lands in shared
-// memory before the wait, so a missing wait reads the 0xFF poison.
+// Emulated as deferred copies (native/emu/cp_async.cc) that land at a seeded
+// random sync point of the issuing thread between issue and wait
+// (FP8KIT_EMU_CP_ASYNC=early, the default) or exactly at the wait (=wait, where
+// a missing wait always reads the 0xFF poison).
 #pragma once
 #include "ptx_common.cuh"
 
