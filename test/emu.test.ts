@@ -56,8 +56,11 @@ const correct = [
   'block_sum', 'warp_max', 'vote', 'scan', 'atomics', 'dynamic_smem', 'transpose',
   'mma_e4m3', 'mma_e5m2', 'mma_e4m3_e5m2', 'mma_e5m2_e4m3',
   'ldmatrix_x1', 'ldmatrix_x2', 'ldmatrix_x4', 'ldmatrix_x1_trans', 'ldmatrix_x2_trans', 'ldmatrix_x4_trans',
-  'cp_async', 'cvt', 'concurrent', 'warp_exchange',
+  'cp_async', 'cp_async_double_buffer', 'cp_async_publish', 'cvt', 'concurrent', 'warp_exchange',
 ];
+// cp.async landings: FP8KIT_EMU_CP_ASYNC=early (the default, so every test above) lands each pending copy
+// at a seeded random sync point of its thread up to its wait; =wait lands it at the wait (the old emulator).
+const cpSeeds = ['0', '1', '2', '3', '4', '5', '6', '7'];
 
 for (const order of ['forward', 'reverse']) {
   describe(`cuda-emu, ${order} thread order`, () => {
@@ -120,9 +123,52 @@ for (const order of ['forward', 'reverse']) {
     });
 
     test('a forgotten cp.async wait reads the 0xFF poison', () => {
-      const r = run(driver, 'cp_async_missing_wait', order);
+      // Landing at the wait, a read before the wait sees the poison always (the old emulator caught this
+      // bug on every run); landing early, only where a copy the read needs was drawn to stay pending.
+      const r = run(driver, 'cp_async_missing_wait', order, { FP8KIT_EMU_CP_ASYNC: 'wait' });
       expect(r.rc).toBe(1);
       expect(r.out).toContain('got 4.2949673e+09'); // 0xFFFFFFFF
+      for (const s of cpSeeds) {
+        const e = run(driver, 'cp_async_missing_wait', order, { FP8KIT_EMU_SEED: s });
+        expect(e.rc, `seed ${s}: ${e.out}`).toBe(1); // 32 copies, each pending with probability 1/8 at the read
+      }
+    });
+
+    test('cp.async kernels are right under every landing schedule tried', () => {
+      for (const name of ['cp_async', 'cp_async_double_buffer', 'cp_async_publish']) {
+        const w = run(driver, name, order, { FP8KIT_EMU_CP_ASYNC: 'wait' });
+        expect(w.out.trim(), `${name} wait: ${w.err}`).toBe('OK');
+        for (const s of cpSeeds) {
+          const e = run(driver, name, order, { FP8KIT_EMU_CP_ASYNC: 'early', FP8KIT_EMU_SEED: s });
+          expect(e.out.trim(), `${name} seed ${s}: ${e.err}`).toBe('OK');
+        }
+      }
+    });
+
+    // Issue 11's planted cp.async faults: a copy landing only at its wait hides both (they pass under
+    // =wait); landing early, every seed tried shows a wrong value.
+    for (const [name, what] of [
+      ['cp_async_double_buffer_nosync', 'a stage buffer reused without the __syncthreads after its reads'],
+      ['cp_async_publish_nosync', 'a cp.async issued before the __syncthreads that publishes its global source'],
+    ]) {
+      test(`planted: ${what}`, () => {
+        const w = run(driver, name, order, { FP8KIT_EMU_CP_ASYNC: 'wait' });
+        expect(w.out.trim(), w.err).toBe('OK');
+        for (const s of cpSeeds) {
+          const e = run(driver, name, order, { FP8KIT_EMU_CP_ASYNC: 'early', FP8KIT_EMU_SEED: s });
+          expect(e.rc, `seed ${s}: ${e.out}`).toBe(1);
+          expect(e.out).toMatch(/^MISMATCH: cp\.async (double buffer|publish)\[\d+\]/);
+        }
+      });
+    }
+
+    test('FP8KIT_EMU_CP_ASYNC / FP8KIT_EMU_SEED out of range are faults', () => {
+      const a = run(driver, 'cp_async', order, { FP8KIT_EMU_CP_ASYNC: 'sometimes' });
+      expect(a.rc).toBe(3);
+      expect(a.out).toContain('FP8KIT_EMU_CP_ASYNC=sometimes: must be early or wait');
+      const b = run(driver, 'cp_async', order, { FP8KIT_EMU_SEED: '-x' });
+      expect(b.rc).toBe(3);
+      expect(b.out).toContain('FP8KIT_EMU_SEED=-x: must be a decimal integer');
     });
 
     test('a shuffle whose mask leaves out a participating lane', () => {

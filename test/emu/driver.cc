@@ -320,6 +320,37 @@ bool cp_async() {
   return true;
 }
 
+// The planted early-landing cp.async faults (fault_kernels.cuh) and their fixed forms.
+template <bool SYNC>
+bool cp_async_double_buffer() {
+  const int stages = 6;
+  std::vector<uint32_t> x(stages * 64 * 4), y(stages * 64 * 2 * 4, 0), want(y.size());
+  for (auto& e : x) e = (uint32_t)rng();
+  for (int s = 0; s < stages; ++s)
+    for (int t = 0; t < 64; ++t)
+      for (int w = 0; w < 4; ++w) {
+        want[((s * 64 + t) * 2) * 4 + w] = x[(s * 64 + ((t + 1) & 63)) * 4 + w];
+        want[((s * 64 + t) * 2 + 1) * 4 + w] = x[(s * 64 + ((t + 63) & 63)) * 4 + w];
+      }
+  FP8K_LAUNCH(cp_async_double_buffer_kernel<SYNC>, 1, 64, 0, 0, (const uint4*)x.data(), (uint4*)y.data(), stages);
+  expect_eq("cp.async double buffer", y, want);
+  return true;
+}
+
+template <bool SYNC>
+bool cp_async_publish() {
+  std::vector<uint32_t> x(64 * 4), work(64 * 4, 0xFFFFFFFFu), y(64 * 2 * 4, 0), want(y.size());
+  for (auto& e : x) e = (uint32_t)rng() & 0x7FFFFFFFu;  // never the 0xFFFFFFFF of fresh device memory
+  for (int t = 0; t < 64; ++t)
+    for (int w = 0; w < 4; ++w) {
+      want[(2 * t) * 4 + w] = x[((t + 1) & 63) * 4 + w];
+      want[(2 * t + 1) * 4 + w] = x[((t + 63) & 63) * 4 + w];
+    }
+  FP8K_LAUNCH(cp_async_publish_kernel<SYNC>, 1, 64, 0, 0, (const uint4*)x.data(), (uint4*)work.data(), (uint4*)y.data());
+  expect_eq("cp.async publish", y, want);
+  return true;
+}
+
 template <bool SYNC>
 bool warp_exchange() {
   auto x = rand_ints_f(64, 1, 9);
@@ -506,6 +537,10 @@ const std::map<std::string, std::function<bool()>> kTests = {
     {"ldmatrix_x4_trans", ldmatrix<4, true>},
     {"cp_async", cp_async<true>},
     {"cp_async_missing_wait", cp_async<false>},
+    {"cp_async_double_buffer", cp_async_double_buffer<true>},
+    {"cp_async_double_buffer_nosync", cp_async_double_buffer<false>},
+    {"cp_async_publish", cp_async_publish<true>},
+    {"cp_async_publish_nosync", cp_async_publish<false>},
     {"warp_exchange", warp_exchange<true>},
     {"cvt", cvt},
     {"concurrent", concurrent},

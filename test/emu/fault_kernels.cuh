@@ -2,6 +2,7 @@
 // and expects the emulator's message to name it.
 #pragma once
 #include "../../native/cuda/launch.cuh"
+#include "../../native/cuda/ptx/cp_async.cuh"
 #include "../../native/cuda/vec.cuh"
 
 // Reads a neighbour's slot without the barrier: sees the 0xFF poison (NaN);
@@ -93,4 +94,46 @@ __global__ void big_smem_kernel(float* __restrict__ y, int n) {
   for (int i = t; i < n; i += blockDim.x) s[i] = (float)i;
   __syncthreads();
   if (t == 0) y[0] = s[n - 1];
+}
+
+// ---- cp.async landing early (FP8KIT_EMU_CP_ASYNC=early): bugs a copy that lands only at its wait hides
+
+// Double buffering over `stages` stages of 64 x 16 bytes: the copy of stage s+2 goes into the buffer
+// stage s was read from. Without the second __syncthreads (SYNC = false) a thread that runs ahead
+// issues it while its neighbours still read stage s; a copy landing at the wait (the next iteration,
+// after its barrier) never shows it, one landing early corrupts their reads.
+template <bool SYNC>
+__global__ void cp_async_double_buffer_kernel(const uint4* __restrict__ x, uint4* __restrict__ y, int stages) {
+  __shared__ uint4 buf[2][64];
+  const int t = threadIdx.x;
+  fp8k::ptx::cp_async_cg_16(&buf[0][t], &x[t]);
+  fp8k::ptx::cp_async_commit_group();
+  for (int s = 0; s < stages; ++s) {
+    if (s + 1 < stages) fp8k::ptx::cp_async_cg_16(&buf[(s + 1) & 1][t], &x[(s + 1) * 64 + t]);  // FAULT: reuse-before-sync
+    fp8k::ptx::cp_async_commit_group();
+    fp8k::ptx::cp_async_wait_group<1>();  // stage s landed
+    __syncthreads();
+    y[(s * 64 + t) * 2] = buf[s & 1][(t + 1) & 63];  // both neighbours: one runs ahead in either thread order
+    y[(s * 64 + t) * 2 + 1] = buf[s & 1][(t + 63) & 63];
+    if (SYNC) __syncthreads();  // every read of buf[s & 1] before the next iteration's copy into it
+  }
+}
+
+// Each thread publishes its element to a global workspace, then stages its neighbours' elements
+// back with cp.async. Without the __syncthreads between the store and the issue (SYNC = false), the
+// copy may read the source before the neighbour stored it; a copy performed at the wait (after the
+// later barrier) always reads the stored value.
+template <bool SYNC>
+__global__ void cp_async_publish_kernel(const uint4* __restrict__ x, uint4* __restrict__ work, uint4* __restrict__ y) {
+  __shared__ uint4 s[2][64];
+  const int t = threadIdx.x;
+  work[t] = x[t];
+  if (SYNC) __syncthreads();
+  fp8k::ptx::cp_async_cg_16(&s[0][t], &work[(t + 1) & 63]);  // FAULT: source-before-sync
+  fp8k::ptx::cp_async_cg_16(&s[1][t], &work[(t + 63) & 63]);
+  fp8k::ptx::cp_async_commit_group();
+  __syncthreads();
+  fp8k::ptx::cp_async_wait_all();
+  y[2 * t] = s[0][t];
+  y[2 * t + 1] = s[1][t];
 }
