@@ -316,6 +316,21 @@ describe('racecheck build', () => {
       expect(r.out).toContain(`(write at ${line}, write at ${line})`);
     });
 
+    // The planted reuse of a stage buffer: its early cp.async write races with the other threads' reads
+    // (landing at the wait, after the next barrier, it does not: racecheck was blind to it too).
+    test(`a cp.async refilling a stage buffer before the barrier, ${order} order`, () => {
+      const w = run(driverRc, 'cp_async_double_buffer_nosync', order, { FP8KIT_EMU_CP_ASYNC: 'wait' });
+      expect(w.out.trim(), w.err).toBe('OK');
+      for (const s of cpSeeds) {
+        const r = run(driverRc, 'cp_async_double_buffer_nosync', order, { FP8KIT_EMU_CP_ASYNC: 'early', FP8KIT_EMU_SEED: s });
+        expect(r.rc, `seed ${s}: ${r.out}${r.err}`).toBe(3);
+        expect(r.out).toMatch(/racecheck: thread \d+ (writes shared memory read|reads shared memory written) by thread \d+/);
+        expect(r.out).toContain(`cp.async write at ${markerLine('fault_kernels.cuh', 'reuse-before-sync')}`);
+        const a = markerLine('fault_kernels.cuh', 'stage-read-a'), b = markerLine('fault_kernels.cuh', 'stage-read-b');
+        expect(r.out.includes(`read at ${a}`) || r.out.includes(`read at ${b}`), r.out).toBe(true);
+      }
+    });
+
     test(`lanes exchanging through shared memory without __syncwarp, ${order} order`, () => {
       const r = run(driverRc, 'missing_syncwarp', order);
       expect(r.rc, r.out + r.err).toBe(3);

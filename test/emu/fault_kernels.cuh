@@ -113,8 +113,9 @@ __global__ void cp_async_double_buffer_kernel(const uint4* __restrict__ x, uint4
     fp8k::ptx::cp_async_commit_group();
     fp8k::ptx::cp_async_wait_group<1>();  // stage s landed
     __syncthreads();
-    y[(s * 64 + t) * 2] = buf[s & 1][(t + 1) & 63];  // both neighbours: one runs ahead in either thread order
-    y[(s * 64 + t) * 2 + 1] = buf[s & 1][(t + 63) & 63];
+    // both neighbours: one of them runs ahead in either thread order
+    y[(s * 64 + t) * 2] = buf[s & 1][(t + 1) & 63];  // FAULT: stage-read-a
+    y[(s * 64 + t) * 2 + 1] = buf[s & 1][(t + 63) & 63];  // FAULT: stage-read-b
     if (SYNC) __syncthreads();  // every read of buf[s & 1] before the next iteration's copy into it
   }
 }
