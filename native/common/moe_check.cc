@@ -1,5 +1,7 @@
 #include "moe_check.h"
 
+#include <math.h>
+
 extern "C" int fp8k_check_route(const fp8k_route* p, fp8k_call* c) {
   if (p->experts < 1 || p->groups < 1 || p->experts % p->groups)
     return fp8k_fail(c, FP8K_ERR_ARGUMENT, "route: groups (%d) must divide the %d experts", p->groups, p->experts);
@@ -30,4 +32,22 @@ extern "C" int fp8k_check_layout(const fp8k_layout* p, fp8k_call* c) {
 extern "C" int fp8k_fail_expert_id(const fp8k_layout* p, size_t i, int id, fp8k_call* c) {
   return fp8k_fail(c, FP8K_ERR_ARGUMENT, "dispatchLayout: topkIdx[%zu][%zu] = %d is outside [-1, numExperts = %d)", i / p->topk, i % p->topk, id,
                    p->experts);
+}
+
+extern "C" int fp8k_check_expert_ids(const int32_t* topk_idx, const fp8k_layout* p, fp8k_call* c) {
+  for (size_t i = 0; i < p->tokens * p->topk; i++)
+    if (topk_idx[i] < -1 || topk_idx[i] >= p->experts) return fp8k_fail_expert_id(p, i, topk_idx[i], c);
+  return FP8K_OK;
+}
+
+extern "C" int fp8k_fail_nonfinite_bias(int e, fp8k_call* c) { return fp8k_fail(c, FP8K_ERR_NON_FINITE, "route: bias[%d] is not finite", e); }
+
+extern "C" int fp8k_fail_nonfinite_logit(size_t t, int e, fp8k_call* c) {
+  return fp8k_fail(c, FP8K_ERR_NON_FINITE, "route: logits[%zu][%d] is not finite", t, e);
+}
+
+extern "C" int fp8k_check_bias(const float* bias, const fp8k_route* p, fp8k_call* c) {
+  for (int e = 0; e < p->experts && p->has_bias; e++)
+    if (!isfinite(bias[e])) return fp8k_fail_nonfinite_bias(e, c);
+  return FP8K_OK;
 }

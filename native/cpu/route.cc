@@ -260,8 +260,7 @@ void pick(const fp8k_route* p, const float* bias, Scratch& w, int32_t* idx, floa
 int route(const void* logits, int dtype, const float* bias, const fp8k_route* p, int32_t* topk_idx, float* topk_weights, fp8k_call* c) {
   if (int s = fp8k_check_route(p, c)) return s;
   const size_t E = p->experts;
-  for (size_t e = 0; e < E && p->has_bias; e++)
-    if (!isfinite(bias[e])) return fp8k_fail(c, FP8K_ERR_NON_FINITE, "route: bias[%zu] is not finite", e);
+  if (int s = fp8k_check_bias(bias, p, c)) return s;
   const bool bf16 = dtype == FP8K_BF16, sigmoid = p->score_func == FP8K_SCORE_SIGMOID;
   const int level = fp8k_cpu_vector_level();
   std::atomic<size_t> bad{SIZE_MAX};
@@ -298,7 +297,7 @@ int route(const void* logits, int dtype, const float* bias, const fp8k_route* p,
   if (bad.load() != SIZE_MAX) {
     const size_t t = bad.load();
     for (size_t e = 0; e < E; e++)
-      if (!isfinite(load_elem(logits, bf16, t * E + e))) return fp8k_fail(c, FP8K_ERR_NON_FINITE, "route: logits[%zu][%zu] is not finite", t, e);
+      if (!isfinite(load_elem(logits, bf16, t * E + e))) return fp8k_fail_nonfinite_logit(t, (int)e, c);
   }
   return FP8K_OK;
 }

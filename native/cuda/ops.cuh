@@ -2,6 +2,7 @@
 // the cuda-emu backend (g++), so both run exactly the same kernels with the same geometry.
 #pragma once
 #include "../backend.h"
+#include "../common/moe_check.h"
 #include "cast_from_fp8.cuh"
 #include "cast_to_fp8.cuh"
 #include "cast_transpose.cuh"
@@ -96,9 +97,9 @@ inline int route_refuse(const fp8k_route& p, fp8k_call* c) {
 inline int route_status(unsigned long long flag, const fp8k_route& p, fp8k_call* c) {
   if (flag == kNoError) return FP8K_OK;
   const unsigned long long E = (unsigned long long)p.experts;
-  if (flag < E) return fp8k_fail(c, FP8K_ERR_NON_FINITE, "route: bias[%d] is not finite", (int)flag);
+  if (flag < E) return fp8k_fail_nonfinite_bias((int)flag, c);
   const unsigned long long i = flag - E;
-  return fp8k_fail(c, FP8K_ERR_NON_FINITE, "route: logits[%zu][%d] is not finite", (size_t)(i / E), (int)(i % E));
+  return fp8k_fail_nonfinite_logit((size_t)(i / E), (int)(i % E), c);
 }
 
 // SPEC §7. p has passed fp8k_check_layout; flag as for route: ends as the first bad entry's flat index.

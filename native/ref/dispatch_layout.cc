@@ -12,8 +12,7 @@ int dispatch_layout(const int32_t* topk_idx, const fp8k_layout* p, int32_t* per_
                     fp8k_call* c) {
   if (int s = fp8k_check_layout(p, c)) return s;
   const int ranks = p->nodes * p->gpus_per_node, per_rank_experts = p->experts / ranks;
-  for (size_t i = 0; i < p->tokens * p->topk; i++)
-    if (topk_idx[i] < -1 || topk_idx[i] >= p->experts) return fp8k_fail_expert_id(p, i, topk_idx[i], c);
+  if (int s = fp8k_check_expert_ids(topk_idx, p, c)) return s;
   memset(per_rank, 0, sizeof(int32_t) * ranks);
   memset(per_node, 0, sizeof(int32_t) * p->nodes);
   memset(per_expert, 0, sizeof(int32_t) * p->experts);

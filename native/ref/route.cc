@@ -29,14 +29,13 @@ static std::vector<int> top(const std::vector<float>& scores, const std::vector<
 int route(const void* logits, int dtype, const float* bias, const fp8k_route* p, int32_t* topk_idx, float* topk_weights, fp8k_call* c) {
   if (int s = fp8k_check_route(p, c)) return s;
   const int E = p->experts, per_group = E / p->groups;
-  for (int e = 0; e < E && p->has_bias; e++)
-    if (!isfinite(bias[e])) return fp8k_fail(c, FP8K_ERR_NON_FINITE, "route: bias[%d] is not finite", e);
+  if (int s = fp8k_check_bias(bias, p, c)) return s;
   std::vector<float> s(E), sel(E), group_score(p->groups);
   for (size_t t = 0; t < p->tokens; t++) {
     // 1. scores
     for (int e = 0; e < E; e++) {
       s[e] = load_f32(logits, dtype, t * E + e);
-      if (!isfinite(s[e])) return fp8k_fail(c, FP8K_ERR_NON_FINITE, "route: logits[%zu][%d] is not finite", t, e);
+      if (!isfinite(s[e])) return fp8k_fail_nonfinite_logit(t, e, c);
     }
     if (p->score_func == FP8K_SCORE_SIGMOID) {
       for (int e = 0; e < E; e++) s[e] = fp8k_sigmoid(s[e]);
