@@ -92,6 +92,11 @@ export function allocateOutput<D extends DType>(dtype: D, n: number): ArrayOf<D>
   return new (ARRAYS[dtype] as unknown as new (b: ArrayBuffer) => ArrayOf<D>)(buffer);
 }
 
+/** n elements of dtype over the start of `buffer` (which must hold them). */
+export function viewOf<D extends DType>(dtype: D, buffer: ArrayBufferLike, n: number): ArrayOf<D> {
+  return new (ARRAYS[dtype] as unknown as new (b: ArrayBufferLike, o: number, n: number) => ArrayOf<D>)(buffer, 0, n);
+}
+
 /** How to wrap a bare typed array: the dtype its type holds (the first the call takes), its length as the shape. */
 function wrapHint(a: ArrayBufferView, dtypes?: readonly DType[]): string {
   const tag = Object.prototype.toString.call(a).slice(8, -1);

@@ -9,6 +9,7 @@ import { Fp8kitError, callAsync } from '../errors.js';
 import { native } from '../native.js';
 import { checkOptions, choice, describe, integer } from '../options.js';
 import { castToBf16 } from '../cast.js';
+import { checkQuantizedOperand } from '../gemm.js';
 import { quantize, QuantizedTensor } from '../quant.js';
 import { allocateOutput, checkTensor, Fp8Format, Tensor } from '../tensor.js';
 import { choosePhysical, ChoosePhysicalPlacement } from './placement.js';
@@ -22,7 +23,7 @@ export interface ClusterOptions {
   /** Experts of the model: physical slots, or with `placement` the logical experts. */
   numExperts: number;
   /** An eplbRebalance result (or one layer of it): topkIdx then holds logical ids, sent to the replica choosePhysical picks. */
-  placement?: ChoosePhysicalPlacement & { phy2log?: Tensor<'i32'> };
+  placement?: ChoosePhysicalPlacement & { phy2log: Tensor<'i32'> };
   /** The placement's layer, when it holds several. */
   layer?: number;
   /** Where the rows move: 'cpu' (default), 'ref', or 'cuda-emu' (native/cuda's kernels on the CPU). */
@@ -114,8 +115,6 @@ export class DispatchHandle {
     readonly expandedRows: number[],
     readonly recvWeights: Float32Array[],
     readonly recvIdx: Int32Array[],
-    /** per source rank: the physical slots of its topkIdx */
-    readonly phys: Int32Array[],
   ) {}
 }
 
@@ -144,13 +143,13 @@ export class Cluster {
     this.backend = choice(o.backend, ['cpu', 'ref', 'cuda-emu', 'cuda'] as const, 'cpu', `${FN}: options.backend`);
     if (o.placement !== undefined) {
       const p = o.placement;
-      const phy2log = p.phy2log ? checkTensor(p.phy2log, `${FN}: options.placement.phy2log`, ['i32'] as const) : undefined;
+      if (p.phy2log === undefined) throw new Fp8kitError('ERR_ARGUMENT', `${FN}: options.placement needs phy2log (an eplbRebalance result)`);
+      const phy2log = checkTensor(p.phy2log, `${FN}: options.placement.phy2log`, ['i32'] as const);
       const l2p = checkTensor(p.log2phy, `${FN}: options.placement.log2phy`, ['i32'] as const);
       const logical = l2p.shape[l2p.shape.length - 2];
       this.numExperts = integer(o.numExperts, `${FN}: options.numExperts`, 1, logical);
       if (this.numExperts !== logical) throw new Fp8kitError('ERR_ARGUMENT', `${FN}: options.numExperts (${this.numExperts}) disagrees with the placement's ${logical} logical experts`);
-      const slots = phy2log ? phy2log.shape[phy2log.shape.length - 1] : undefined;
-      if (slots === undefined) throw new Fp8kitError('ERR_ARGUMENT', `${FN}: options.placement needs phy2log (an eplbRebalance result)`);
+      const slots = phy2log.shape[phy2log.shape.length - 1];
       if (slots % ranks) throw new Fp8kitError('ERR_ARGUMENT', `${FN}: the placement's ${slots} physical slots do not divide over ${ranks} ranks`);
       this.slotsPerRank = slots / ranks;
       this.placement = p;
@@ -204,10 +203,10 @@ export class Cluster {
     const rows = await Promise.all(checked.map(async (c) => {
       if (payload === 'bf16') {
         const x = c.x as Tensor<'bf16' | 'f32'>;
-        return { data: await owned(x.dtype === 'bf16' ? x : await castToBf16(x, { backend: this.backend })), scales: undefined };
+        return { data: owned(x.dtype === 'bf16' ? x : await castToBf16(x, { backend: this.backend })), scales: undefined };
       }
       const q = c.quantized ?? (await quantize(c.x as Tensor<'bf16' | 'f32'>, { tile: [1, 128], format, backend: this.backend }));
-      return { data: await owned(q.data as Tensor), scales: await owned(q.scales as Tensor) };
+      return { data: owned(q.data as Tensor), scales: owned(q.scales as Tensor) };
     }));
     const fmt = payload === 'bf16' ? 'bf16' : (rows[0].data.dtype as Fp8Format);
     const dataBytes = payload === 'bf16' ? 2 * H : H, scaleCols = Math.ceil(H / 128), scaleBytes = payload === 'bf16' ? 0 : 4 * scaleCols;
@@ -267,6 +266,7 @@ export class Cluster {
           finals.srcOf[i] = local ? s : R;
           finals.rowOf[i] = local ? t : ibRow[s][t * N + node];
           if ((local ? s : f) !== r) this.traffic.add('nvl', local ? s : f, r, rowBytes);
+          if (s !== r) this.traffic.addFlat(s, r, rowBytes);  // the flat alternative: straight there
           source[2 * i] = s, source[2 * i + 1] = t;
           for (let j = 0; j < k; j++) {
             const e = phys[s][t * k + j], mine = e >= 0 && ((e / S) | 0) === r;
@@ -280,8 +280,6 @@ export class Cluster {
     const recvData = split(await this.copy([...rows.map((r) => r.data), ibData], finals, dataBytes, fmt, H, undefined, reuse[0]), recvStart);
     const recvScales = ibScales ? split(await this.copy([...rows.map((r) => r.scales!), ibScales], finals, scaleBytes, 'f32', scaleCols, undefined, reuse[1]), recvStart) : undefined;
 
-    // The flat alternative: every token straight to every rank it reaches, once per (token, rank).
-    for (let s = 0; s < R; s++) this.flat(phys[s], T[s], k, s, rowBytes, false);
     this.traffic.endOperation();
 
     // Each rank's view of the received rows, and the expert-major layout.
@@ -308,7 +306,7 @@ export class Cluster {
       if (!received.recvScales) delete received.recvScales;
       results.push(received);
     }
-    const handle = new DispatchHandle(this, H, T, k, recvPos, nodeHit, expandedRow, Array.from(recvCount), expandedRows, recvWeightsAll, recvIdxAll, phys);
+    const handle = new DispatchHandle(this, H, T, k, recvPos, nodeHit, expandedRow, Array.from(recvCount), expandedRows, recvWeightsAll, recvIdxAll);
     for (const r of results) r.handle = handle;
     return results;
   }
@@ -345,7 +343,7 @@ export class Cluster {
         throw new Fp8kitError('ERR_SHAPE', `${fn}: y[${r}] must be [${want}, ${H}] (${layout} layout); got [${c.shape.join(', ')}]`);
       return c;
     });
-    const sources = await Promise.all(ys.map((t) => owned(t)));
+    const sources = ys.map((t) => owned(t));
     const rowBytes = 2 * H;
 
     // Reduction 1: at f = (b, l), one partial per (s, t) with s on rail l reaching node b, in order of
@@ -362,6 +360,7 @@ export class Cluster {
           for (let r = b * G; r < (b + 1) * G; r++) {
             const i = h.recvPos[s][t * R + r];
             if (i < 0) continue;
+            if (r !== s) this.traffic.addFlat(r, s, rowBytes);  // the flat alternative: straight back
             if (layout === 'tokens') {
               first.push(r, i);
               if (r !== f) this.traffic.add('nvl', r, f, rowBytes);
@@ -389,27 +388,19 @@ export class Cluster {
     const [reuse] = reusable(o.into, (t: Tensor<'bf16'>) => [t], fn);
     const out = split(await this.reduce([partials], second, H, undefined, reuse), starts(Int32Array.from(h.tokens))) as Tensor<'bf16'>[];
 
-    for (let s = 0; s < R; s++) this.flat(h.phys[s], h.tokens[s], k, s, rowBytes, true);
     this.traffic.endOperation();
     return out;
   }
 
   /** One dispatch or combine at a time: they share the scratch buffers and the traffic of the operation under way. */
   private exclusive<T>(op: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(op, op);
+    const guarded = () => op().catch((e: unknown) => {
+      this.traffic.discard();  // a failed operation counts nothing
+      throw e;
+    });
+    const run = this.queue.then(guarded, guarded);
     this.queue = run.then(() => undefined, () => undefined);
     return run;
-  }
-
-  /** The flat path's bytes for one source's tokens: once per (token, other rank reached), towards the source when `back`. */
-  private flat(ids: Int32Array, T: number, k: number, s: number, rowBytes: number, back: boolean): void {
-    const ranks = new Set<number>();
-    for (let t = 0; t < T; t++) {
-      ranks.clear();
-      for (let j = 0; j < k; j++) if (ids[t * k + j] >= 0) ranks.add(Math.floor(ids[t * k + j] / this.slotsPerRank));
-      ranks.delete(s);
-      for (const r of ranks) back ? this.traffic.addFlat(r, s, rowBytes) : this.traffic.addFlat(s, r, rowBytes);
-    }
   }
 
   private checkInput(input: DispatchInput, s: number, payload: 'fp8' | 'bf16', fn: string) {
@@ -419,11 +410,12 @@ export class Cluster {
     let tokens: number, hidden: number, format: Fp8Format | undefined;
     if (q) {
       if (payload === 'bf16') throw new Fp8kitError('ERR_ARGUMENT', `${name}.x is quantized; a 'bf16' payload takes bf16 or f32 x`);
+      checkQuantizedOperand(q, 'x', name, 2);
+      // the sim transport moves host rows
       const data = checkTensor(q.data, `${name}.x.data`, ['e4m3', 'e5m2'] as const);
       const scales = checkTensor(q.scales, `${name}.x.scales`, ['f32'] as const);
       if (q.tile?.[0] !== 1 || q.tile?.[1] !== 128 || (q.scaleLayout ?? 'row') !== 'row')
         throw new Fp8kitError('ERR_ARGUMENT', `${name}.x must be quantized in 1x128 tiles with row-major scales`);
-      if (data.shape.length !== 2) throw new Fp8kitError('ERR_SHAPE', `${name}.x.data must be [T, H]`);
       [tokens, hidden] = data.shape;
       if (scales.shape.length !== 2 || scales.shape[0] !== tokens || scales.shape[1] !== Math.ceil(hidden / 128))
         throw new Fp8kitError('ERR_SHAPE', `${name}.x.scales must be [${tokens}, ${Math.ceil(hidden / 128)}]`);

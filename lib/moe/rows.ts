@@ -1,7 +1,7 @@
 /** The row plans of the sim transport's copies and sums, and the memory they write. */
 import { Fp8kitError } from '../errors.js';
 import { native } from '../native.js';
-import { allocateOutput, bytesPerElement, Tensor } from '../tensor.js';
+import { allocateOutput, bytesPerElement, Tensor, viewOf } from '../tensor.js';
 
 /** Row i of a copy's destination = row rowOf[i] of source srcOf[i] (zeros where srcOf[i] < 0). */
 export interface CopyPlan {
@@ -71,12 +71,7 @@ export function reusable<T>(into: T[] | undefined, parts: (t: T) => (Tensor | un
 
 /** n elements of dtype: in `reuse` when it holds them, else a new output. */
 export function output<D extends Tensor['dtype']>(dtype: D, n: number, reuse?: ArrayBufferLike): Tensor<D>['data'] {
-  const bytes = bytesPerElement(dtype) * n;
-  if (reuse && reuse.byteLength >= bytes) {
-    const View = allocateOutput(dtype, 0).constructor as { new (b: ArrayBufferLike, o: number, n: number): Tensor<D>['data'] };
-    return new View(reuse, 0, n);
-  }
-  return allocateOutput(dtype, n);
+  return reuse && reuse.byteLength >= bytesPerElement(dtype) * n ? viewOf(dtype, reuse, n) : allocateOutput(dtype, n);
 }
 
 /** Where each of the counted parts starts, and the total at the end. */
@@ -93,7 +88,7 @@ export function split(t: Tensor, at: Int32Array): Tensor[] {
 }
 
 /** t itself when its memory is an fp8kit output (read in place by Promise calls), else a copy that is. */
-export async function owned<T extends Tensor>(t: T): Promise<T> {
+export function owned<T extends Tensor>(t: T): T {
   if (native().isOutput(t.data)) return t;
   const data = allocateOutput(t.dtype, t.data.length);
   (data as Uint8Array).set(t.data as Uint8Array);

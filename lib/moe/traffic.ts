@@ -54,9 +54,14 @@ class Ports {
   }
 }
 
+/**
+ * The counts of the operation under way are its own until endOperation adds them to the totals, so an
+ * operation that fails part way (discard) leaves the totals as they were.
+ */
 export class Traffic {
   private readonly ranks: number;
   private readonly links: Float64Array;  // [kind · R² + from · R + to]: bytes
+  private readonly pending: Float64Array;  // the same, for the operation under way
   private flatIb = 0;
   private flatNvl = 0;
   private seconds = 0;
@@ -68,31 +73,39 @@ export class Traffic {
   constructor(private readonly topology: Topology, private readonly ibBandwidth: number, private readonly nvlBandwidth: number) {
     this.ranks = topology.nodes * topology.gpusPerNode;
     this.links = new Float64Array(2 * this.ranks * this.ranks);
+    this.pending = new Float64Array(2 * this.ranks * this.ranks);
     this.now = new Ports(this.ranks);
     this.flatNow = new Ports(this.ranks);
   }
 
   /** Bytes of the two-hop path on one link. */
   add(kind: 'ib' | 'nvl', from: number, to: number, bytes: number): void {
-    this.links[(kind === 'ib' ? 0 : this.ranks * this.ranks) + from * this.ranks + to] += bytes;
+    this.pending[(kind === 'ib' ? 0 : this.ranks * this.ranks) + from * this.ranks + to] += bytes;
     this.now.add(kind === 'ib', from, to, bytes);
   }
 
   /** Bytes the flat path would send from one rank to another. */
   addFlat(from: number, to: number, bytes: number): void {
-    const ib = Math.floor(from / this.topology.gpusPerNode) !== Math.floor(to / this.topology.gpusPerNode);
-    if (ib) this.flatIb += bytes;
-    else this.flatNvl += bytes;
-    this.flatNow.add(ib, from, to, bytes);
+    const G = this.topology.gpusPerNode;
+    this.flatNow.add(Math.floor(from / G) !== Math.floor(to / G), from, to, bytes);
   }
 
-  /** Closes one dispatch or combine: its model time joins the sum. */
+  /** Closes one dispatch or combine: its bytes and its model time join the totals. */
   endOperation(): void {
+    this.pending.forEach((b, i) => (this.links[i] += b));
+    this.flatIb += this.flatNow.ibOut.reduce((a, b) => a + b, 0);
+    this.flatNvl += this.flatNow.nvlOut.reduce((a, b) => a + b, 0);
     this.seconds += this.now.seconds(this.ibBandwidth, this.nvlBandwidth);
     this.flatSeconds += this.flatNow.seconds(this.ibBandwidth, this.nvlBandwidth);
+    this.operations++;
+    this.discard();
+  }
+
+  /** Forgets the operation under way (it failed). */
+  discard(): void {
+    this.pending.fill(0);
     this.now.clear();
     this.flatNow.clear();
-    this.operations++;
   }
 
   stats(): TrafficStats {
@@ -111,7 +124,6 @@ export class Traffic {
   reset(): void {
     this.links.fill(0);
     this.flatIb = this.flatNvl = this.seconds = this.flatSeconds = this.operations = 0;
-    this.now.clear();
-    this.flatNow.clear();
+    this.discard();
   }
 }
