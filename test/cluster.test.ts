@@ -307,6 +307,14 @@ describe('Cluster, sim transport (SPEC §8)', () => {
     inputs[0] = { ...inputs[0], x: { dtype: 'i32', shape: [1, 1], data: new Int32Array(1) } as never };
     await fails(inputs, 'ERR_DTYPE', /inputs\[0\]\.x/);
     await expect(cluster.dispatch(good().slice(1))).rejects.toMatchObject({ code: 'ERR_ARGUMENT' });
+    // an e5m2 rank among ranks dispatch would quantize to e4m3: one format per dispatch
+    inputs = inputsOf(makeRanks(4, 8, 2, 128, 'fp8', next), 2, 128);
+    const q0 = inputs[0].x as fp8.QuantizedTensor<'host'>;
+    inputs[0] = { ...inputs[0], x: { ...q0, format: 'e5m2', data: { ...q0.data, dtype: 'e5m2' } } as fp8.QuantizedTensor<'host'> };
+    inputs[1] = { ...inputs[1], x: fp8.dequantizeSync(inputs[1].x as fp8.QuantizedTensor<'host'>) };
+    const before = cluster.stats().operations;
+    await expect(cluster.dispatch(inputs)).rejects.toMatchObject({ code: 'ERR_DTYPE', message: expect.stringMatching(/inputs\[1\]\.x would be sent as e4m3, inputs\[0\]\.x as e5m2/) });
+    expect(cluster.stats().operations).toBe(before);
     const rec = await cluster.dispatch(good(), { payload: 'bf16' });
     await expect(cluster.combine(rec.map((r) => ({ dtype: 'bf16' as const, shape: [r.recvX.shape[0] + 1, 128], data: new Uint16Array((r.recvX.shape[0] + 1) * 128) })), rec)).rejects.toMatchObject({ code: 'ERR_SHAPE' });
   });

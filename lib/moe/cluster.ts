@@ -191,11 +191,13 @@ export class Cluster {
     // Everything is checked before any row moves.
     const checked = inputs.map((input, s) => this.checkInput(input, s, payload, fn));
     const H = checked[0].hidden, k = checked[0].k;
+    // The FP8 format each rank's rows go in: a quantized x's own, else the one dispatch quantizes to.
+    const sent = (c: (typeof checked)[number]) => c.format ?? format;
     checked.forEach((c, s) => {
       if (c.hidden !== H) throw new Fp8kitError('ERR_SHAPE', `${fn}: inputs[${s}].x has ${c.hidden} columns, inputs[0].x ${H}`);
       if (c.k !== k) throw new Fp8kitError('ERR_SHAPE', `${fn}: inputs[${s}].topkIdx has ${c.k} columns, inputs[0].topkIdx ${k}`);
-      if (c.format && checked[0].format && c.format !== checked[0].format)
-        throw new Fp8kitError('ERR_DTYPE', `${fn}: inputs[${s}].x is ${c.format}, inputs[0].x ${checked[0].format}`);
+      if (payload === 'fp8' && sent(c) !== sent(checked[0]))
+        throw new Fp8kitError('ERR_DTYPE', `${fn}: inputs[${s}].x would be sent as ${sent(c)}, inputs[0].x as ${sent(checked[0])}`);
     });
     const phys = checked.map((c, s) => this.physical(c.topk, s, fn));
 
