@@ -1,6 +1,6 @@
 /** SPEC §6: which replica of a logical expert a token is sent to, the same on every rank that asks. */
 import { Fp8kitError } from '../errors.js';
-import { checkOptions, describe } from '../options.js';
+import { checkOptions, describe, integer } from '../options.js';
 import { checkTensor, Tensor } from '../tensor.js';
 
 export interface ChoosePhysicalOptions {
@@ -24,11 +24,6 @@ export interface ChoosePhysicalPlacement {
 
 const FN = 'choosePhysical';
 
-function nonNegativeInteger(v: unknown, name: string, min: number, below?: number): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || (below !== undefined && v >= below))
-    throw new Fp8kitError('ERR_ARGUMENT', `${FN}: options.${name} must be an integer from ${min}${below !== undefined ? ` to ${below - 1}` : ' up'}; got ${describe(v)}`);
-  return v;
-}
 
 /** The chosen layer's rows, every count and listed slot checked against the cluster. */
 function layerOf(placement: unknown, layer: unknown, totalSlots: number) {
@@ -46,7 +41,7 @@ function layerOf(placement: unknown, layer: unknown, totalSlots: number) {
     throw new Fp8kitError('ERR_SHAPE', `${FN}: placement.logcnt must be [${want.join(', ')}] to match log2phy [${l2p.shape.join(', ')}]; got [${cnt.shape.join(', ')}]`);
   if (layered && L > 1 && layer === undefined)
     throw new Fp8kitError('ERR_ARGUMENT', `${FN}: placement holds ${L} layers; say which with options.layer`);
-  const l = nonNegativeInteger(layer ?? 0, 'layer', 0, L);
+  const l = integer(layer ?? 0, `${FN}: options.layer`, 0, undefined, L);
   const slots = l2p.data.subarray(l * E * M, (l + 1) * E * M);
   const counts = cnt.data.subarray(l * E, (l + 1) * E);
   for (let e = 0; e < E; e++) {
@@ -78,11 +73,11 @@ function layerOf(placement: unknown, layer: unknown, totalSlots: number) {
 export function choosePhysical(topkIdx: Tensor<'i32'>, placement: ChoosePhysicalPlacement, opts: ChoosePhysicalOptions): Tensor<'i32'> {
   const o = checkOptions(opts, ['nodes', 'gpusPerNode', 'slotsPerRank', 'sourceRank', 'layer'], FN);
   if (opts === undefined) throw new Fp8kitError('ERR_ARGUMENT', `${FN}: options {nodes, gpusPerNode, slotsPerRank, sourceRank} are required`);
-  const nodes = nonNegativeInteger(o.nodes, 'nodes', 1);
-  const gpusPerNode = nonNegativeInteger(o.gpusPerNode, 'gpusPerNode', 1);
-  const slotsPerRank = nonNegativeInteger(o.slotsPerRank, 'slotsPerRank', 1);
+  const nodes = integer(o.nodes, `${FN}: options.nodes`, 1);
+  const gpusPerNode = integer(o.gpusPerNode, `${FN}: options.gpusPerNode`, 1);
+  const slotsPerRank = integer(o.slotsPerRank, `${FN}: options.slotsPerRank`, 1);
   const ranks = nodes * gpusPerNode;
-  const sourceRank = nonNegativeInteger(o.sourceRank, 'sourceRank', 0, ranks);
+  const sourceRank = integer(o.sourceRank, `${FN}: options.sourceRank`, 0, undefined, ranks);
   const { E, M, slots, counts } = layerOf(placement, o.layer, ranks * slotsPerRank);
 
   const idx = checkTensor(topkIdx, 'topkIdx', ['i32'] as const);
