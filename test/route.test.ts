@@ -5,14 +5,23 @@ import { bf16, expf, fromBf16, gate, Gate } from './moe-model';
 
 const backends = availableBackends().filter((b) => b !== 'cuda');
 
-function logits(T: number, E: number, s: number, ties: boolean): Float32Array {
+type Spread = 'plain' | 'ties' | 'wide';
+const spreads: Spread[] = ['plain', 'ties', 'wide'];
+
+function logits(T: number, E: number, s: number, spread: Spread): Float32Array {
   const u = uniform(rng(s));
-  // ties: few distinct values, so equal scores (and equal group sums) are common
-  return Float32Array.from({ length: T * E }, () => (ties ? Math.floor(u() * 4) / 2 - 1 : (u() - 0.5) * 8));
+  // ties: few distinct values, so equal scores (and equal group sums) are common; wide: exp overflows,
+  // underflows and gives subnormals (|x| up to 110), often right at its limits 88.72 and -103.97
+  const edge = [88.7228394, -103.972084, 87.3365479, -87.3365479, 88.3762589, -102.9];
+  return Float32Array.from({ length: T * E }, () => {
+    if (spread === 'ties') return Math.floor(u() * 4) / 2 - 1;
+    if (spread === 'plain') return (u() - 0.5) * 8;
+    return u() < 0.3 ? edge[Math.floor(u() * edge.length)] * (1 + (u() - 0.5) * 1e-6) : (u() - 0.5) * 220;
+  });
 }
 
 const shapes: [number, number, number, number][] = [  // E, groups, topkGroups, topk
-  [256, 8, 4, 8], [24, 3, 2, 5], [7, 1, 1, 3], [64, 16, 3, 6], [160, 32, 32, 8],
+  [256, 8, 4, 8], [24, 3, 2, 5], [7, 1, 1, 3], [64, 16, 3, 6], [160, 32, 32, 8], [96, 2, 1, 4], [128, 8, 2, 4],
 ];
 
 describe('route (SPEC §5)', () => {
@@ -30,21 +39,21 @@ describe('route (SPEC §5)', () => {
 
   for (const backend of backends)
     for (const [vname, within] of variants(backend))
-      it(`${backend} (${vname}) equals SPEC's steps bit for bit: sigmoid/softmax, bias or none, f32/bf16 logits, ties`, () => {
+      it(`${backend} (${vname}) equals SPEC's steps bit for bit: sigmoid/softmax, bias or none, f32/bf16 logits, ties, exp at its limits`, () => {
         const s0 = seed(`route ${backend} ${vname}`);
         let cases = 0;
         for (const [E, groups, topkGroups, topk] of shapes)
           for (const scoreFunc of ['sigmoid', 'softmax'] as const)
             for (const withBias of [false, true])
               for (const dtype of ['f32', 'bf16'] as const)
-                for (const ties of [false, true]) {
+                for (const spread of spreads) {
                   if (withBias && groups > 1 && E / groups < 2) continue;
                   const T = 37;
                   const s = s0 + cases++;
-                  let x = logits(T, E, s, ties);
+                  let x = logits(T, E, s, spread);
                   const data = dtype === 'f32' ? x : Uint16Array.from(x, bf16);
                   if (dtype === 'bf16') x = Float32Array.from(data as Uint16Array, fromBf16);
-                  const bias = withBias ? Float32Array.from(logits(1, E, s + 7, ties), (v) => v / 8) : undefined;
+                  const bias = withBias ? Float32Array.from(logits(1, E, s + 7, spread === 'wide' ? 'plain' : spread), (v) => v / 8) : undefined;
                   const g: Gate = { topk, groups, topkGroups, scoreFunc, bias, routeScale: 2.5 };
                   const r = within(() => fp8.routeSync({ dtype, shape: [T, E], data } as fp8.Tensor<'f32'>, {
                     topk, groups, topkGroups, scoreFunc, routeScale: 2.5, backend: backend as fp8.BackendName,
@@ -55,7 +64,7 @@ describe('route (SPEC §5)', () => {
                     const got = Array.from(r.topkIdx.data.subarray(t * topk, (t + 1) * topk));
                     const gotW = Array.from(r.topkWeights.data.subarray(t * topk, (t + 1) * topk));
                     if (got.join() !== want.idx.join() || gotW.join() !== want.weights.join())
-                      throw new Error(`case ${cases} (E ${E}, ${scoreFunc}, bias ${withBias}, ${dtype}, ties ${ties}) token ${t}: got ${got} / ${gotW}, SPEC gives ${want.idx} / ${want.weights}`);
+                      throw new Error(`case ${cases} (E ${E}, ${scoreFunc}, bias ${withBias}, ${dtype}, ${spread}) token ${t}: got ${got} / ${gotW}, SPEC gives ${want.idx} / ${want.weights}`);
                     // node-limited: the picks lie in at most topkGroups groups
                     expect(new Set(got.map((e) => Math.floor(e / (E / groups)))).size).toBeLessThanOrEqual(topkGroups);
                   }

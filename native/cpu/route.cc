@@ -23,7 +23,7 @@ namespace {
 FP8K_TARGET_AVX512 inline __m512 pow2(__m512i k) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(k, _mm512_set1_epi32(127)), 23)); }
 
 // fp8k_expf on 16 lanes: the same clamps, the same rounded operations in the same order.
-FP8K_TARGET_AVX512 __m512 exp16(__m512 x) {
+FP8K_TARGET_AVX512 inline __attribute__((always_inline)) __m512 exp16(__m512 x) {
   const __m512 n = _mm512_roundscale_ps(_mm512_add_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)), _mm512_set1_ps(0.5f)), _MM_FROUND_TO_NEG_INF);
   const __m512 r = _mm512_add_ps(_mm512_add_ps(x, _mm512_mul_ps(n, _mm512_set1_ps(-0.693359375f))), _mm512_mul_ps(n, _mm512_set1_ps(2.12194440e-4f)));
   __m512 q = _mm512_set1_ps(1.9875691500e-4f);
@@ -31,6 +31,9 @@ FP8K_TARGET_AVX512 __m512 exp16(__m512 x) {
     q = _mm512_add_ps(_mm512_mul_ps(q, r), _mm512_set1_ps(c));
   const __m512 p = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(q, _mm512_mul_ps(r, r)), r), _mm512_set1_ps(1.0f));
   const __m512i e = _mm512_cvtps_epi32(n);  // n is integral: exact
+  // The common case, every 2^n a normal float: then the second factor is 1, and the clamps and the NaN
+  // pass-through select nothing (x > 88.72... gives n >= 128, x < -103.97... gives n <= -150, NaN INT_MIN).
+  if (_mm512_cmp_epu32_mask(_mm512_add_epi32(e, _mm512_set1_epi32(126)), _mm512_set1_epi32(253), _MM_CMPINT_LE) == 0xFFFF) return _mm512_mul_ps(p, pow2(e));
   const __m512i a = _mm512_mask_blend_epi32(_mm512_cmpgt_epi32_mask(e, _mm512_set1_epi32(127)),
                                             _mm512_mask_blend_epi32(_mm512_cmplt_epi32_mask(e, _mm512_set1_epi32(-126)), _mm512_setzero_si512(), _mm512_set1_epi32(-64)),
                                             _mm512_set1_epi32(1));
@@ -40,19 +43,19 @@ FP8K_TARGET_AVX512 __m512 exp16(__m512 x) {
   return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), y, x);
 }
 
-// s = sigmoid(x) over n elements; or exp(x - m) (softmax's numerators).
-FP8K_TARGET_AVX512 void scores_avx512(const float* x, size_t n, bool sigmoid, float m, float* s) {
+FP8K_TARGET_AVX512 inline __attribute__((always_inline)) __m512 sigmoid16(__m512 x) {
+  return _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_add_ps(_mm512_set1_ps(1.0f), exp16(_mm512_sub_ps(_mm512_setzero_ps(), x))));
+}
+
+// exp(x - m) over n elements: softmax's numerators (the sigmoid gate's scores come from sigmoid_row_avx512).
+FP8K_TARGET_AVX512 void exp_row_avx512(const float* x, size_t n, float m, float* s) {
   size_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    const __m512 v = _mm512_loadu_ps(x + i);
-    _mm512_storeu_ps(s + i, sigmoid ? _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_add_ps(_mm512_set1_ps(1.0f), exp16(_mm512_sub_ps(_mm512_setzero_ps(), v))))
-                                    : exp16(_mm512_sub_ps(v, _mm512_set1_ps(m))));
-  }
-  for (; i < n; i++) s[i] = sigmoid ? fp8k_sigmoid(x[i]) : fp8k_expf(x[i] - m);
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(s + i, exp16(_mm512_sub_ps(_mm512_loadu_ps(x + i), _mm512_set1_ps(m))));
+  for (; i < n; i++) s[i] = fp8k_expf(x[i] - m);
 }
 
 void scores(int level, const float* x, size_t n, bool sigmoid, float m, float* s) {
-  if (level >= FP8K_SIMD_AVX512) return scores_avx512(x, n, sigmoid, m, s);
+  if (level >= FP8K_SIMD_AVX512 && !sigmoid) return exp_row_avx512(x, n, m, s);
   for (size_t i = 0; i < n; i++) s[i] = sigmoid ? fp8k_sigmoid(x[i]) : fp8k_expf(x[i] - m);
 }
 
@@ -70,10 +73,10 @@ inline void insert(float* best, int* ids, int& have, int k, float v, int id) {
 // One thread's working rows.
 struct Scratch {
   std::vector<float> x, s, sel, group_best, group_top, best, cand;
-  std::vector<int> group_ids, kept, ids, cand_ids;
+  std::vector<int> group_ids, kept, ids, cand_ids, rank;
   explicit Scratch(const fp8k_route* p)
-      : x(p->experts), s(p->experts), sel(p->experts), group_best(p->topk_groups), group_top(2 * (size_t)p->groups), best(p->topk), cand(p->experts + 16), group_ids(p->topk_groups),
-        kept(p->topk_groups), ids(p->topk), cand_ids(p->experts + 16) {}
+      : x(p->experts), s(p->experts), sel(p->experts), group_best(std::max(p->topk_groups, p->groups)), group_top(2 * (size_t)p->groups), best(p->topk), cand(p->experts + 16), group_ids(p->topk_groups),
+        kept(p->groups), ids(std::max(p->topk, 32)), cand_ids(p->experts + 16), rank(std::max(p->groups, 32)) {}
 };
 
 // A row of logits as f32 into x; returns whether all are finite, and their maximum in *m.
@@ -93,6 +96,22 @@ void weigh(const fp8k_route* p, const float* s, const int* ids, int32_t* idx, fl
 
 FP8K_TARGET_AVX512 inline __mmask16 tail(int n) { return n >= 16 ? 0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
 
+// Where each of v[0..n) (n <= 16 NV, finite) stands in "beats" order, written branch-free: rank[i] = the
+// count of j with v[j] > v[i] plus those with j < i and v[j] == v[i]. The ranks are a permutation of
+// [0, n), so no two values share a place; counting replaces an insertion whose branches mispredict.
+template <int NV>
+FP8K_TARGET_AVX512 void rank_avx512(const float* v, int n, int* rank) {
+  __m512 x[NV];
+  for (int q = 0; q < NV; q++) x[q] = _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), tail(n - 16 * q), v + 16 * q);
+  for (int i = 0; i < n; i++) {
+    const __m512 b = _mm512_set1_ps(v[i]);
+    int r = 0;
+    for (int q = 0; q < NV; q++)
+      r += __builtin_popcount(_mm512_cmp_ps_mask(x[q], b, _CMP_GT_OQ)) + __builtin_popcount(_mm512_mask_cmp_ps_mask(tail(i - 16 * q), x[q], b, _CMP_EQ_OQ));
+    rank[i] = r;
+  }
+}
+
 // The largest of v[0..n), and (for a group's score with a bias) the second largest counting repeats.
 FP8K_TARGET_AVX512 float max_avx512(const float* v, int n) {
   __m512 m = _mm512_set1_ps(-INFINITY);
@@ -111,19 +130,62 @@ FP8K_TARGET_AVX512 float second_avx512(const float* v, int n, float best) {
   return equal >= 2 ? best : _mm512_reduce_max_ps(m);
 }
 
+// The best and second best (counting repeats) of v[0..n), n a multiple of 16, without a branch: each
+// lane keeps its top two, then the second is the maximum once the first lane holding the best gives
+// its lower value instead.
+FP8K_TARGET_AVX512 void top2_avx512(const float* v, int n, float* best, float* second) {
+  __m512 hi = _mm512_loadu_ps(v), lo = _mm512_set1_ps(-INFINITY);
+  for (int i = 16; i < n; i += 16) {
+    const __m512 x = _mm512_loadu_ps(v + i);
+    lo = _mm512_max_ps(lo, _mm512_min_ps(hi, x));
+    hi = _mm512_max_ps(hi, x);
+  }
+  const float b = _mm512_reduce_max_ps(hi);
+  const unsigned eq = _mm512_cmp_ps_mask(hi, _mm512_set1_ps(b), _CMP_EQ_OQ);
+  *best = b;
+  *second = _mm512_reduce_max_ps(_mm512_mask_mov_ps(hi, (__mmask16)(eq & -eq), lo));
+}
+
+// Logits e..e+16 of a row (lanes outside t zero) as f32.
+FP8K_TARGET_AVX512 inline __m512 logits16(const void* row, bool bf16, int e, __mmask16 t) {
+  return bf16 ? _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(t, static_cast<const uint16_t*>(row) + e)), 16))
+              : _mm512_maskz_loadu_ps(t, static_cast<const float*>(row) + e);
+}
+// The lanes of t holding inf or NaN (|v| < inf is false for both).
+FP8K_TARGET_AVX512 inline __mmask16 nonfinite16(__m512 v, __mmask16 t) { return _mm512_mask_cmp_ps_mask(t, _mm512_abs_ps(v), _mm512_set1_ps(INFINITY), _CMP_NLT_UQ); }
+
 FP8K_TARGET_AVX512 bool load_avx512(const void* row, bool bf16, int E, float* x, float* m) {
   __m512 best = _mm512_set1_ps(-INFINITY);
   __mmask16 bad = 0;
   for (int e = 0; e < E; e += 16) {
     const __mmask16 t = tail(E - e);
-    const __m512 v = bf16 ? _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(t, static_cast<const uint16_t*>(row) + e)), 16))
-                          : _mm512_maskz_loadu_ps(t, static_cast<const float*>(row) + e);
-    // |v| < inf is false for inf and NaN
-    bad |= _mm512_mask_cmp_ps_mask(t, _mm512_abs_ps(v), _mm512_set1_ps(INFINITY), _CMP_NLT_UQ);
+    const __m512 v = logits16(row, bf16, e, t);
+    bad |= nonfinite16(v, t);
     best = _mm512_mask_max_ps(best, t, best, v);
     _mm512_mask_storeu_ps(x + e, t, v);
   }
   *m = _mm512_reduce_max_ps(best);
+  return !bad;
+}
+
+// The sigmoid gate's scores of one row in a single pass: s, and sel = s + bias where there is a bias;
+// returns whether every logit is finite.
+FP8K_TARGET_AVX512 bool sigmoid_row_avx512(const void* row, bool bf16, int E, const float* bias, float* s, float* sel) {
+  __mmask16 bad = 0;
+  for (int e = 0; e < E; e += 16) {
+    const __mmask16 t = tail(E - e);
+    const __m512 v = logits16(row, bf16, e, t);
+    bad |= nonfinite16(v, t);
+    const __m512 y = sigmoid16(v);
+    const __m512 z = bias ? _mm512_add_ps(y, _mm512_maskz_loadu_ps(t, bias + e)) : y;
+    if (t == 0xFFFF) {  // plain stores where they can be: a masked store does not forward to the loads that follow
+      _mm512_storeu_ps(s + e, y);
+      _mm512_storeu_ps(sel + e, z);
+    } else {
+      _mm512_mask_storeu_ps(s + e, t, y);
+      _mm512_mask_storeu_ps(sel + e, t, z);
+    }
+  }
   return !bad;
 }
 
@@ -177,28 +239,35 @@ FP8K_TARGET_AVX512 void pick_rounds(float* cand, int n, int k, int* ids, const i
 
 // Steps 2 to 6 with 16 lanes: group maxima by vector reductions, then topk rounds of "first position
 // holding the maximum" over the kept groups' experts laid out in ascending id (so ties go to the lower id).
-FP8K_TARGET_AVX512 void pick_avx512(const fp8k_route* p, const float* bias, Scratch& w, int32_t* idx, float* weights) {
+// sel: the selection scores (w.s plus the bias, or w.s itself).
+FP8K_TARGET_AVX512 void pick_avx512(const fp8k_route* p, bool bias, const float* sel, Scratch& w, int32_t* idx, float* weights) {
   const int E = p->experts, G = p->groups, per = E / G, k = p->topk;
   const float* s = w.s.data();
-  const float* sel = s;
-  if (bias) {
-    for (int e = 0; e < E; e += 16)
-      _mm512_mask_storeu_ps(w.sel.data() + e, tail(E - e), _mm512_add_ps(_mm512_maskz_loadu_ps(tail(E - e), s + e), _mm512_maskz_loadu_ps(tail(E - e), bias + e)));
-    sel = w.sel.data();
-  }
   // Each group's best and second best (counting repeats) first, all groups independent of each other,
   // then the topkGroups best groups.
   float* best = w.group_top.data();
   float* second = best + G;
-  for (int g = 0; g < G; g++) {
-    const float* v = sel + (size_t)g * per;
-    best[g] = max_avx512(v, per);
-    second[g] = per > 1 ? second_avx512(v, per, best[g]) : -INFINITY;
+  if (bias && per % 16 == 0) {
+    for (int g = 0; g < G; g++) top2_avx512(sel + (size_t)g * per, per, &best[g], &second[g]);
+  } else {
+    for (int g = 0; g < G; g++) {
+      const float* v = sel + (size_t)g * per;
+      best[g] = max_avx512(v, per);
+      second[g] = per > 1 ? second_avx512(v, per, best[g]) : -INFINITY;
+    }
   }
   int groups = 0;
-  for (int g = 0; g < G; g++) insert(w.group_best.data(), w.group_ids.data(), groups, p->topk_groups, bias && per > 1 ? best[g] + second[g] : best[g], g);
-  std::copy(w.group_ids.begin(), w.group_ids.begin() + groups, w.kept.begin());
-  std::sort(w.kept.begin(), w.kept.begin() + groups);
+  if (G <= 16) {  // kept: the groups ranked below topkGroups, found in ascending id
+    float* score = w.group_best.data();
+    for (int g = 0; g < G; g++) score[g] = bias && per > 1 ? best[g] + second[g] : best[g];
+    int* rank = w.rank.data();
+    rank_avx512<1>(score, G, rank);
+    for (int g = 0; g < G; g++) w.kept[groups] = g, groups += rank[g] < p->topk_groups;
+  } else {
+    for (int g = 0; g < G; g++) insert(w.group_best.data(), w.group_ids.data(), groups, p->topk_groups, bias && per > 1 ? best[g] + second[g] : best[g], g);
+    std::copy(w.group_ids.begin(), w.group_ids.begin() + groups, w.kept.begin());
+    std::sort(w.kept.begin(), w.kept.begin() + groups);
+  }
   // Every kept group holds two experts at or above its second best, so at least 2 x groups experts are at
   // or above the least of those: when that covers k, the k best are among them, and only they are kept
   // as candidates (in ascending id, so the tie rule holds) — about 2k of the 128 at DeepSeek-V3's shape.
@@ -218,9 +287,11 @@ FP8K_TARGET_AVX512 void pick_avx512(const fp8k_route* p, const float* bias, Scra
       _mm512_storeu_si512(w.cand_ids.data() + n, _mm512_maskz_compress_epi32(keep, _mm512_add_epi32(iota, _mm512_set1_epi32(e + j))));
       n += __builtin_popcount(keep);
     }
-  if (n <= 32) {  // few: insertion, best first (candidates arrive in ascending id)
-    int have = 0;
-    for (int i = 0; i < n; i++) insert(w.best.data(), w.ids.data(), have, k, w.cand[i], w.cand_ids[i]);
+  if (n <= 32) {  // few: each candidate's rank is its place (candidates arrive in ascending id)
+    int* rank = w.rank.data();
+    (n <= 16 ? rank_avx512<1> : rank_avx512<2>)(w.cand.data(), n, rank);
+    int* place = w.ids.data();
+    for (int i = 0; i < n; i++) place[rank[i]] = w.cand_ids[i];
   } else {
     pick_rounds(w.cand.data(), n, k, w.ids.data(), w.cand_ids.data());
   }
@@ -263,16 +334,30 @@ int route(const void* logits, int dtype, const float* bias, const fp8k_route* p,
   if (int s = fp8k_check_bias(bias, p, c)) return s;
   const bool bf16 = dtype == FP8K_BF16, sigmoid = p->score_func == FP8K_SCORE_SIGMOID;
   const int level = fp8k_cpu_vector_level();
+  if (!p->has_bias) bias = nullptr;
   std::atomic<size_t> bad{SIZE_MAX};
+  auto note_bad = [&](size_t t) {  // the first bad token, whichever thread finds it
+    size_t seen = bad.load();
+    while (t < seen && !bad.compare_exchange_weak(seen, t)) {}
+  };
   parallel_units(p->tokens, p->tokens * E, [&](size_t t0, size_t t1) {
     Scratch w(p);
     std::vector<float>& x = w.x;
     std::vector<float>& s = w.s;
     for (size_t t = t0; t < t1; t++) {
+      const void* row = static_cast<const char*>(logits) + t * E * (bf16 ? 2 : 4);
+      if (level >= FP8K_SIMD_AVX512 && sigmoid) {
+        if (!sigmoid_row_avx512(row, bf16, (int)E, bias, s.data(), w.sel.data())) {
+          note_bad(t);
+          return;
+        }
+        pick_avx512(p, bias, bias ? w.sel.data() : s.data(), w, topk_idx + t * p->topk, topk_weights + t * p->topk);
+        continue;
+      }
       float m = -INFINITY;
       bool finite = true;
       if (level >= FP8K_SIMD_AVX512) {
-        finite = load_avx512(static_cast<const char*>(logits) + t * E * (bf16 ? 2 : 4), bf16, (int)E, x.data(), &m);
+        finite = load_avx512(row, bf16, (int)E, x.data(), &m);
       } else {
         for (size_t e = 0; e < E; e++) {
           x[e] = load_elem(logits, bf16, t * E + e);
@@ -280,9 +365,8 @@ int route(const void* logits, int dtype, const float* bias, const fp8k_route* p,
           m = x[e] > m ? x[e] : m;
         }
       }
-      if (!finite) {  // the first bad token, whichever thread finds it
-        size_t seen = bad.load();
-        while (t < seen && !bad.compare_exchange_weak(seen, t)) {}
+      if (!finite) {
+        note_bad(t);
         return;
       }
       scores(level, x.data(), E, sigmoid, m, s.data());
@@ -291,7 +375,13 @@ int route(const void* logits, int dtype, const float* bias, const fp8k_route* p,
         for (size_t e = 0; e < E; e++) sum += s[e];  // ascending expert order, as ref sums
         for (size_t e = 0; e < E; e++) s[e] = s[e] / sum;
       }
-      (level >= FP8K_SIMD_AVX512 ? pick_avx512 : pick)(p, p->has_bias ? bias : nullptr, w, topk_idx + t * p->topk, topk_weights + t * p->topk);
+      if (level >= FP8K_SIMD_AVX512) {
+        if (bias)
+          for (size_t e = 0; e < E; e++) w.sel[e] = s[e] + bias[e];
+        pick_avx512(p, bias, bias ? w.sel.data() : s.data(), w, topk_idx + t * p->topk, topk_weights + t * p->topk);
+      } else {
+        pick(p, bias, w, topk_idx + t * p->topk, topk_weights + t * p->topk);
+      }
     }
   });
   if (bad.load() != SIZE_MAX) {
