@@ -102,6 +102,22 @@ describe('fp8kit bench dispatch', () => {
   });
 });
 
+describe('fp8kit bench route', () => {
+  test('times route (f32 and bf16 logits) and dispatchLayout on DeepSeek-V3 shapes, next to a copy', () => {
+    const out = JSON.parse(run(['bench', 'route', '--reps', '1', '--json']));
+    const rows = out.results.route as { name: string; bytes: number; medianMs: number; gbps: number; copyGbps: number; ofCopy: number }[];
+    expect(rows.map((r) => r.name)).toEqual(['route 4096x256 f32 (V3 gate)', 'route 4096x256 bf16 (V3 gate)', 'dispatchLayout 4096x8 on 2x8 ranks']);
+    // logits read, ids and weights written; ids read, counts and the token-in-rank map written
+    expect(rows.map((r) => r.bytes)).toEqual([4096 * 256 * 4 + 4096 * 8 * 8, 4096 * 256 * 2 + 4096 * 8 * 8, 4096 * 8 * 4 + (16 + 2 + 256) * 4 + 4096 * 16]);
+    for (const r of rows) {
+      expect(r.medianMs).toBeGreaterThan(0);
+      expect(r.gbps).toBeCloseTo(r.bytes / r.medianMs / 1e6, 9);
+      expect(r.ofCopy).toBeCloseTo(r.gbps / r.copyGbps, 9);
+    }
+    expect(out.options.reps).toBe(1);
+  }, 30_000);
+});
+
 describe('fp8kit simulate', () => {
   test('writes an R x R heat map per operation, and its JSON agrees with a Cluster run here', async () => {
     const svg = path.join(os.tmpdir(), `fp8kit-traffic-${process.pid}.svg`);

@@ -9,9 +9,10 @@ import { benchDispatch, DISPATCH_DEFAULTS, DISPATCH_USAGE, formatDispatch, parse
 import { BenchRow, formatTable } from '../bench/harness.js';
 import { benchGemm, formatGemm, GEMM_SHAPES, Shape } from '../bench/gemm.js';
 import { benchCastTranspose, benchQuant } from '../bench/quant.js';
+import { benchRoute } from '../bench/route.js';
 import { native } from '../native.js';
 
-const BENCHES: Record<string, (o: BenchOptions) => BenchRow[]> = { cast: benchCast, quant: benchQuant, 'cast-transpose': benchCastTranspose };
+const BENCHES: Record<string, (o: BenchOptions) => BenchRow[]> = { cast: benchCast, quant: benchQuant, 'cast-transpose': benchCastTranspose, route: benchRoute };
 
 function intFlag(args: string[], name: string, fallback: number): number {
   const i = args.indexOf(name);
@@ -80,7 +81,7 @@ export function runBench(args: string[]): number | Promise<number> {
     results[name] = rows;
     if (!args.includes('--json'))
       process.stdout.write(
-        formatTable(`${name}: backend ${opts.backend} (SIMD ${native().cpuSimd().name})${name === 'cast' ? `, n = ${opts.n}` : ''}, median of ${opts.reps}`, rows) + '\n',
+        formatTable(`${name}: backend ${opts.backend} (SIMD ${native().cpuSimd().name})${name === 'cast' ? `, n = ${opts.n}` : ''}, median of ${name === 'route' ? 50 * opts.reps : opts.reps}`, rows) + '\n',
       );
   }
   if (args.includes('--json')) process.stdout.write(JSON.stringify({ options: opts, results }, null, 2) + '\n');

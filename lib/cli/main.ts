@@ -11,7 +11,7 @@ const USAGE = `usage: fp8kit <command> [options]
 
 commands:
   info                 version, backends (and why one is unavailable), SIMD path, CUDA toolkit/driver/device
-  bench [name…]        microbenchmarks next to a memory copy of the same bytes; names: cast, quant, cast-transpose (default: all)
+  bench [name…]        microbenchmarks next to a memory copy of the same bytes; names: cast, quant, cast-transpose, route, gemm, accumulation (default: cast, quant, cast-transpose, route)
       --n N            elements per case of cast (default 67108864 = 64 Mi)
       --reps R         timed repetitions; medians are reported (default 7)
       --backend B      backend to measure (default cpu)
