@@ -4,8 +4,9 @@
 // the same bits. This compiles the plugin's kernels to PTX for sm_90a with the plugin's CUDA flags
 // (read from CMakeLists.txt) and checks that no kernel whose source has no fmaf holds an fma --
 // and, on planted kernels, that the check sees a contracted a*b+c when -fmad=false is missing.
-// Every kernel today already writes its bit-exact products and sums with __fmul_rn / __fadd_rn
-// (FP8K_FMUL / FP8K_FADD), which nvcc never contracts: the planted kernel is what fails without the flag.
+// The route and quantization kernels write their bit-exact products and sums with __fmul_rn /
+// __fadd_rn (FP8K_FMUL / FP8K_FADD), which nvcc never contracts; the GEMM's promotion is plain
+// arithmetic, contracted without the flag (as is the planted kernel).
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,7 +24,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const noFmaKernels = [
   'cast_to_fp8_kernel', 'cast_from_fp8_kernel', 'convert_kernel', 'quantize_1xg_kernel', 'quantize_gxg_kernel',
   'col_quantize_kernel', 'dequantize_kernel', 'cast_transpose_kernel', 'transpose_bytes_kernel', 'transpose_scales_kernel',
-  'route_kernel', 'reduce_rows_kernel', 'layout_kernel', 'copy_rows_kernel',
+  'route_kernel', 'reduce_rows_kernel', 'layout_kernel', 'copy_rows_kernel', 'gemm_kernel',
 ];
 const fma = /\b(?:fma|mad)(?:\.[a-z0-9]+)*\.f32\b/;
 
@@ -70,5 +71,9 @@ test.skipIf(!hasNvcc)('no fma in the PTX of kernels that write no fmaf (plugin f
 test.skipIf(!hasNvcc)('without -fmad=false the check catches a contracted a*b+c (planted kernel)', () => {
   const flags = pluginFlags().filter((f) => f !== '-fmad=false'); // nvcc's default: --fmad=true
   const fns = ptxOf(flags, 'test/emu/fmad_check.cu', join(dir, 'default.ptx'));
-  expect(withFma(fns).sort()).toEqual([...named(fns, 'fmad_planted_kernel'), ...named(fns, 'fmad_explicit_kernel')].sort());
+  // The GEMM's promotion (acc + part·s, written plainly) is contracted too: -fmad=false is what keeps it
+  // two roundings, as ref's 'limited' with promotionInterval 128 computes it.
+  const gemm = named(fns, 'gemm_kernel');
+  expect(gemm.length).toBe(8);
+  expect(withFma(fns).sort()).toEqual([...named(fns, 'fmad_planted_kernel'), ...named(fns, 'fmad_explicit_kernel'), ...gemm].sort());
 }, 300_000);

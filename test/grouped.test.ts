@@ -3,7 +3,7 @@ import { describe, expect, test } from 'vitest';
 
 import { firstMismatch, fp8, rng, seed, uniform } from './helpers.js';
 
-const backends = ['ref', 'cpu'];
+const backends = ['ref', 'cpu', 'cuda-emu'];  // cuda-emu: the CUDA GEMM kernel on each piece
 
 function values(n: number, s: number): Float32Array {
   const u = uniform(rng(s));

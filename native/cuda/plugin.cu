@@ -144,6 +144,14 @@ int cast_transpose(const void* x, int x_dtype, const fp8k_quant* p, uint8_t* q_r
   return p->strict ? flag.check(p, c) : FP8K_OK;
 }
 
+// SPEC §4: 'nt', promoted (gemm.cuh).
+int gemm(const uint8_t* a, const float* sa, const uint8_t* b, const float* sb, const float* cm, void* d, const fp8k_gemm* p, fp8k_call* c) {
+  if (int s = fp8k_check_gemm(p, c)) return s;
+  if (int s = fp8k::cuda::gemm_refuse(*p, c)) return s;
+  fp8k::cuda::gemm(a, sa, b, sb, cm, d, *p, stream_of(c));
+  return launched(c, "gemm");
+}
+
 // SPEC §5. The kernel takes E <= 1024 and G <= 64 (route.cuh); larger gates are refused.
 int route(const void* logits, int dtype, const float* bias, const fp8k_route* p, int32_t* topk_idx, float* topk_weights, fp8k_call* c) {
   if (int s = fp8k_check_route(p, c)) return s;
@@ -241,6 +249,7 @@ fp8k_backend make_table() {
   t.stream_create = stream_create;
   t.stream_destroy = stream_destroy;
   t.synchronize = synchronize;
+  t.gemm = gemm;
   t.route = route;
   t.dispatch_layout = dispatch_layout;
   t.copy_rows = copy_rows;

@@ -65,6 +65,12 @@ int cast_transpose(const void* x, int x_dtype, const fp8k_quant* p, uint8_t* q_r
 }
 
 // SPEC §5, §7, §8: the shared parameter checks first, then the kernels; the error flag is a local.
+int gemm(const uint8_t* a, const float* sa, const uint8_t* b, const float* sb, const float* cm, void* d, const fp8k_gemm* p, fp8k_call* c) {
+  if (int s = fp8k_check_gemm(p, c)) return s;
+  if (int s = fp8k::cuda::gemm_refuse(*p, c)) return s;
+  return guarded(c, "gemm", [&] { fp8k::cuda::gemm(a, sa, b, sb, cm, d, *p, nullptr); });
+}
+
 int route(const void* logits, int dtype, const float* bias, const fp8k_route* p, int32_t* topk_idx, float* topk_weights, fp8k_call* c) {
   if (int s = fp8k_check_route(p, c)) return s;
   if (!fp8k::cuda::route_fits(*p)) return fp8k::cuda::route_refuse(*p, c);
@@ -147,6 +153,7 @@ fp8k_backend make_table() {
   t.stream_create = stream_create;
   t.stream_destroy = stream_destroy;
   t.synchronize = synchronize;
+  t.gemm = gemm;
   t.route = route;
   t.dispatch_layout = dispatch_layout;
   t.copy_rows = copy_rows;
