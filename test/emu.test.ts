@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 // The emulator's runtime (native/emu/backend.cc, the fp8kit backend built on it, belongs to the addon).
-const emuSources = ['fiber.cc', 'scheduler.cc', 'warp.cc', 'cp_async.cc', 'limits.cc'].map((f) => join('native/emu', f));
+const emuSources = ['fiber.cc', 'scheduler.cc', 'warp.cc', 'cp_async.cc', 'limits.cc', 'profile.cc'].map((f) => join('native/emu', f));
 const seed = process.env.FP8KIT_SEED ?? String(Math.floor(Math.random() * 2 ** 31));
 console.log(`emu tests: seed ${seed} (set FP8KIT_SEED to repeat)`);
 
@@ -114,6 +114,34 @@ for (const order of ['forward', 'reverse']) {
         }
       }
       console.log(`planted fault (${order}), max|D - ref promoted| / max|ref promoted| at K = 4096:\n  ${measured.join('\n  ')}`);
+    });
+
+    test('FP8KIT_EMU_PROFILE counts bank-conflict wavefronts and sectors per request (planted: no swizzle, strided source)', () => {
+      type Space = { requests: number; bytes: number; sectors: number; wavefronts: number; idealWavefronts: number };
+      const profile = (name: string) => {
+        const file = join(dir, `profile-${name}-${order}.jsonl`);
+        const r = run(driver, name, order, { FP8KIT_EMU_PROFILE: file });
+        expect(r.out.trim(), r.out + r.err).toBe('OK');
+        const rows = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+        expect(rows).toHaveLength(1);
+        return rows[0] as { blocks: number; barriers: number; globalLoads: Space; sharedLoads: Space; sharedStores: Space };
+      };
+      const good = profile('profile_swizzled'), flat = profile('profile_unswizzled'), strided = profile('profile_strided');
+      for (const p of [good, flat, strided]) {
+        expect(p.blocks).toBe(1);
+        expect(p.barriers).toBe(1);
+        expect(p.globalLoads.requests).toBe(8);  // 8 cp.async per lane, 16 bytes each
+        expect(p.globalLoads.bytes).toBe(8 * 32 * 16);
+        expect(p.sharedStores.idealWavefronts).toBe(8 * 4);  // 16-byte accesses: 4 phases of 8 lanes
+        expect(p.sharedLoads.requests).toBe(1);  // one ldmatrix.x4: 4 phases
+        expect(p.sharedLoads.idealWavefronts).toBe(4);
+      }
+      expect(good.globalLoads.sectors).toBe(8 * 16);  // 512 contiguous bytes: 16 sectors
+      expect(strided.globalLoads.sectors).toBe(8 * 32);
+      expect(good.sharedLoads.wavefronts).toBe(4);  // conflict-free
+      expect(flat.sharedLoads.wavefronts).toBe(4 * 8);  // 8 rows in the same banks: 8-way
+      expect(good.sharedStores.wavefronts).toBe(32);  // a phase writes one row's 8 chunks, swizzled or not
+      expect(flat.sharedStores.wavefronts).toBe(32);
     });
 
     test('a missing __syncthreads reads the 0xFF poison (NaN)', () => {

@@ -5,6 +5,9 @@
  * K order the kernel shares. Edges in M, N and K (K not a multiple of 16 takes the bytewise copies),
  * both B scalings, both A scale layouts, both formats, C, both outputs.
  */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 
 import { expectFp8kitError, firstMismatch, fp8, rng, seed, uniform, variants } from './helpers.js';
@@ -103,6 +106,35 @@ describe('the CUDA GEMM kernel on cuda-emu', () => {
     console.log(`[gemm emu] K = 4096, all positive: kernel (limited MMA) ${rel(got).toExponential(2)}, never promoting ${rel(never).toExponential(2)} of max|exact|`);
     expect(rel(got)).toBeLessThan(1e-3);
     expect(rel(never)).toBeGreaterThan(1e-2);
+  }, 60_000);
+
+  test('FP8KIT_EMU_PROFILE: no bank conflicts in its ldmatrix reads and cp.async writes, 16 sectors per global request', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fp8kit-gemm-profile-'));
+    const file = join(dir, 'profile.jsonl');
+    const c: Case = { m: 256, n: 200, k: 384, bTile: [128, 128], scaleLayout: 'row', formats: ['e4m3', 'e4m3'] };
+    const { qa, qb } = operands(c, 11);
+    process.env.FP8KIT_EMU_PROFILE = file;
+    try {
+      fp8.gemmSync(qa, qb, { backend });
+    } finally {
+      delete process.env.FP8KIT_EMU_PROFILE;
+    }
+    const rows = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    rmSync(dir, { recursive: true, force: true });
+    expect(rows).toHaveLength(1);
+    const p = rows[0];
+    console.log(`[gemm emu profile] ${JSON.stringify(p)}`);
+    expect(p.kernel).toMatch(/gemm_kernel/);
+    expect(p.blocks).toBe(2 * 2);
+    // per block: 3 K tiles x (A + B) x 4 cp.async per thread = 24 per thread, 8 warps
+    expect(p.globalLoads.requests).toBe(4 * 8 * 24);
+    expect(p.globalLoads.sectors).toBeLessThanOrEqual(16 * p.globalLoads.requests);
+    expect(p.sharedStores.wavefronts).toBe(p.sharedStores.idealWavefronts);
+    // per warp and K tile: 4 k32 steps x (4 A + 2 B) ldmatrix.x4
+    expect(p.sharedLoads.requests).toBe(4 * 8 * 3 * 4 * 6);
+    expect(p.sharedLoads.wavefronts).toBe(p.sharedLoads.idealWavefronts);
+    // 16-byte stores along whole rows: sectors wasted only where a 400-byte row of D ends mid-sector
+    expect(p.globalStores.bytes / (32 * p.globalStores.sectors)).toBeGreaterThan(0.9);
   }, 60_000);
 
   test('refuses what the kernel does not compute, naming it', () => {

@@ -24,6 +24,7 @@
 #include <cstring>
 
 #include "block.h"
+#include "profile.h"
 
 namespace fp8k {
 namespace emu {
@@ -81,6 +82,7 @@ void cp_async(void* dst, const void* src, unsigned bytes, unsigned src_bytes, Lo
     fault(loc, "cp.async: addresses %p <- %p not aligned to %u bytes", dst, src, bytes);
   if (!in_shared(dst, bytes)) fault(loc, "cp.async: destination %p is not in shared memory", dst);
   if (src_bytes > bytes) fault(loc, "cp.async: src-size %u exceeds cp-size %u", src_bytes, bytes);
+  profile_cp_async(dst, src, bytes, src_bytes, loc);
   g_block->cur->cp.push_back({dst, src, bytes, src_bytes, -1, loc});
 }
 

@@ -52,8 +52,14 @@ constexpr int kAttrMaxDynamicSharedMemorySize = 8;
 int func_set_attribute(const void* fn, int attr, int value);
 // A vector access (ld/st.global.v2/v4) at an address that is not a multiple of its size.
 [[noreturn]] void misaligned(const void* p, unsigned n, const char* what, Loc loc);
+// FP8KIT_EMU_PROFILE (profile.cc): on for the launch running now; the vector accesses and ldmatrix
+// report their addresses to it.
+extern bool g_profile;
+void profile_vector(const void* p, unsigned bytes, const char* what, const Loc& loc);
+void profile_shared_rows(const unsigned char* const* rows, int n, unsigned bytes);  // n rows, 8 per phase
 inline void check_aligned(const void* p, unsigned n, const char* what, Loc loc) {
   if (reinterpret_cast<uintptr_t>(p) % n) misaligned(p, n, what, loc);
+  if (g_profile) profile_vector(p, n, what, loc);
 }
 
 template <class... P>

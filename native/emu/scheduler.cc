@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "block.h"
+#include "profile.h"
 #include "cuda_emu.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -331,6 +332,7 @@ int barrier(BarrierKind kind, int pred, Loc loc) {
     b.bar_arrived = 0;
     b.bar_result = kind == BAR_COUNT ? count : kind == BAR_AND ? count == b.n : count != 0;
     if (g_racecheck) g_racecheck->barrier(b);
+    profile_barrier();
   } else {
     yield_to_scheduler(me);
   }
@@ -474,6 +476,7 @@ void run_grid(const char* kernel, const void* fn, Loc loc, dim3 grid, dim3 block
   } guard(&b, tls_saved);
   if (g_racecheck) g_racecheck->launch(b, g_tls, g_tls_size);
   cp_async_launch(b, loc);
+  profile_launch_begin(b);
   gridDim = grid;
   blockDim = block;
   const unsigned long long nblocks = (unsigned long long)grid.x * grid.y * grid.z;
@@ -485,7 +488,9 @@ void run_grid(const char* kernel, const void* fn, Loc loc, dim3 grid, dim3 block
     memset(g_tls, 0xFF, g_tls_size);
     if (b.dyn) memset(b.dyn, 0xFF, smem);
     run_block(b, reverse);
+    profile_block_end(b);
   }
+  profile_launch_end(b);
 }
 
 }  // namespace emu

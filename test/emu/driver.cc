@@ -320,6 +320,24 @@ bool cp_async() {
   return true;
 }
 
+// profile_kernel (ptx_kernels.cuh): the ldmatrix results are chunk 0 of each row whatever the layout;
+// the counts go to FP8KIT_EMU_PROFILE, which the test reads.
+template <bool SWIZZLE, bool STRIDED>
+bool profile() {
+  std::vector<uint8_t> x(32 * 256);
+  for (auto& e : x) e = (uint8_t)rng();
+  std::vector<uint32_t> y(128, 0), want(128);
+  for (int lane = 0; lane < 32; ++lane)
+    for (int m = 0; m < 4; ++m) {
+      // lane l of matrix m: row 8m + l/4 of the 32, bytes 4(l%4).. of its chunk 0 (row r's chunk 0 is source chunk 8r)
+      const int row = 8 * m + lane / 4, idx = 8 * row;
+      memcpy(&want[lane * 4 + m], &x[(STRIDED ? 32 * idx : 16 * idx) + 4 * (lane % 4)], 4);
+    }
+  FP8K_LAUNCH((profile_kernel<SWIZZLE, STRIDED>), 1, 32, 0, 0, x.data(), y.data());
+  expect_eq("profile ldmatrix", y, want);
+  return true;
+}
+
 // The planted early-landing cp.async faults (fault_kernels.cuh) and their fixed forms.
 template <bool SYNC>
 bool cp_async_double_buffer() {
@@ -535,6 +553,9 @@ const std::map<std::string, std::function<bool()>> kTests = {
     {"ldmatrix_x1_trans", ldmatrix<1, true>},
     {"ldmatrix_x2_trans", ldmatrix<2, true>},
     {"ldmatrix_x4_trans", ldmatrix<4, true>},
+    {"profile_swizzled", profile<true, false>},
+    {"profile_unswizzled", profile<false, false>},
+    {"profile_strided", profile<true, true>},
     {"cp_async", cp_async<true>},
     {"cp_async_missing_wait", cp_async<false>},
     {"cp_async_double_buffer", cp_async_double_buffer<true>},

@@ -125,3 +125,25 @@ __global__ void mma_promote_kernel(const uint8_t* __restrict__ A, const uint8_t*
   }
   for (int i = 0; i < 4; ++i) D[(m0 + g + 8 * (i >= 2)) * N + n0 + 2 * t + (i & 1)] = PROMOTE ? prom[i] : acc[i];
 }
+
+// The profile counter's planted patterns (FP8KIT_EMU_PROFILE, native/emu/profile.cc): one warp copies a
+// 32 x 128-byte tile into shared memory with cp.async, 8 chunks per lane, then reads one 16-byte
+// chunk of every row with ldmatrix.x4. SWIZZLE: chunk c of row r lies at c ^ (r & 7) (the GEMM's
+// layout), so the 8 rows of an ldmatrix phase fall in 8 different bank groups; without it they all
+// fall in the same 4 banks (8 wavefronts a phase). STRIDED: lane i's source chunk starts its own
+// 32-byte sector (half of each sector unused, 32 sectors a request instead of 16).
+template <bool SWIZZLE, bool STRIDED>
+__global__ void profile_kernel(const uint8_t* __restrict__ src, uint32_t* __restrict__ out) {
+  __shared__ __align__(128) uint8_t tile[32][128];
+  const int lane = threadIdx.x;
+  for (int i = 0; i < 8; ++i) {
+    const int idx = lane + 32 * i, r = idx / 8, c = idx % 8;
+    fp8k::ptx::cp_async_cg_16(&tile[r][16 * (SWIZZLE ? c ^ (r & 7) : c)], src + (STRIDED ? 32 * idx : 16 * idx));
+  }
+  fp8k::ptx::cp_async_wait_all();
+  __syncthreads();
+  const int r = lane;  // x4: lanes 8m..8m+7 give rows 8m..8m+7, chunk 0 of each
+  uint32_t v[4];
+  fp8k::ptx::ldmatrix_x4(v, &tile[r][16 * (SWIZZLE ? 0 ^ (r & 7) : 0)]);
+  for (int m = 0; m < 4; ++m) out[lane * 4 + m] = v[m];
+}

@@ -25,6 +25,11 @@ inline void ldmatrix_combine(void* const* pp, unsigned, const Loc& loc) {
     if ((uintptr_t)p[lane]->row % 16 || !in_shared(p[lane]->row, 16))
       fault(loc, "ldmatrix: lane %d's row address %p is not 16-byte aligned shared memory", lane,
             (const void*)p[lane]->row);
+  if (g_profile) {
+    const unsigned char* rows[32];
+    for (int lane = 0; lane < 8 * N; ++lane) rows[lane] = p[lane]->row;
+    profile_shared_rows(rows, 8 * N, 16);
+  }
   for (int lane = 0; lane < 32; ++lane)
     for (int m = 0; m < N; ++m) {
       uint16_t e[2];
