@@ -230,11 +230,12 @@ function transposed(q: Q, rows: number, cols: number, tile: [number, number]): Q
 }
 
 describe('layouts and threads', () => {
-  for (const backend of backends)
+  // cuda-emu: the CUDA kernel's transposes in shared memory (M, N multiples of 16: cp.async; else bytewise copies)
+  for (const backend of [...backends, 'cuda-emu'])
     for (const [label, within] of runs(backend))
     test(`${label}: 'nn', 'tn', 'tt' equal 'nt' of the explicitly transposed operands, bit for bit`, () => within(() => {
       const s = seed(`gemm layouts ${label}`);
-      const [m, n, k] = [33, 140, 260];
+      for (const [m, n, k] of [[33, 140, 260], [64, 144, 384]])
       for (const bTile of [[128, 128], [1, 128]] as [number, number][]) {
         const { qa, qb } = operands(m, n, k, s, bTile);
         const want = f32(fp8.gemmSync(qa, qb, { out: 'f32', backend })).data;
