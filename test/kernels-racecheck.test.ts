@@ -22,7 +22,7 @@ describe('quantization kernels under racecheck', () => {
     const obj = path.join(dir, 'backend.o');
     execFileSync('g++', [...flags, '-O1', '-g', '-gdwarf-4', '-fsanitize=thread', '-c', 'native/emu/backend.cc', '-o', obj], { cwd: root });
     const plain = ['ref/cast', 'ref/quantize', 'ref/dequantize', 'ref/cast_transpose', 'common/quant_check', 'common/moe_check', 'common/status',
-      'emu/fiber', 'emu/scheduler', 'emu/warp', 'emu/cp_async', 'emu/limits', 'emu/racecheck'].map((f) => `native/${f}.cc`);
+      'common/gemm_check', 'emu/fiber', 'emu/scheduler', 'emu/warp', 'emu/cp_async', 'emu/limits', 'emu/profile', 'emu/racecheck'].map((f) => `native/${f}.cc`);
     execFileSync('g++', [...flags, '-O2', 'test/quant_emu/driver.cc', ...plain, obj, '-o', exe, '-lpthread'], { cwd: root });
   }, 300_000);
 

@@ -19,7 +19,7 @@ const exe = path.join(dir, 'moe_emu');
 const exeRc = path.join(dir, 'moe_emu_racecheck');
 const flags = ['-std=c++17', '-ffp-contract=off', '-fexceptions', '-Wall', '-Wextra', '-Werror', `-I${root}`];
 const plain = ['ref/route', 'ref/dispatch_layout', 'ref/rows', 'ref/cast', 'common/moe_check', 'common/quant_check', 'common/status',
-  'emu/fiber', 'emu/scheduler', 'emu/warp', 'emu/cp_async', 'emu/limits'].map((f) => `native/${f}.cc`);
+  'common/gemm_check', 'emu/fiber', 'emu/scheduler', 'emu/warp', 'emu/cp_async', 'emu/limits', 'emu/profile'].map((f) => `native/${f}.cc`);
 
 // Not helpers.ts's seed(): that module loads the built package, which this kernel-level test does not need.
 const seed = process.env.FP8KIT_SEED ?? String(Math.floor(Math.random() * 1_000_000));

@@ -28,13 +28,12 @@ __global__ void cast_from_fp8_kernel(const uint8_t* __restrict__ q, int format, 
 
 template <typename Out>
 inline void launch_cast_from_fp8(const uint8_t* q, int format, Out* y, size_t n, cudaStream_t stream) {
-  const unsigned blocks = elementwise_blocks(n, 16);
   if (aligned16(q) && aligned16(y)) {
     auto kernel = cast_from_fp8_kernel<Out, true>;
-    FP8K_LAUNCH(kernel, blocks, kElementwiseBlock, 0, stream, q, format, y, n);
+    FP8K_LAUNCH(kernel, (elementwise_blocks<cast_from_fp8_kernel<Out, true>>(n, 16)), kElementwiseBlock, 0, stream, q, format, y, n);
   } else {
     auto kernel = cast_from_fp8_kernel<Out, false>;
-    FP8K_LAUNCH(kernel, blocks, kElementwiseBlock, 0, stream, q, format, y, n);
+    FP8K_LAUNCH(kernel, (elementwise_blocks<cast_from_fp8_kernel<Out, false>>(n, 16)), kElementwiseBlock, 0, stream, q, format, y, n);
   }
 }
 

@@ -36,13 +36,12 @@ __global__ void cast_to_fp8_kernel(const In* __restrict__ x, uint8_t* __restrict
 
 template <typename In>
 inline void launch_cast_to_fp8(const In* x, uint8_t* q, size_t n, int format, int saturate, cudaStream_t stream) {
-  const unsigned blocks = elementwise_blocks(n, 16);
   if (aligned16(x) && aligned16(q)) {
     auto kernel = cast_to_fp8_kernel<In, true>;
-    FP8K_LAUNCH(kernel, blocks, kElementwiseBlock, 0, stream, x, q, n, format, saturate);
+    FP8K_LAUNCH(kernel, (elementwise_blocks<cast_to_fp8_kernel<In, true>>(n, 16)), kElementwiseBlock, 0, stream, x, q, n, format, saturate);
   } else {
     auto kernel = cast_to_fp8_kernel<In, false>;
-    FP8K_LAUNCH(kernel, blocks, kElementwiseBlock, 0, stream, x, q, n, format, saturate);
+    FP8K_LAUNCH(kernel, (elementwise_blocks<cast_to_fp8_kernel<In, false>>(n, 16)), kElementwiseBlock, 0, stream, x, q, n, format, saturate);
   }
 }
 

@@ -277,7 +277,7 @@ __global__ void __launch_bounds__(kQuantBlock) transpose_bytes_kernel(const uint
 
 __global__ void transpose_scales_kernel(const float* __restrict__ s_row, size_t trc, size_t tcc, float* __restrict__ s_col) {
   for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < trc * tcc; i += (size_t)gridDim.x * blockDim.x)
-    s_col[i % tcc * trc + i / tcc] = s_row[i];  // s_row[tr][tc] -> s_col[tc][tr]
+    s_col[umod(i, tcc) * trc + udiv(i, tcc)] = s_row[i];  // s_row[tr][tc] -> s_col[tc][tr]
 }
 
 template <typename In>
@@ -289,27 +289,31 @@ inline void launch_cast_transpose(const In* x, const fp8k_quant& p, uint8_t* q_r
     dispatch_g(p.tile_cols, [&](auto gc) {
       constexpr int G = decltype(gc)::value < kRegion ? decltype(gc)::value : kRegion;
       auto run = [&](auto kernel, size_t smem) {
-        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);  // cuda-emu checks it too
         FP8K_LAUNCH(kernel, (unsigned)regions, kQuantBlock, smem, stream, x, p, q_row, s_row, q_col, s_col, flag);
       };
-      if (block)
+      if (block) {
+        opt_in_dynamic_smem<cast_transpose_kernel<In, G, true>>((int)ct_smem_bytes<In>(G, true));  // cuda-emu checks it too
         run(cast_transpose_kernel<In, G, true>, ct_smem_bytes<In>(G, true));
-      else
+      } else {
+        opt_in_dynamic_smem<cast_transpose_kernel<In, G, false>>((int)ct_smem_bytes<In>(G, false));
         run(cast_transpose_kernel<In, G, false>, ct_smem_bytes<In>(G, false));
+      }
     });
     return;
   }
   launch_quantize(x, p, q_row, s_row, flag, stream);
   if (block) {
     const size_t trc = fp8k_cdiv(p.rows, p.tile_cols), tcc = fp8k_cdiv(p.cols, p.tile_cols);
-    FP8K_LAUNCH(transpose_bytes_kernel, capped_blocks(fp8k_cdiv(p.rows, 64) * fp8k_cdiv(p.cols, 64)), kQuantBlock, 0, stream, q_row,
+    FP8K_LAUNCH(transpose_bytes_kernel, fill_blocks<transpose_bytes_kernel>(fp8k_cdiv(p.rows, 64) * fp8k_cdiv(p.cols, 64), kQuantBlock), kQuantBlock, 0, stream, q_row,
                 p.rows, p.cols, q_col);
-    FP8K_LAUNCH(transpose_scales_kernel, capped_blocks(fp8k_cdiv(trc * tcc, kQuantBlock)), kQuantBlock, 0, stream, s_row, trc, tcc, s_col);
+    FP8K_LAUNCH(transpose_scales_kernel, fill_blocks<transpose_scales_kernel>(fp8k_cdiv(trc * tcc, kQuantBlock), kQuantBlock), kQuantBlock, 0, stream, s_row, trc, tcc,
+                s_col);
   } else {
     dispatch_g(p.tile_cols, [&](auto gc) {
       constexpr int G = decltype(gc)::value > kRegion ? decltype(gc)::value : 256;
       auto kernel = col_quantize_kernel<In, G>;
-      FP8K_LAUNCH(kernel, capped_blocks(fp8k_cdiv(p.rows, G) * fp8k_cdiv(p.cols, 64)), kQuantBlock, 0, stream, x, p, q_col, s_col);
+      FP8K_LAUNCH(kernel, (fill_blocks<col_quantize_kernel<In, G>>(fp8k_cdiv(p.rows, G) * fp8k_cdiv(p.cols, 64), kQuantBlock)), kQuantBlock, 0, stream, x, p, q_col,
+                  s_col);
     });
   }
 }

@@ -32,13 +32,12 @@ __global__ void convert_kernel(const In* __restrict__ x, Out* __restrict__ y, si
 
 template <typename In, typename Out>
 inline void launch_convert(const In* x, Out* y, size_t n, cudaStream_t stream) {
-  const unsigned blocks = elementwise_blocks(n, 8);
   if (aligned16(x) && aligned16(y)) {
     auto kernel = convert_kernel<In, Out, true>;
-    FP8K_LAUNCH(kernel, blocks, kElementwiseBlock, 0, stream, x, y, n);
+    FP8K_LAUNCH(kernel, (elementwise_blocks<convert_kernel<In, Out, true>>(n, 8)), kElementwiseBlock, 0, stream, x, y, n);
   } else {
     auto kernel = convert_kernel<In, Out, false>;
-    FP8K_LAUNCH(kernel, blocks, kElementwiseBlock, 0, stream, x, y, n);
+    FP8K_LAUNCH(kernel, (elementwise_blocks<convert_kernel<In, Out, false>>(n, 8)), kElementwiseBlock, 0, stream, x, y, n);
   }
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 #include "../common/scale.h"
 #include "../common/tiles.h"
+#include "grid.cuh"
 #include "vec.cuh"
 #include "quantize.cuh"
 
@@ -16,7 +17,7 @@ __global__ void __launch_bounds__(kElementwiseBlock) dequantize_kernel(const uin
   const size_t cols = p.cols, cpr = (cols + 15) / 16, total = p.batch * p.rows * cpr;
   const size_t stride = (size_t)gridDim.x * blockDim.x;
   for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += stride) {
-    const size_t row = i / cpr, col = i % cpr * 16, b = row / p.rows, r = row % p.rows;
+    const size_t row = udiv(i, cpr), col = (i - row * cpr) * 16, b = udiv(row, p.rows), r = row - b * p.rows;
     const size_t tr = p.tile_rows == 1 ? r : r >> lg;
     const float scale = scales[fp8k_scale_index(&p, b, tr, col >> lg)];
     const size_t off = row * cols + col, n = chunk_len(col, cols);
@@ -54,7 +55,7 @@ inline void launch_dequantize(const uint8_t* q, const float* scales, const fp8k_
   while ((1 << lg) < p.tile_cols) lg++;
   const size_t chunks = p.batch * p.rows * fp8k_cdiv(p.cols, 16);
   auto kernel = dequantize_kernel<Out>;
-  FP8K_LAUNCH(kernel, capped_blocks(fp8k_cdiv(chunks, kElementwiseBlock)), kElementwiseBlock, 0, stream, q, scales, p, y, lg);
+  FP8K_LAUNCH(kernel, (fill_blocks<dequantize_kernel<Out>>(fp8k_cdiv(chunks, kElementwiseBlock), kElementwiseBlock)), kElementwiseBlock, 0, stream, q, scales, p, y, lg);
 }
 
 }  // namespace fp8k::cuda

@@ -301,12 +301,9 @@ inline const char* gemm_unsupported(const fp8k_gemm& p) {
   return nullptr;
 }
 
-// Once per kernel (the static is per template instance, so per kernel), on its first call: the
-// opt-in to 96 KiB of dynamic shared memory. A refusal shows as the launch's error.
 template <int FA, int FB, bool TA, bool TB>
 inline void launch_gemm_kernel(const GemmArgs& g, cudaStream_t stream) {
-  static const cudaError_t opted = cudaFuncSetAttribute(gemm_kernel<FA, FB, TA, TB>, cudaFuncAttributeMaxDynamicSharedMemorySize, gemm_smem(TA, TB));
-  (void)opted;
+  opt_in_dynamic_smem<gemm_kernel<FA, FB, TA, TB>>(gemm_smem(TA, TB));
   const dim3 grid((unsigned)((g.n + kGemmTile - 1) / kGemmTile), (unsigned)((g.m + kGemmTile - 1) / kGemmTile));
   FP8K_LAUNCH((gemm_kernel<FA, FB, TA, TB>), grid, kGemmThreads, gemm_smem(TA, TB), stream, g);
 }
@@ -345,6 +342,18 @@ inline void launch_gemm(const uint8_t* a, const float* sa, const uint8_t* b, con
   else if (a4) launch_gemm_layout<FP8K_FORMAT_E4M3, FP8K_FORMAT_E5M2>(g, p.layout, stream);
   else if (b4) launch_gemm_layout<FP8K_FORMAT_E5M2, FP8K_FORMAT_E4M3>(g, p.layout, stream);
   else launch_gemm_layout<FP8K_FORMAT_E5M2, FP8K_FORMAT_E5M2>(g, p.layout, stream);
+}
+
+// The backend entries' part (plugin.cu, native/emu/gemm.cc): gemm_unsupported as the call's error, and
+// the launch.
+inline int gemm_refuse(const fp8k_gemm& p, fp8k_call* c) {
+  const char* why = gemm_unsupported(p);
+  return why ? fp8k_fail(c, FP8K_ERR_ARGUMENT, "gemm: %s", why) : FP8K_OK;
+}
+inline void gemm(const uint8_t* a, const float* sa, const uint8_t* b, const float* sb, const float* c, void* d, const fp8k_gemm& p,
+                 cudaStream_t s) {
+  if (p.m * p.n == 0) return;
+  launch_gemm(a, sa, b, sb, c, d, p, s);
 }
 
 }  // namespace fp8k::cuda

@@ -19,3 +19,11 @@
 #else
 #include "../emu/cuda_emu.h"
 #endif
+
+// The opt-in above 48 KiB of dynamic shared memory belongs to the kernel, not to a call: set once per
+// kernel (the static is per template instance), on its first launch. A refusal shows as the launch's error.
+template <auto Kernel>
+inline void opt_in_dynamic_smem(int bytes) {
+  static const cudaError_t done = cudaFuncSetAttribute(Kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+  (void)done;
+}

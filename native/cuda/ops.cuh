@@ -10,7 +10,6 @@
 #include "copy_rows.cuh"
 #include "dequantize.cuh"
 #include "dispatch_layout.cuh"
-#include "gemm.cuh"
 #include "quantize.cuh"
 #include "reduce_rows.cuh"
 #include "route.cuh"
@@ -75,17 +74,6 @@ inline void strict_flag_init(unsigned long long* flag, cudaStream_t s) { FP8K_LA
 
 // castTranspose takes one matrix with row-major scales (as native/ref says).
 inline bool cast_transpose_args_ok(const fp8k_quant* p) { return p->batch == 1 && p->scale_layout == FP8K_LAYOUT_ROW; }
-
-// SPEC §4. The refusal of what the kernel does not compute (gemm_unsupported), as the call's error.
-inline int gemm_refuse(const fp8k_gemm& p, fp8k_call* c) {
-  const char* why = gemm_unsupported(p);
-  return why ? fp8k_fail(c, FP8K_ERR_ARGUMENT, "gemm: %s", why) : FP8K_OK;
-}
-inline void gemm(const uint8_t* a, const float* sa, const uint8_t* b, const float* sb, const float* c, void* d, const fp8k_gemm& p,
-                 cudaStream_t s) {
-  if (p.m * p.n == 0) return;
-  launch_gemm(a, sa, b, sb, c, d, p, s);
-}
 
 // ---- MoE (SPEC §5, §7, §8) ------------------------------------------------------------------------
 

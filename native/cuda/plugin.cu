@@ -9,6 +9,7 @@
 #include "../backend.h"
 #include "../common/moe_check.h"
 #include "../common/quant_check.h"
+#include "gemm.cuh"
 #include "ops.cuh"
 
 namespace {
@@ -33,14 +34,22 @@ const Probe& probe_once() {
       p.reason = "no CUDA device";
       return;
     }
+    // The device this process's calls run on: the runtime's current device (0 unless the host made
+    // another current; CUDA_VISIBLE_DEVICES picks which physical GPU that is). A call that another
+    // thread made run elsewhere on a pre-Ada part fails at launch with cudaErrorNoKernelImageForDevice.
+    int dev = 0;
+    if ((e = cudaGetDevice(&dev)) != cudaSuccess) {
+      p.reason = std::string("cudaGetDevice: ") + cudaGetErrorName(e);
+      return;
+    }
     cudaDeviceProp prop;
-    if ((e = cudaGetDeviceProperties(&prop, 0)) != cudaSuccess) {
+    if ((e = cudaGetDeviceProperties(&prop, dev)) != cudaSuccess) {
       p.reason = std::string("cudaGetDeviceProperties: ") + cudaGetErrorName(e);
       return;
     }
     char buf[256];
-    snprintf(buf, sizeof buf, "%s (sm_%d%d, %d SMs, %.0f GiB)", prop.name, prop.major, prop.minor, prop.multiProcessorCount,
-             prop.totalGlobalMem / 1073741824.0);
+    snprintf(buf, sizeof buf, "%s (device %d of %d, sm_%d%d, %d SMs, %.0f GiB)", prop.name, dev, n, prop.major, prop.minor,
+             prop.multiProcessorCount, prop.totalGlobalMem / 1073741824.0);
     p.device = buf;
     if (prop.major * 10 + prop.minor < 89) {
       p.reason = std::string("compute capability ") + std::to_string(prop.major) + "." + std::to_string(prop.minor) +

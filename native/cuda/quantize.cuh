@@ -120,7 +120,7 @@ __global__ void __launch_bounds__(kQuantBlock) quantize_1xg_kernel(const In* __r
   for (size_t t0 = warp * TW; t0 < T; t0 += nwarps * TW) {  // uniform across the warp
     const size_t tile = t0 + lane / L;
     const bool valid = tile < T;
-    const size_t r = valid ? tile / tcount : 0, tc = valid ? tile % tcount : 0;
+    const size_t r = valid ? udiv(tile, tcount) : 0, tc = valid ? umod(tile, tcount) : 0;
     const In* xr = x + r * cols;
     uint8_t* qr = q + r * cols;
     Chunk16<In> c[P];
@@ -176,7 +176,7 @@ __global__ void __launch_bounds__(kQuantBlock) quantize_gxg_kernel(const In* __r
   for (size_t t0 = (size_t)blockIdx.x * TB; t0 < T; t0 += (size_t)gridDim.x * TB) {  // uniform across the block
     const size_t tile = t0 + g;
     const bool valid = tile < T;
-    const size_t b = valid ? tile / (trc * tcc) : 0, tr = valid ? tile / tcc % trc : 0, tc = valid ? tile % tcc : 0;
+    const size_t b = valid ? udiv(tile, trc * tcc) : 0, tr = valid ? umod(udiv(tile, tcc), trc) : 0, tc = valid ? umod(tile, tcc) : 0;
     const In* xb = x + b * rows * cols;
     uint8_t* qb = q + b * rows * cols;
     // Chunk k of the tile: row k / CH, columns (k % CH) * 16 ...
@@ -252,6 +252,8 @@ inline void dispatch_g(int g, F&& f) {
   }
 }
 
+// A grid-stride launch of the MoE kernels: n blocks, at most `cap` (the quantization kernels size theirs
+// from the device: fill_blocks).
 inline unsigned capped_blocks(size_t n, size_t cap = 4096) { return (unsigned)(n < 1 ? 1 : n > cap ? cap : n); }
 
 template <typename In>
@@ -264,13 +266,13 @@ inline void launch_quantize(const In* x, const fp8k_quant& p, uint8_t* q, float*
       const size_t tiles = p.batch * p.rows * fp8k_cdiv(p.cols, G);
       const size_t warps = fp8k_cdiv(tiles, TW);
       auto kernel = quantize_1xg_kernel<In, G>;
-      FP8K_LAUNCH(kernel, capped_blocks(fp8k_cdiv(warps, kQuantBlock / 32)), kQuantBlock, 0, stream, x, q, scales, p, flag);
+      FP8K_LAUNCH(kernel, (fill_blocks<quantize_1xg_kernel<In, G>>(fp8k_cdiv(warps, kQuantBlock / 32), kQuantBlock)), kQuantBlock, 0, stream, x, q, scales, p, flag);
     } else {
       constexpr int NC = G * G / 16;
       constexpr int TB = NC <= kQuantBlock * 4 ? kQuantBlock / (NC / 4) : 1;
       const size_t tiles = p.batch * fp8k_cdiv(p.rows, G) * fp8k_cdiv(p.cols, G);
       auto kernel = quantize_gxg_kernel<In, G>;
-      FP8K_LAUNCH(kernel, capped_blocks(fp8k_cdiv(tiles, TB)), kQuantBlock, 0, stream, x, q, scales, p, flag);
+      FP8K_LAUNCH(kernel, (fill_blocks<quantize_gxg_kernel<In, G>>(fp8k_cdiv(tiles, TB), kQuantBlock)), kQuantBlock, 0, stream, x, q, scales, p, flag);
     }
   });
 }

@@ -10,21 +10,16 @@
 #include "../common/moe_check.h"
 #include "../common/quant_check.h"
 #include "../cuda/ops.cuh"
+#include "guarded.h"
+
+// SPEC §4 (native/emu/gemm.cc), linked weakly: a kernel-level test that builds this file without the
+// GEMM kernel gets a table without gemm.
+int fp8k_emu_gemm(const uint8_t* a, const float* sa, const uint8_t* b, const float* sb, const float* c, void* d, const fp8k_gemm* p,
+                  fp8k_call* call) __attribute__((weak));
 
 namespace {
 
-// A kernel fault (bad barrier, bad mask, deadlock) is a bug in fp8kit: report it with its source line.
-template <class F>
-int guarded(fp8k_call* c, const char* op, F&& f) {
-  try {
-    f();
-    return FP8K_OK;
-  } catch (const fp8k::emu::Fault& e) {
-    return fp8k_fail(c, FP8K_ERR_INTERNAL, "%s: emulated kernel fault: %s", op, e.what());
-  } catch (const std::bad_alloc&) {
-    return fp8k_fail(c, FP8K_ERR_OUT_OF_MEMORY, "%s: out of memory", op);
-  }
-}
+using fp8k::emu::guarded;
 
 int probe(char*, size_t) { return 1; }
 const char* describe() { return getenv("FP8KIT_EMU_ORDER") && !strcmp(getenv("FP8KIT_EMU_ORDER"), "reverse") ? "CPU emulation of the CUDA kernels (reverse thread order)" : "CPU emulation of the CUDA kernels"; }
@@ -65,12 +60,6 @@ int cast_transpose(const void* x, int x_dtype, const fp8k_quant* p, uint8_t* q_r
 }
 
 // SPEC §5, §7, §8: the shared parameter checks first, then the kernels; the error flag is a local.
-int gemm(const uint8_t* a, const float* sa, const uint8_t* b, const float* sb, const float* cm, void* d, const fp8k_gemm* p, fp8k_call* c) {
-  if (int s = fp8k_check_gemm(p, c)) return s;
-  if (int s = fp8k::cuda::gemm_refuse(*p, c)) return s;
-  return guarded(c, "gemm", [&] { fp8k::cuda::gemm(a, sa, b, sb, cm, d, *p, nullptr); });
-}
-
 int route(const void* logits, int dtype, const float* bias, const fp8k_route* p, int32_t* topk_idx, float* topk_weights, fp8k_call* c) {
   if (int s = fp8k_check_route(p, c)) return s;
   if (!fp8k::cuda::route_fits(*p)) return fp8k::cuda::route_refuse(*p, c);
@@ -153,7 +142,7 @@ fp8k_backend make_table() {
   t.stream_create = stream_create;
   t.stream_destroy = stream_destroy;
   t.synchronize = synchronize;
-  t.gemm = gemm;
+  t.gemm = fp8k_emu_gemm;
   t.route = route;
   t.dispatch_layout = dispatch_layout;
   t.copy_rows = copy_rows;

@@ -55,6 +55,16 @@ inline cudaError_t cudaFuncSetAttribute(void (*kernel)(P...), cudaFuncAttribute 
   return static_cast<cudaError_t>(::fp8k::emu::func_set_attribute(reinterpret_cast<const void*>(kernel), attr, value));
 }
 
+// The device's SM count and a kernel's occupancy, as the grid-stride launchers ask for them.
+enum cudaDeviceAttr { cudaDevAttrMultiProcessorCount = 16 };
+inline cudaError_t cudaGetDevice(int* d) { return *d = 0, cudaSuccess; }
+inline cudaError_t cudaDeviceGetAttribute(int* v, cudaDeviceAttr, int) { return *v = ::fp8k::emu::multiprocessors(), cudaSuccess; }
+template <class... P>
+inline cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int* n, void (*kernel)(P...), int threads, size_t smem) {
+  *n = ::fp8k::emu::resident_blocks(reinterpret_cast<const void*>(kernel), threads, smem);
+  return cudaSuccess;
+}
+
 // Vector accesses of device code take the caller's line and check their alignment:
 //   T f(const T* p FP8K_EMU_LOC_PARAM) { FP8K_EMU_CHECK_ALIGNED(p, 16, "load16"); ... }
 // Under nvcc both expand to nothing (launch.cuh).

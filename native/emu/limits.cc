@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
@@ -41,9 +42,11 @@ struct Arch {
   const char* name;
   size_t smem_optin;  // sharedMemPerBlockOptin
   const char* table;  // the arch column of the resource table
+  int sms;            // multiProcessorCount of the emulated part: L40S, H100 SXM
+  size_t smem_sm;     // sharedMemPerMultiprocessor
 };
-constexpr Arch kSm89{"sm_89", 99 * 1024, "sm_89"};
-constexpr Arch kSm90{"sm_90", 227 * 1024, "sm_90a"};
+constexpr Arch kSm89{"sm_89", 99 * 1024, "sm_89", 142, 100 * 1024};
+constexpr Arch kSm90{"sm_90", 227 * 1024, "sm_90a", 132, 228 * 1024};
 constexpr size_t kSmemDefault = 48 * 1024;
 constexpr long kRegisterFile = 64 * 1024;
 
@@ -215,6 +218,24 @@ void check_launch(const char* kernel, const void* fn, Loc loc, dim3 block, size_
                  "(cudaErrorLaunchOutOfResources: too many resources requested for launch)",
                  r.registers, listed.c_str(), threads, used, kRegisterFile));
   }
+}
+
+int multiprocessors() {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  return arch().sms;
+}
+
+int resident_blocks(const void* fn, int threads, size_t dynamic_smem) {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  const Arch& a = arch();
+  const Resources r = resources(info_of(fn), a);
+  if (threads < 1 || threads > 1024) return 0;
+  const int warps = (threads + 31) / 32;
+  int blocks = std::min(32, 64 / warps);  // 32 blocks and 64 warps (2048 threads) per SM
+  const size_t smem = r.smem + dynamic_smem;
+  if (smem) blocks = std::min<long>(blocks, (long)(a.smem_sm / (smem + 1024)));  // 1 KiB reserved per block
+  if (r.registers > 0) blocks = std::min<long>(blocks, kRegisterFile / ((long)warps * ((r.registers * 32L + 255) / 256 * 256)));
+  return blocks;
 }
 
 }  // namespace emu

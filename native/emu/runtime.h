@@ -50,6 +50,10 @@ void check_launch(const char* kernel, const void* fn, Loc loc, dim3 block, size_
 // cudaFuncSetAttribute's emulation: 0 (cudaSuccess) or 1 (cudaErrorInvalidValue).
 constexpr int kAttrMaxDynamicSharedMemorySize = 8;
 int func_set_attribute(const void* fn, int attr, int value);
+// cudaDevAttrMultiProcessorCount and cudaOccupancyMaxActiveBlocksPerMultiprocessor of the emulated
+// device: threads, shared memory (with the 1 KiB the GPU reserves per block) and registers per SM.
+int multiprocessors();
+int resident_blocks(const void* fn, int threads, size_t dynamic_smem);
 // A vector access (ld/st.global.v2/v4) at an address that is not a multiple of its size.
 [[noreturn]] void misaligned(const void* p, unsigned n, const char* what, Loc loc);
 // FP8KIT_EMU_PROFILE (profile.cc): on for the launch running now; the vector accesses and ldmatrix
