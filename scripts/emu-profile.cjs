@@ -14,6 +14,11 @@ const script = `
     fp8.quantizeSync(v, { tile: [128, 128], backend: B });
     fp8.castTransposeSync(v, { tile: [1, 128], backend: B });
   }
+  const xc = t(512, 2048);
+  for (const v of [xc, fp8.castToBf16Sync(xc)]) {
+    console.error('## ' + v.dtype + ' [512, 2048]: quantize 128x1 (column tiles)');
+    fp8.quantizeSync(v, { tile: [128, 1], backend: B });
+  }
   const qa = fp8.quantizeSync(t(256, 512), { backend: 'ref' }), qb = fp8.quantizeSync(t(256, 512), { tile: [128, 128], backend: 'ref' });
   console.error("## gemm 'nt' 256 x 256 x 512, bf16 out");
   fp8.gemmSync(qa, qb, { backend: B });

@@ -62,13 +62,37 @@ describe('quantize with [G, 1] column tiles', () => {
       }
     });
 
-  test('strict names the first non-finite column tile on ref and cpu; castTranspose and cuda-emu refuse column tiles', () => {
+  // cuda-emu: native/cuda/quantize_columns.cuh. [*, 333]: columns one by one; [*, 2056]: 16-byte runs, and
+  // more columns than one block's strip (1024 f32 / 2048 bf16).
+  for (const [label, within] of variants('cuda-emu'))
+    test(`cuda-emu, ${label}: the CUDA kernel equals ref bit for bit (f32 and bf16, a batch, NaN tiles, partial tiles, tiny eps)`, () => {
+      const s = seed(`columns emu ${label}`);
+      for (const shape of [[2, 260, 333], [1, 130, 2056]]) {
+        const n = shape.reduce((a, b) => a * b);
+        const x = castInputs(n, s + n);
+        const tiny = Float32Array.from(x, (v, i) => (i % shape[2] < 40 ? 0 : i % shape[2] < 80 ? v * 1e-38 : v));
+        for (const data of [x, tiny]) {
+          const f32 = fp8.tensor('f32', shape, data);
+          for (const input of [f32, fp8.castToBf16Sync(f32)])
+            for (const g of [32, 128, 1024]) {
+              const eps = data === tiny ? 1e-42 : undefined;
+              const want = fp8.quantizeSync(input, { tile: [g, 1], eps, backend: 'ref' });
+              const got = within(() => fp8.quantizeSync(input, { tile: [g, 1], eps, backend: 'cuda-emu' }));
+              expect(firstMismatch(bytes(got), bytes(want)), `[${shape}] ${input.dtype} G ${g}`).toBe(-1);
+              expect(firstMismatch(scales(got), scales(want)), `[${shape}] ${input.dtype} G ${g} scales`).toBe(-1);
+            }
+        }
+      }
+    });
+
+  test('strict names the first non-finite column tile on ref, cpu and cuda-emu; castTranspose refuses column tiles', () => {
     const x = new Float32Array(40 * 20).fill(1);
     x[33 * 20 + 7] = NaN;
-    for (const backend of ['ref', 'cpu'])
+    x[38 * 20 + 12] = Infinity;
+    for (const backend of ['ref', 'cpu', 'cuda-emu'])
       expect(() => fp8.quantizeSync(fp8.tensor('f32', [40, 20], x), { tile: [16, 1], strict: true, backend })).toThrow(/tile \[2, 7\] \(rows 32\.\.39, columns 7\.\.7\) holds a NaN/);
     expect(() => fp8.castTransposeSync(fp8.tensor('f32', [40, 20], x), { tile: [16, 1] })).toThrow(/options\.tile must be \[1, G\] or \[G, G\]/);
-    expect(() => fp8.quantizeSync(fp8.tensor('f32', [40, 20], x), { tile: [16, 1], backend: 'cuda-emu' })).toThrow(/cuda-emu does not implement 16 x 1 column tiles/);
+    expect(() => fp8.dequantizeSync(fp8.quantizeSync(fp8.tensor('f32', [40, 20]), { tile: [16, 1] }), { backend: 'cuda-emu' })).toThrow(/cuda-emu does not implement 16 x 1 column tiles/);
     expect(() => fp8.quantizeSync(fp8.tensor('f32', [40, 20], x), { tile: [16, 8] as never })).toThrow(/\[1, G\], \[G, 1\] or \[G, G\]/);
   });
 

@@ -11,6 +11,7 @@
 #include "dequantize.cuh"
 #include "dispatch_layout.cuh"
 #include "quantize.cuh"
+#include "quantize_columns.cuh"
 #include "reduce_rows.cuh"
 #include "route.cuh"
 
@@ -47,6 +48,13 @@ inline void convert(const void* x, int x_dtype, void* y, int y_dtype, size_t n, 
 inline void quantize(const void* x, int x_dtype, const fp8k_quant& p, uint8_t* q, float* scales, unsigned long long* flag,
                      cudaStream_t s) {
   if (p.batch * p.rows * p.cols == 0) return;
+  if (p.tile_cols == 1) {  // G x 1 column tiles
+    if (x_dtype == FP8K_BF16)
+      launch_quantize_columns(static_cast<const uint16_t*>(x), p, q, scales, flag, s);
+    else
+      launch_quantize_columns(static_cast<const float*>(x), p, q, scales, flag, s);
+    return;
+  }
   if (x_dtype == FP8K_BF16)
     launch_quantize(static_cast<const uint16_t*>(x), p, q, scales, flag, s);
   else

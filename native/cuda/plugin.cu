@@ -125,7 +125,7 @@ struct DeviceFlag {
 using StrictFlag = DeviceFlag;
 
 int quantize(const void* x, int x_dtype, const fp8k_quant* p, uint8_t* q, float* scales, fp8k_call* c) {
-  if (int s = fp8k_check_quant_no_columns(p, "cuda", c)) return s;
+  if (int s = fp8k_check_quant(p, c)) return s;  // column tiles too (quantize_columns.cuh)
   StrictFlag flag(stream_of(c));
   if (p->strict)
     if (int s = flag.init(c)) return s;

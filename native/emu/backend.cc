@@ -36,7 +36,7 @@ int convert(const void* x, int x_dtype, void* y, int y_dtype, size_t n, fp8k_cal
 
 // SPEC §2/§3. Device memory is host memory and launches are synchronous: the strict flag is a local.
 int quantize(const void* x, int x_dtype, const fp8k_quant* p, uint8_t* q, float* scales, fp8k_call* c) {
-  if (int s = fp8k_check_quant_no_columns(p, "cuda-emu", c)) return s;
+  if (int s = fp8k_check_quant(p, c)) return s;  // column tiles too (quantize_columns.cuh)
   unsigned long long flag = fp8k::cuda::kNoTile;
   if (int s = guarded(c, "quantize", [&] { fp8k::cuda::quantize(x, x_dtype, *p, q, scales, p->strict ? &flag : nullptr, nullptr); }))
     return s;
