@@ -7,11 +7,13 @@
 import { availableParallelism } from 'node:os';
 
 import type { BackendName } from '../backends.js';
+import { uploadSync } from '../device.js';
+import type { Fp8kitError } from '../errors.js';
 import { gemmSync } from '../gemm.js';
 import { native } from '../native.js';
 import { packWeightsSync } from '../pack.js';
 import type { PackedWeights } from '../packed.js';
-import { quantizeSync } from '../quant.js';
+import { quantizeSync, QuantizedTensor } from '../quant.js';
 import { tensor } from '../tensor.js';
 import { copyOf, median, timeMs, uniforms } from './harness.js';
 import { gemmPeer, GemmPeerName, runGemmPeer } from './peers/gemm.js';
@@ -69,19 +71,32 @@ export function benchGemm(o: GemmBenchOptions): GemmBenchRow[] {
   const threads = Number(process.env.FP8KIT_THREADS) || availableParallelism();
   const peerNames: GemmPeerName[] = o.peers ? ['onednn', 'openblas'] : [];
   const rows: GemmBenchRow[] = [];
+  // A device backend's operands and outputs stay on the device (uploaded once), so no copy is timed.
+  const device = o.backend === 'cuda' || o.backend === 'cuda-emu';
+  const place = (q: QuantizedTensor): QuantizedTensor =>
+    device ? ({ ...q, data: uploadSync(q.data as never, { backend: o.backend }), scales: uploadSync(q.scales as never, { backend: o.backend }) } as QuantizedTensor) : q;
   for (const [m, n, k] of o.shapes) {
-    const qa = quantizeSync(tensor('f32', [m, k], normal(m * k, 1)), { backend: o.backend });
-    const qb = quantizeSync(tensor('f32', [n, k], normal(n * k, 2)), { tile: [128, 128], backend: o.backend });
-    // Three packings timed; the GEMMs use the last.
+    const qa = place(quantizeSync(tensor('f32', [m, k], normal(m * k, 1)), { backend: device ? 'ref' : o.backend }));
+    const qb = place(quantizeSync(tensor('f32', [n, k], normal(n * k, 2)), { tile: [128, 128], backend: device ? 'ref' : o.backend }));
+    // Three packings timed; the GEMMs use the last. A backend that does not pack times B as it is.
     const packings: PackedWeights[] = [];
-    const packMs = median([0, 1, 2].map(() => timeMs(() => packings.push(packWeightsSync(qb, { backend: o.backend })))));
-    const packed = packings[2];
+    const notes: string[] = [];
+    let packMs = NaN;
+    let packed: PackedWeights | QuantizedTensor = qb;
+    try {
+      packMs = median([0, 1, 2].map(() => timeMs(() => packings.push(packWeightsSync(qb, { backend: o.backend })))));
+      packed = packings[2];
+    } catch (e) {
+      if ((e as Fp8kitError).code !== 'ERR_BACKEND_UNAVAILABLE') throw e;
+      if (!rows.some((r) => r.notes.some((x) => x.startsWith(`${o.backend} does not pack`))))
+        notes.push(`${o.backend} does not pack weights: the packed column times the GEMM on B as it is`);
+    }
     packings.length = 0;
     const d = gemmSync(qa, packed, { backend: o.backend });
     const first = timeMs(() => gemmSync(qa, packed, { backend: o.backend, into: d }));
     const reps = first > 1000 ? 1 : first > 200 ? 3 : o.reps;
     // For decode sizes the weights are read once: a copy of their bytes, timed in turn with the GEMM.
-    const decode = m <= 16;
+    const decode = m <= 16 && !device;  // a host copy says nothing of a device's memory
     const copy = decode ? copyOf(2 * n * k) : undefined;
     copy?.copy();
     const t: number[] = [];
@@ -93,8 +108,11 @@ export function benchGemm(o: GemmBenchOptions): GemmBenchRow[] {
     const packedMs = median(t);
     const unpackedMs = median(Array.from({ length: Math.min(reps, 3) }, () => timeMs(() => gemmSync(qa, qb, { backend: o.backend, into: d }))));
     const gflops = (2 * m * n * k) / packedMs / 1e6;
+    // The peak of the CPU instruction the cpu path runs on; none measured for a device backend.
     const kind = peakKind(simd.gemm, m);
-    const row: GemmBenchRow = { shape: [m, n, k], path: simd.gemm, packedMs, gflops, peakGflops: peak(kind), ofPeak: gflops / peak(kind), unpackedMs, packMs, peers: [], notes: [] };
+    const top = device ? NaN : peak(kind);
+    const path = device ? `${o.backend} gemm kernel` : simd.gemm;
+    const row: GemmBenchRow = { shape: [m, n, k], path, packedMs, gflops, peakGflops: top, ofPeak: gflops / top, unpackedMs, packMs, peers: [], notes };
     if (copy) {
       row.weightGbps = (n * k) / packedMs / 1e6;
       row.copyGbps = copy.copyBytes / median(c) / 1e6;
@@ -132,9 +150,9 @@ export function formatGemm(rows: GemmBenchRow[], title: string): string {
       })
       .join('');
     return (
-      `${r.shape.join(' x ').padEnd(20)} ${r.packedMs.toFixed(2).padStart(10)} ${r.gflops.toFixed(0).padStart(8)} ${(100 * r.ofPeak).toFixed(0).padStart(7)}% ` +
+      `${r.shape.join(' x ').padEnd(20)} ${r.packedMs.toFixed(2).padStart(10)} ${r.gflops.toFixed(0).padStart(8)} ${Number.isFinite(r.ofPeak) ? `${(100 * r.ofPeak).toFixed(0)}%`.padStart(8) : '-'.padStart(8)} ` +
       `${r.weightGbps === undefined ? '-'.padStart(12) : r.weightGbps.toFixed(1).padStart(12)} ${r.ofCopy === undefined ? '-'.padStart(8) : `${(100 * r.ofCopy).toFixed(0)}%`.padStart(8)} ` +
-      `${r.unpackedMs.toFixed(2).padStart(12)} ${r.packMs.toFixed(2).padStart(8)}` +
+      `${r.unpackedMs.toFixed(2).padStart(12)} ${Number.isFinite(r.packMs) ? r.packMs.toFixed(2).padStart(8) : '-'.padStart(8)}` +
       peers
     );
   });
@@ -143,7 +161,7 @@ export function formatGemm(rows: GemmBenchRow[], title: string): string {
   const copies = rows.filter((r) => r.copyGbps !== undefined).map((r) => r.copyGbps!);
   return [
     title,
-    `path: ${rows[0]?.path ?? '?'}; instruction peak ${peaks} GFLOP/s; copy ${copies.length ? `${Math.min(...copies).toFixed(1)}–${Math.max(...copies).toFixed(1)}` : '-'} GB/s (read + write counted)`,
+    `path: ${rows[0]?.path ?? '?'}; instruction peak ${rows.some((r) => Number.isFinite(r.peakGflops)) ? `${peaks} GFLOP/s` : 'not measured for a device (README, GPU: the roofline estimates)'}; copy ${copies.length ? `${Math.min(...copies).toFixed(1)}–${Math.max(...copies).toFixed(1)}` : '-'} GB/s (read + write counted)`,
     head,
     ...body,
     ...impls,
