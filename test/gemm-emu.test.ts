@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 
-import { expectFp8kitError, firstMismatch, fp8, rng, seed, uniform, variants } from './helpers.js';
+import { availableBackends, expectFp8kitError, firstMismatch, fp8, rng, seed, uniform, variants } from './helpers.js';
 
 const backend = 'cuda-emu';
 const SHAPES: [number, number, number][] = [[1, 7, 130], [17, 129, 256], [3, 5, 1], [130, 64, 300], [129, 257, 77], [200, 136, 512]];
@@ -161,4 +161,35 @@ describe('the CUDA GEMM kernel on cuda-emu', () => {
     expectFp8kitError(() => fp8.gemmSync(qa, qb, { accumulate: 'exact', backend }), 'ERR_ARGUMENT', /accumulates as the tensor cores do.*'exact' and 'limited' are ref\/cpu modes/);
     expectFp8kitError(() => fp8.gemmSync(qa, qb, { accumulate: 'limited', backend }), 'ERR_ARGUMENT', /'exact' and 'limited' are ref\/cpu modes/);
   });
+});
+
+/** 'tn' and 'nn' of operands quantized where they lie against 'nt' of the same data quantized [M, K] /
+ * [N, K]: the same tiles, so the same codes and scales, and the same bits from a deterministic kernel. */
+function layoutsAgainstNt(backend: string, s: number) {
+  const [m, n, k] = [200, 136, 512];
+  const a = fp8.tensor('f32', [m, k], normal(m * k, s)), b = fp8.tensor('f32', [n, k], normal(n * k, s + 1));
+  const t = (x: fp8.Tensor<'f32'>, r: number, q: number) => fp8.tensor('f32', [q, r], Float32Array.from({ length: r * q }, (_, j) => x.data[(j % r) * q + Math.floor(j / r)]));
+  const at = fp8.quantizeSync(t(a, m, k), { tile: [128, 1], backend: 'ref' }), bt = fp8.quantizeSync(t(b, n, k), { tile: [128, 128], backend: 'ref' });
+  const qa = fp8.quantizeSync(a, { backend: 'ref' }), qb = fp8.quantizeSync(b, { tile: [128, 128], backend: 'ref' });
+  const nt = fp8.gemmSync(qa, qb, { out: 'f32', backend });
+  for (const [layout, A, B] of [['tn', at, bt], ['nn', qa, bt], ['tt', at, qb]] as const)
+    expect(firstMismatch(new Uint32Array(fp8.gemmSync(A, B, { out: 'f32', layout, backend }).data.buffer), new Uint32Array(nt.data.buffer)), layout).toBe(-1);
+}
+
+test('cuda-emu: layouts of operands quantized where they lie equal nt bit for bit', () => layoutsAgainstNt('cuda-emu', seed('gemm emu layouts')));
+
+// On a GPU (npm run test:gpu requires one): the same kernel on the hardware tensor cores, against SPEC's
+// bar for them (calcDiff < 1e-6: they keep about 14 bits inside each 128-block), and its transposed reads
+// against its own 'nt' bit for bit.
+describe.skipIf(!availableBackends().includes('cuda'))('the CUDA GEMM kernel on the GPU', () => {
+  test('promoted against exact, f32 out, calcDiff < 1e-6; the layouts equal nt bit for bit', () => {
+    const s = seed('gemm cuda');
+    for (const [i, c] of cases().entries()) {
+      const { qa, qb, c: cm } = operands(c, s + i);
+      const got = fp8.gemmSync(qa, qb, { out: 'f32', c: cm, backend: 'cuda' });
+      const want = fp8.gemmSync(qa, qb, { out: 'f32', c: cm, accumulate: 'exact', backend: 'ref' });
+      expect(fp8.calcDiff(got, want), label(c)).toBeLessThan(1e-6);
+    }
+    layoutsAgainstNt('cuda', s);
+  }, 120_000);
 });
