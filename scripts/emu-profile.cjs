@@ -22,6 +22,9 @@ const script = `
   const qa = fp8.quantizeSync(t(256, 512), { backend: 'ref' }), qb = fp8.quantizeSync(t(256, 512), { tile: [128, 128], backend: 'ref' });
   console.error("## gemm 'nt' 256 x 256 x 512, bf16 out");
   fp8.gemmSync(qa, qb, { backend: B });
+  const qd = fp8.quantizeSync(t(4, 512), { backend: 'ref' });
+  console.error("## gemm 'nt' 4 x 256 x 512 (the small-M kernel), bf16 out");
+  fp8.gemmSync(qd, qb, { backend: B });
   const at = fp8.quantizeSync(t(512, 256), { tile: [128, 1], backend: 'ref' }), bt = fp8.quantizeSync(t(512, 256), { tile: [128, 128], backend: 'ref' });
   console.error("## gemm 'tn' 256 x 256 x 512 (both operands transposed in shared memory), bf16 out");
   fp8.gemmSync(at, bt, { layout: 'tn', backend: B });`;

@@ -4,7 +4,7 @@
 // the README's table (markdown).
 //
 // Model. The kernel computes whole 128 × 128 tiles of D, one block per SM at a time (96 KiB of shared
-// memory, 256 threads), so a shape takes ceil(blocks / SMs) waves; a block's tile runs at `eff` of an
+// memory, 256 threads), so a shape takes ceil(blocks / SMs) waves (M <= 32: 32 × 32 tiles, see below); a block's tile runs at `eff` of an
 // SM's share of the FP8 peak (sm_89: 45%, what per-tensor FP8 GEMMs reach on L40S; sm_90a: 22%, mma.sync
 // being converted to FP16 MMAs on Hopper, near a third of the FP8 peak at best). Memory: the unique bytes
 // (A, B, D in bf16, scales) at 70% of the bandwidth, and while fewer blocks than SMs run, each streams
@@ -22,11 +22,15 @@ const SHAPES = [
 const cdiv = (a, b) => Math.ceil(a / b);
 
 function estimate([m, n, k], g) {
-  const blocks = cdiv(m, 128) * cdiv(n, 128);
-  const waves = cdiv(blocks, g.sms);
-  const perSm = (g.tflops * 1e12 * g.eff) / g.sms;
-  const compute = waves * (2 * 128 * 128 * k) / perSm;
-  const bytes = m * k + n * k + 2 * m * n + 4 * (m + cdiv(n, 128)) * cdiv(k, 128);
+  // M <= 32 ('nt'): the 32 x 32 small-M kernel, several blocks an SM (2 on sm_89's 100 KiB, 6 on sm_90's
+  // 228), B read once; else 128 x 128 tiles, one block an SM.
+  const small = m <= 32;
+  const tile = small ? 32 : 128, resident = small ? (g.name.includes('sm_90') ? 6 : 2) : 1;
+  const blocks = cdiv(m, tile) * cdiv(n, tile);
+  const waves = cdiv(blocks, g.sms * resident);
+  const perSlot = (g.tflops * 1e12 * g.eff) / (g.sms * resident);
+  const compute = waves * (2 * tile * tile * k) / perSlot;
+  const bytes = m * k + cdiv(m, tile) * n * k + 2 * m * n + 4 * (m + cdiv(n, 128)) * cdiv(k, 128);
   const active = Math.min(blocks, g.sms);
   const bw = 0.7 * g.gbps * 1e9 * Math.min(1, (2 * active) / g.sms);
   const memory = bytes / bw;

@@ -24,7 +24,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const noFmaKernels = [
   'cast_to_fp8_kernel', 'cast_from_fp8_kernel', 'convert_kernel', 'quantize_1xg_kernel', 'quantize_gxg_kernel',
   'col_quantize_kernel', 'dequantize_kernel', 'cast_transpose_kernel', 'transpose_bytes_kernel', 'transpose_scales_kernel',
-  'route_kernel', 'reduce_rows_kernel', 'layout_kernel', 'copy_rows_kernel', 'gemm_kernel',
+  'route_kernel', 'reduce_rows_kernel', 'layout_kernel', 'copy_rows_kernel', 'gemm_kernel', 'gemm_decode_kernel',
 ];
 const fma = /\b(?:fma|mad)(?:\.[a-z0-9]+)*\.f32\b/;
 
@@ -73,7 +73,7 @@ test.skipIf(!hasNvcc)('without -fmad=false the check catches a contracted a*b+c 
   const fns = ptxOf(flags, 'test/emu/fmad_check.cu', join(dir, 'default.ptx'));
   // The GEMM's promotion (acc + part·s, written plainly) is contracted too: -fmad=false is what keeps it
   // two roundings, as ref's 'limited' with promotionInterval 128 computes it.
-  const gemm = named(fns, 'gemm_kernel');
-  expect(gemm.length).toBe(16);  // 4 format pairs x 4 layouts
+  const gemm = [...named(fns, 'gemm_kernel'), ...named(fns, 'gemm_decode_kernel')];
+  expect(gemm.length).toBe(16 + 4);  // 4 format pairs x 4 layouts, and the small-M kernel's 4
   expect(withFma(fns).sort()).toEqual([...named(fns, 'fmad_planted_kernel'), ...named(fns, 'fmad_explicit_kernel'), ...gemm].sort());
 }, 300_000);

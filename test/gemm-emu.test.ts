@@ -155,6 +155,36 @@ describe('the CUDA GEMM kernel on cuda-emu', () => {
     expect(p.globalLoads.sectors).toBe(16 * p.globalLoads.requests);  // whole 128-byte rows of K tiles, M and N contiguous
   }, 60_000);
 
+  test("small M ('nt', M <= 32) takes the 32 x 32 kernel, with the large kernel's bits; no bank conflicts in it", () => {
+    // The first 32 rows of a 33-row GEMM (the 128 x 128 kernel) against a 32-row GEMM (the small one), the same B.
+    const s = seed('gemm emu decode');
+    const c: Case = { m: 33, n: 300, k: 700, bTile: [1, 128], scaleLayout: 'row', formats: ['e4m3', 'e4m3'] };
+    const { qa, qb } = operands(c, s);
+    const a32 = fp8.quantizeSync(fp8.tensor('f32', [32, 700], normal(33 * 700, s).subarray(0, 32 * 700)), { backend: 'ref' });
+    expect(firstMismatch((qa.data as fp8.Tensor).data.subarray(0, 32 * 700), (a32.data as fp8.Tensor).data)).toBe(-1);
+    for (const mode of ['exact', 'limited']) {
+      process.env.FP8KIT_EMU_MMA = mode;
+      try {
+        const big = fp8.gemmSync(qa, qb, { out: 'f32', backend });
+        const small = fp8.gemmSync(a32, qb, { out: 'f32', backend });
+        expect(firstMismatch(new Uint32Array(small.data.buffer), new Uint32Array(big.data.buffer, 0, 32 * 300)), mode).toBe(-1);
+      } finally {
+        delete process.env.FP8KIT_EMU_MMA;
+      }
+    }
+    // Profiled where the copies are cp.async and the stores 16 bytes (K, N multiples of 16).
+    const aligned = operands({ ...c, m: 4, n: 320, k: 768 }, s + 1);
+    const p = profiled(() => fp8.gemmSync(aligned.qa, aligned.qb, { backend }));
+    console.log(`[gemm emu profile decode] ${JSON.stringify(p)}`);
+    expect(p.kernel).toMatch(/gemm_decode_kernel/);
+    expect(p.blocks).toBe(320 / 32);
+    expect(p.globalLoads.requests).toBe(10 * 8 * 6 * 2);  // blocks x warps x K tiles x (A + B)
+    expect(p.globalStores.requests).toBeGreaterThan(0);
+    expect(p.sharedLoads.wavefronts).toBe(p.sharedLoads.idealWavefronts);
+    expect(p.sharedStores.wavefronts).toBe(p.sharedStores.idealWavefronts);
+    expect(p.globalLoads.sectors).toBeLessThanOrEqual(16 * p.globalLoads.requests);
+  }, 60_000);
+
   test('refuses what the kernel does not compute, naming it', () => {
     const c: Case = { m: 4, n: 8, k: 128, bTile: [128, 128], scaleLayout: 'row', formats: ['e4m3', 'e4m3'] };
     const { qa, qb } = operands(c, 5);

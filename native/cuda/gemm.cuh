@@ -96,11 +96,13 @@ struct GemmArgs {
 template <bool T = false>
 __device__ __forceinline__ int gemm_swizzle(int r, int c) { return r * kGemmTile + ((c ^ ((T ? r ^ (r >> 3) : r) & 7)) << 4); }
 
-// A tile of 128 rows of 128 bytes from g (rows `stride` bytes apart; rows [0, rows) and bytes [0, cols)
+// A tile of ROWS rows of 128 bytes from g (rows `stride` bytes apart; rows [0, rows) and bytes [0, cols)
 // exist) into s, zeros elsewhere.
+template <int ROWS = kGemmTile>
 __device__ __forceinline__ void gemm_load_tile(uint8_t* s, const uint8_t* g, int rows, int cols, size_t stride, bool aligned, int tid) {
+  static_assert(ROWS * 8 % kGemmThreads == 0, "whole passes of 16-byte chunks");
   FP8K_GEMM_UNROLL
-  for (int i = 0; i < kGemmTileBytes / 16 / kGemmThreads; i++) {
+  for (int i = 0; i < ROWS * 8 / kGemmThreads; i++) {
     const int idx = tid + i * kGemmThreads, r = idx >> 3, c = idx & 7;
     uint8_t* dst = s + gemm_swizzle(r, c);
     const int have = r < rows ? cols - 16 * c : 0;
@@ -142,17 +144,18 @@ __device__ __forceinline__ void gemm_mma(float (&d)[4], const uint32_t (&a)[4], 
   else ptx::mma_m16n8k32_e5m2_e5m2(d, a, b, d);
 }
 
-// The block's f32 tile (staged in shared memory at `out`) plus C, to D as Out.
-template <typename Out>
-__device__ __forceinline__ void gemm_write(const GemmArgs& p, const float* out, int m0, int n0, int tid) {
+// The block's BM x BN f32 tile (staged in shared memory at `out`, rows `stride` floats apart) plus C, to
+// D as Out.
+template <typename Out, int BM = kGemmTile, int BN = kGemmTile>
+__device__ __forceinline__ void gemm_write(const GemmArgs& p, const float* out, int stride, int m0, int n0, int tid) {
   Out* d = static_cast<Out*>(p.d);
   constexpr int kPer = 16 / sizeof(Out);  // outputs per 16-byte store: 4 f32 or 8 bf16
-  const int rows = p.m - m0 < kGemmTile ? p.m - m0 : kGemmTile, cols = p.n - n0 < kGemmTile ? p.n - n0 : kGemmTile;
-  for (int idx = tid; idx < kGemmTile * kGemmTile / kPer; idx += kGemmThreads) {
-    const int r = idx / (kGemmTile / kPer), c = (idx % (kGemmTile / kPer)) * kPer;
+  const int rows = p.m - m0 < BM ? p.m - m0 : BM, cols = p.n - n0 < BN ? p.n - n0 : BN;
+  for (int idx = tid; idx < BM * BN / kPer; idx += kGemmThreads) {
+    const int r = idx / (BN / kPer), c = (idx % (BN / kPer)) * kPer;
     if (r >= rows || c >= cols) continue;
     const size_t at = (size_t)(m0 + r) * p.n + n0 + c;
-    const float* o = out + r * kGemmOutStride + c;
+    const float* o = out + r * stride + c;
     if (p.vector_out && c + kPer <= cols) {
       float v[kPer];
       FP8K_GEMM_UNROLL
@@ -251,7 +254,7 @@ __global__ void __launch_bounds__(kGemmThreads, 1) gemm_kernel(GemmArgs p) {
           const int m = m0 + wm * 64 + (2 * half + mt) * 16 + g + 8 * h;
           sa[mt][h] = m < p.m ? p.sa[m * p.sa_m + kt * p.sa_kb] : 0.0f;
         }
-      const float sb_block = p.b_lines ? 0.0f : p.sb[(int)blockIdx.x * p.sb_n + kt * p.sb_kb];
+      const float sb_block = p.b_lines ? 0.0f : p.sb[(n0 >> 7) * p.sb_n + kt * p.sb_kb];
       FP8K_GEMM_UNROLL
       for (int nt = 0; nt < 4; nt++)
         FP8K_GEMM_UNROLL
@@ -286,8 +289,74 @@ __global__ void __launch_bounds__(kGemmThreads, 1) gemm_kernel(GemmArgs p) {
         o[0] = acc[mt][nt][2 * h], o[1] = acc[mt][nt][2 * h + 1];
       }
   __syncthreads();
-  if (p.out_bf16) gemm_write<uint16_t>(p, out, m0, n0, tid);
-  else gemm_write<float>(p, out, m0, n0, tid);
+  if (p.out_bf16) gemm_write<uint16_t>(p, out, kGemmOutStride, m0, n0, tid);
+  else gemm_write<float>(p, out, kGemmOutStride, m0, n0, tid);
+}
+
+// ---- small M ('nt', M <= 32: decode) -------------------------------------------------------------
+// The 128 x 128 tile leaves a GPU idle at small M (N / 128 blocks: 56 for N = 7168 on 132-142 SMs). This
+// kernel takes 32 x 32 tiles (16x the blocks), 8 warps as 2 x 4 with one m16n8 MMA tile each, and the
+// same K order — 128-deep tiles, the same MMA chain, promotion every 128 — so its bits equal the large
+// kernel's. 4 stages of 8 KiB and the staged output are static shared memory (37 KiB): several blocks an
+// SM, which hides the latency of streaming B.
+constexpr int kDecodeTile = 32;
+constexpr int kDecodeStages = 4;
+constexpr int kDecodeTileBytes = kDecodeTile * kGemmTile;
+constexpr int kDecodeOutStride = kDecodeTile + 8;  // a half-warp's 8-byte writes: 32 distinct banks
+
+template <int FA, int FB>
+__global__ void __launch_bounds__(kGemmThreads) gemm_decode_kernel(GemmArgs p) {
+  __shared__ __align__(128) uint8_t smem[kDecodeStages][2][kDecodeTileBytes];
+  __shared__ __align__(16) float out[kDecodeTile * kDecodeOutStride];
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int wm = warp >> 2, wn = warp & 3, g = lane >> 2, t = lane & 3;
+  const int m0 = blockIdx.y * kDecodeTile, n0 = blockIdx.x * kDecodeTile;
+  auto load = [&](int kt) {
+    const int k0 = kt * kGemmTile, s = kt % kDecodeStages;
+    gemm_load_tile<kDecodeTile>(smem[s][0], p.a + (size_t)m0 * p.k + k0, p.m - m0, p.k - k0, (size_t)p.k, p.aligned, tid);
+    gemm_load_tile<kDecodeTile>(smem[s][1], p.b + (size_t)n0 * p.k + k0, p.n - n0, p.k - k0, (size_t)p.k, p.aligned, tid);
+  };
+  for (int s = 0; s < kDecodeStages - 1; s++) {
+    if (s < p.kbs) load(s);
+    ptx::cp_async_commit_group();
+  }
+  float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+  const int m = m0 + wm * 16 + g, n = n0 + wn * 8 + 2 * t;  // this thread's rows m, m + 8 and columns n, n + 1
+  for (int kt = 0; kt < p.kbs; kt++) {
+    ptx::cp_async_wait_group<kDecodeStages - 2>();
+    __syncthreads();  // tile kt has landed for every thread, and every thread is done with tile kt - 1
+    if (kt + kDecodeStages - 1 < p.kbs) load(kt + kDecodeStages - 1);
+    ptx::cp_async_commit_group();
+    const uint8_t* As = smem[kt % kDecodeStages][0];
+    const uint8_t* Bs = smem[kt % kDecodeStages][1];
+    float part[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    FP8K_GEMM_UNROLL
+    for (int ks = 0; ks < kGemmTile / 32; ks++) {
+      uint32_t af[4], bf[2];
+      ptx::ldmatrix_x4(af, As + gemm_swizzle(wm * 16 + (lane & 7) + 8 * ((lane >> 3) & 1), 2 * ks + (lane >> 4)));
+      ptx::ldmatrix_x2(bf, Bs + gemm_swizzle(wn * 8 + (lane & 7), 2 * ks + ((lane >> 3) & 1)));  // lanes 0-15 address
+      gemm_mma<FA, FB>(part, af, bf);
+    }
+    const float sb_block = p.b_lines ? 0.0f : p.sb[(n0 >> 7) * p.sb_n + kt * p.sb_kb];
+    FP8K_GEMM_UNROLL
+    for (int i = 0; i < 4; i++) {  // the large kernel's promotion, element for element
+      const int mi = m + 8 * (i >> 1), ni = n + (i & 1);
+      const float sa = mi < p.m ? p.sa[mi * p.sa_m + kt * p.sa_kb] : 0.0f;
+      const float sb = !p.b_lines ? sb_block : ni < p.n ? p.sb[ni * p.sb_n + kt * p.sb_kb] : 0.0f;
+      const float s = sa * sb;
+      const float ps = part[i] * s;
+      acc[i] = acc[i] + ps;
+    }
+  }
+  ptx::cp_async_wait_group<0>();
+  FP8K_GEMM_UNROLL
+  for (int h = 0; h < 2; h++) {
+    float* o = out + (wm * 16 + g + 8 * h) * kDecodeOutStride + wn * 8 + 2 * t;
+    o[0] = acc[2 * h], o[1] = acc[2 * h + 1];
+  }
+  __syncthreads();
+  if (p.out_bf16) gemm_write<uint16_t, kDecodeTile, kDecodeTile>(p, out, kDecodeOutStride, m0, n0, tid);
+  else gemm_write<float, kDecodeTile, kDecodeTile>(p, out, kDecodeOutStride, m0, n0, tid);
 }
 
 // What this kernel computes: 'promoted' mode, unpacked B, dimensions that fit an int. Otherwise a
@@ -308,8 +377,17 @@ inline void launch_gemm_kernel(const GemmArgs& g, cudaStream_t stream) {
   FP8K_LAUNCH((gemm_kernel<FA, FB, TA, TB>), grid, kGemmThreads, gemm_smem(TA, TB), stream, g);
 }
 
+// M at or below which 'nt' takes the small-tile kernel: one row of its tiles, so B is read once (at
+// M = 64 two rows of tiles would read it twice, slower than the large kernel by the model).
+constexpr int kDecodeMaxM = 32;
+
 template <int FA, int FB>
 inline void launch_gemm_layout(const GemmArgs& g, int layout, cudaStream_t stream) {
+  if (layout == FP8K_GEMM_NT && g.m <= kDecodeMaxM) {
+    const dim3 grid((unsigned)((g.n + kDecodeTile - 1) / kDecodeTile), (unsigned)((g.m + kDecodeTile - 1) / kDecodeTile));
+    FP8K_LAUNCH((gemm_decode_kernel<FA, FB>), grid, kGemmThreads, 0, stream, g);
+    return;
+  }
   switch (layout) {
     case FP8K_GEMM_NN: return launch_gemm_kernel<FA, FB, false, true>(g, stream);
     case FP8K_GEMM_TN: return launch_gemm_kernel<FA, FB, true, true>(g, stream);
