@@ -168,8 +168,8 @@ FP8K_TARGET_AVX512 bool load_avx512(const void* row, bool bf16, int E, float* x,
   return !bad;
 }
 
-// The sigmoid gate's scores of one row in a single pass: s, and sel = s + bias where there is a bias;
-// returns whether every logit is finite.
+// The sigmoid gate's scores of one row in a single pass: s, and sel = s + bias where there is a bias
+// (sel is left alone without one); returns whether every logit is finite.
 FP8K_TARGET_AVX512 bool sigmoid_row_avx512(const void* row, bool bf16, int E, const float* bias, float* s, float* sel) {
   __mmask16 bad = 0;
   for (int e = 0; e < E; e += 16) {
@@ -177,14 +177,11 @@ FP8K_TARGET_AVX512 bool sigmoid_row_avx512(const void* row, bool bf16, int E, co
     const __m512 v = logits16(row, bf16, e, t);
     bad |= nonfinite16(v, t);
     const __m512 y = sigmoid16(v);
-    const __m512 z = bias ? _mm512_add_ps(y, _mm512_maskz_loadu_ps(t, bias + e)) : y;
-    if (t == 0xFFFF) {  // plain stores where they can be: a masked store does not forward to the loads that follow
-      _mm512_storeu_ps(s + e, y);
-      _mm512_storeu_ps(sel + e, z);
-    } else {
-      _mm512_mask_storeu_ps(s + e, t, y);
-      _mm512_mask_storeu_ps(sel + e, t, z);
-    }
+    // plain stores where they can be: a masked store does not forward to the loads that follow
+    t == 0xFFFF ? _mm512_storeu_ps(s + e, y) : _mm512_mask_storeu_ps(s + e, t, y);
+    if (!bias) continue;
+    const __m512 z = _mm512_add_ps(y, _mm512_maskz_loadu_ps(t, bias + e));
+    t == 0xFFFF ? _mm512_storeu_ps(sel + e, z) : _mm512_mask_storeu_ps(sel + e, t, z);
   }
   return !bad;
 }
