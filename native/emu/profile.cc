@@ -134,9 +134,8 @@ void profile_cp_async(void* dst, const void* src, unsigned bytes, unsigned src_b
 void profile_shared_rows(const unsigned char* const* rows, int n, unsigned bytes) {
   if (!g_profile) return;
   std::vector<Access> acc;
-  for (int i = 0; i < n; i++) acc.push_back({i % 8, (uintptr_t)rows[i], bytes});  // lane i % 8 of phase i / 8
-  for (int m = 0; m < n / 8; m++) add_request(SHARED_LOAD, std::vector<Access>(acc.begin() + 8 * m, acc.begin() + 8 * m + 8));
-  g.t[SHARED_LOAD].requests -= n / 8 - 1;  // one instruction, n / 8 phases
+  for (int i = 0; i < n; i++) acc.push_back({i, (uintptr_t)rows[i], bytes});  // lane i gives row i: phase i / 8
+  add_request(SHARED_LOAD, acc);
 }
 
 void profile_launch_end(const Block& b) {
