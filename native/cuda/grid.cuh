@@ -1,10 +1,11 @@
-// Launch geometry shared by the elementwise kernels.
+// Launch geometry of the grid-stride kernels, and their index division.
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
 
 #include <atomic>
 
+#include "../common/hd.h"
 #include "launch.cuh"
 
 namespace fp8k::cuda {
@@ -14,14 +15,8 @@ constexpr int kMaxDevices = 64;
 // n / d and n % d for the kernels' index arithmetic: a 32-bit division wherever both fit (a GPU has no
 // divide instruction; nvcc's 64-bit division routine is several times the 32-bit one). The test is
 // uniform across a launch for all but the largest tensors.
-#if defined(__CUDACC__)
-__host__ __device__
-#endif
-inline size_t udiv(size_t n, size_t d) { return (n | d) >> 32 ? n / d : (size_t)((uint32_t)n / (uint32_t)d); }
-#if defined(__CUDACC__)
-__host__ __device__
-#endif
-inline size_t umod(size_t n, size_t d) { return (n | d) >> 32 ? n % d : (size_t)((uint32_t)n % (uint32_t)d); }
+FP8K_HD size_t udiv(size_t n, size_t d) { return (n | d) >> 32 ? n / d : (size_t)((uint32_t)n / (uint32_t)d); }
+FP8K_HD size_t umod(size_t n, size_t d) { return (n | d) >> 32 ? n % d : (size_t)((uint32_t)n % (uint32_t)d); }
 
 constexpr int kElementwiseBlock = 256;
 

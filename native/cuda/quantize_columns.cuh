@@ -35,6 +35,7 @@ __global__ void __launch_bounds__(kQuantBlock, 3) quantize_gx1_kernel(const In* 
   const size_t rows = p.rows, cols = p.cols, trc = (rows + G - 1) / G;
   const size_t strips = (cols + (size_t)N * kQuantBlock - 1) / ((size_t)N * kQuantBlock), units = p.batch * trc * strips;
   const bool vec = cols % N == 0 && aligned16(x);  // every thread's run of N columns is one aligned load
+  const bool vec_store = vec && aligned16(q);         // and N bytes at an N-aligned offset: one 4- or 8-byte store
   for (size_t u = blockIdx.x; u < units; u += gridDim.x) {
     const size_t bt = udiv(u, strips), b = udiv(bt, trc), tr = bt - b * trc;
     const size_t c0 = (u - bt * strips) * N * kQuantBlock + (size_t)threadIdx.x * N;
@@ -65,7 +66,7 @@ __global__ void __launch_bounds__(kQuantBlock, 3) quantize_gx1_kernel(const In* 
       FP8K_UNROLL
       for (int e = 0; e < N; e++) o[e] = m[e] < kNonFiniteBits ? fp8k_quantize_value(v[e], inv[e], p.format) : (uint8_t)0x7F;
       uint8_t* qr = q + (b * rows + r) * cols + c0;
-      if (vec && aligned16(q)) {  // N bytes at an N-aligned offset: one 4- or 8-byte store
+      if (vec_store) {
         if constexpr (N == 4) {
           *reinterpret_cast<uint32_t*>(qr) = (uint32_t)o[0] | (uint32_t)o[1] << 8 | (uint32_t)o[2] << 16 | (uint32_t)o[3] << 24;
         } else {
