@@ -18,9 +18,10 @@
 // 16 × 32-byte tile; the B fragment (column n = g, bytes 4t.., 16 + 4t..) is an x2 of B's rows.
 //
 // Scales are read for each half after its MMAs (4 of A and 1 or 8 of B per thread): registers are
-// the limit, and the block's other warps keep the tensor cores busy meanwhile. The epilogue stages the f32 tile in shared memory (rows padded by 8 floats: a half-warp's
-// 8-byte writes then cover 32 distinct banks), adds C and writes D with 16-byte accesses when N
-// allows, a warp covering 512 contiguous bytes.
+// the limit, and the block's other warps keep the tensor cores busy meanwhile. The epilogue stages the
+// f32 tile in shared memory (rows padded by 8 floats: a half-warp's 8-byte writes then cover 32
+// distinct banks), adds C and writes D with 16-byte accesses when N allows, a warp covering 512
+// contiguous bytes.
 //
 // Transposed reads ('nn', 'tn', 'tt': an operand stored [K, M] or [K, N]): its K tile is copied as it
 // lies (128 rows of K, 128 bytes of M or N each, the same coalesced cp.async), then transposed in shared
@@ -136,12 +137,18 @@ __device__ __forceinline__ void gemm_transpose_tile(const uint8_t* in, uint8_t* 
   for (int i = 0; i < 4; i++) store16(reinterpret_cast<uint32_t*>(out + gemm_swizzle<true>(4 * lane + i, warp)), y[i]);
 }
 
-template <int FA, int FB>
-__device__ __forceinline__ void gemm_mma(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
-  if constexpr (FA == FP8K_FORMAT_E4M3 && FB == FP8K_FORMAT_E4M3) ptx::mma_m16n8k32_e4m3_e4m3(d, a, b, d);
-  else if constexpr (FA == FP8K_FORMAT_E4M3) ptx::mma_m16n8k32_e4m3_e5m2(d, a, b, d);
-  else if constexpr (FB == FP8K_FORMAT_E4M3) ptx::mma_m16n8k32_e5m2_e4m3(d, a, b, d);
-  else ptx::mma_m16n8k32_e5m2_e5m2(d, a, b, d);
+// A's scale of row m and B's of column n for K tile kt, 0 outside the matrix (the rows and columns that
+// are never stored); the 1D2D one is B's 128-column block's.
+__device__ __forceinline__ float gemm_scale_a(const GemmArgs& p, int m, int kt) { return m < p.m ? p.sa[m * p.sa_m + kt * p.sa_kb] : 0.0f; }
+__device__ __forceinline__ float gemm_scale_b_line(const GemmArgs& p, int n, int kt) { return n < p.n ? p.sb[n * p.sb_n + kt * p.sb_kb] : 0.0f; }
+__device__ __forceinline__ float gemm_scale_b_block(const GemmArgs& p, int n, int kt) { return p.sb[(n >> 7) * p.sb_n + kt * p.sb_kb]; }
+
+// The promotion: s = sA·sB rounded to f32, then acc + part·s as two roundings (SPEC's 'limited' with
+// promotionInterval 128 is then matched bit for bit by the hardware-like emulated MMA).
+__device__ __forceinline__ float gemm_promote(float acc, float part, float sa, float sb) {
+  const float s = sa * sb;
+  const float ps = part * s;
+  return acc + ps;
 }
 
 // The block's BM x BN f32 tile (staged in shared memory at `out`, rows `stride` floats apart) plus C, to
@@ -241,37 +248,26 @@ __global__ void __launch_bounds__(kGemmThreads, 1) gemm_kernel(GemmArgs p) {
         FP8K_GEMM_UNROLL
         for (int mt = 0; mt < 2; mt++)
           FP8K_GEMM_UNROLL
-          for (int nt = 0; nt < 4; nt++) gemm_mma<FA, FB>(part[mt][nt], af[mt], bf[nt]);
+          for (int nt = 0; nt < 4; nt++) ptx::mma_m16n8k32<FA, FB>(part[mt][nt], af[mt], bf[nt], part[mt][nt]);
       }
-      // Promotion, the scales read only now: s = sA·sB rounded to f32, then acc + part·s as two
-      // roundings (SPEC's 'limited' with promotionInterval 128 is then matched bit for bit by the
-      // hardware-like emulated MMA).
+      // Promotion, the scales read only now.
       float sa[2][2], sb[4][2];
       FP8K_GEMM_UNROLL
       for (int mt = 0; mt < 2; mt++)
         FP8K_GEMM_UNROLL
-        for (int h = 0; h < 2; h++) {
-          const int m = m0 + wm * 64 + (2 * half + mt) * 16 + g + 8 * h;
-          sa[mt][h] = m < p.m ? p.sa[m * p.sa_m + kt * p.sa_kb] : 0.0f;
-        }
-      const float sb_block = p.b_lines ? 0.0f : p.sb[(n0 >> 7) * p.sb_n + kt * p.sb_kb];
+        for (int h = 0; h < 2; h++) sa[mt][h] = gemm_scale_a(p, m0 + wm * 64 + (2 * half + mt) * 16 + g + 8 * h, kt);
+      const float sb_block = p.b_lines ? 0.0f : gemm_scale_b_block(p, n0, kt);
       FP8K_GEMM_UNROLL
       for (int nt = 0; nt < 4; nt++)
         FP8K_GEMM_UNROLL
-        for (int j = 0; j < 2; j++) {
-          const int n = n0 + wn * 32 + nt * 8 + 2 * t + j;
-          sb[nt][j] = !p.b_lines ? sb_block : n < p.n ? p.sb[n * p.sb_n + kt * p.sb_kb] : 0.0f;
-        }
+        for (int j = 0; j < 2; j++) sb[nt][j] = p.b_lines ? gemm_scale_b_line(p, n0 + wn * 32 + nt * 8 + 2 * t + j, kt) : sb_block;
       FP8K_GEMM_UNROLL
       for (int mt = 0; mt < 2; mt++)
         FP8K_GEMM_UNROLL
         for (int nt = 0; nt < 4; nt++)
           FP8K_GEMM_UNROLL
-          for (int i = 0; i < 4; i++) {
-            const float s = sa[mt][i >> 1] * sb[nt][i & 1];
-            const float ps = part[mt][nt][i] * s;
-            acc[2 * half + mt][nt][i] = acc[2 * half + mt][nt][i] + ps;
-          }
+          for (int i = 0; i < 4; i++)
+            acc[2 * half + mt][nt][i] = gemm_promote(acc[2 * half + mt][nt][i], part[mt][nt][i], sa[mt][i >> 1], sb[nt][i & 1]);
     }
   }
 
@@ -335,18 +331,12 @@ __global__ void __launch_bounds__(kGemmThreads) gemm_decode_kernel(GemmArgs p) {
       uint32_t af[4], bf[2];
       ptx::ldmatrix_x4(af, As + gemm_swizzle(wm * 16 + (lane & 7) + 8 * ((lane >> 3) & 1), 2 * ks + (lane >> 4)));
       ptx::ldmatrix_x2(bf, Bs + gemm_swizzle(wn * 8 + (lane & 7), 2 * ks + ((lane >> 3) & 1)));  // lanes 0-15 address
-      gemm_mma<FA, FB>(part, af, bf);
+      ptx::mma_m16n8k32<FA, FB>(part, af, bf, part);
     }
-    const float sb_block = p.b_lines ? 0.0f : p.sb[(n0 >> 7) * p.sb_n + kt * p.sb_kb];
+    const float sb_block = p.b_lines ? 0.0f : gemm_scale_b_block(p, n0, kt);
     FP8K_GEMM_UNROLL
-    for (int i = 0; i < 4; i++) {  // the large kernel's promotion, element for element
-      const int mi = m + 8 * (i >> 1), ni = n + (i & 1);
-      const float sa = mi < p.m ? p.sa[mi * p.sa_m + kt * p.sa_kb] : 0.0f;
-      const float sb = !p.b_lines ? sb_block : ni < p.n ? p.sb[ni * p.sb_n + kt * p.sb_kb] : 0.0f;
-      const float s = sa * sb;
-      const float ps = part[i] * s;
-      acc[i] = acc[i] + ps;
-    }
+    for (int i = 0; i < 4; i++)  // the large kernel's promotion, element for element
+      acc[i] = gemm_promote(acc[i], part[i], gemm_scale_a(p, m + 8 * (i >> 1), kt), p.b_lines ? gemm_scale_b_line(p, n + (i & 1), kt) : sb_block);
   }
   ptx::cp_async_wait_group<0>();
   FP8K_GEMM_UNROLL
@@ -403,14 +393,14 @@ inline void launch_gemm(const uint8_t* a, const float* sa, const uint8_t* b, con
   g.a = a, g.b = b, g.sa = sa, g.sb = sb, g.c = p.has_c ? c : nullptr, g.d = d;
   g.m = (int)p.m, g.n = (int)p.n, g.k = (int)p.k, g.kbs = (int)fp8k_cdiv(p.k, FP8K_GEMM_BLOCK);
   const bool ta = fp8k_gemm_a_transposed(&p), tb = fp8k_gemm_b_transposed(&p);
-  // The scale strides of native/common/gemm_index.h.
-  const bool mn_major = !ta && p.a_scale_layout == FP8K_LAYOUT_MN_MAJOR;
-  g.sa_m = ta || mn_major ? 1 : g.kbs;
-  g.sa_kb = ta ? g.m : mn_major ? (g.m + 3) & ~3 : 1;
+  // The scale strides, read off native/common/gemm_index.h's index functions (linear in m, n / 128 or
+  // n, and kb for every layout).
   g.b_lines = p.b_scales == FP8K_B_LINES;
-  const int nbs = (int)fp8k_cdiv(p.n, FP8K_GEMM_BLOCK);
-  g.sb_n = tb ? 1 : g.kbs;
-  g.sb_kb = tb ? (g.b_lines ? g.n : nbs) : 1;
+  const size_t a0 = fp8k_gemm_a_scale_index(&p, 0, 0), b0 = fp8k_gemm_b_scale_index(&p, 0, 0);
+  g.sa_m = (int)(fp8k_gemm_a_scale_index(&p, 1, 0) - a0);
+  g.sa_kb = (int)(fp8k_gemm_a_scale_index(&p, 0, 1) - a0);
+  g.sb_n = (int)(fp8k_gemm_b_scale_index(&p, g.b_lines ? 1 : FP8K_GEMM_BLOCK, 0) - b0);
+  g.sb_kb = (int)(fp8k_gemm_b_scale_index(&p, 0, 1) - b0);
   g.aligned = (ta ? p.m : p.k) % 16 == 0 && (tb ? p.n : p.k) % 16 == 0 && aligned16(a) && aligned16(b);
   g.out_bf16 = p.out_dtype == FP8K_BF16;
   const size_t per = g.out_bf16 ? 8 : 4;

@@ -7,15 +7,6 @@
 #include "../../native/cuda/ptx/ldmatrix.cuh"
 #include "../../native/cuda/ptx/mma_fp8.cuh"
 
-template <int FA, int FB>
-__device__ __forceinline__ void mma_fp8(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2],
-                                        const float (&c)[4]) {
-  if (FA == FP8K_FORMAT_E4M3 && FB == FP8K_FORMAT_E4M3) fp8k::ptx::mma_m16n8k32_e4m3_e4m3(d, a, b, c);
-  if (FA == FP8K_FORMAT_E5M2 && FB == FP8K_FORMAT_E5M2) fp8k::ptx::mma_m16n8k32_e5m2_e5m2(d, a, b, c);
-  if (FA == FP8K_FORMAT_E4M3 && FB == FP8K_FORMAT_E5M2) fp8k::ptx::mma_m16n8k32_e4m3_e5m2(d, a, b, c);
-  if (FA == FP8K_FORMAT_E5M2 && FB == FP8K_FORMAT_E4M3) fp8k::ptx::mma_m16n8k32_e5m2_e4m3(d, a, b, c);
-}
-
 // D[M,N] = A[M,K] * Bt[N,K]^T + C, one 16x8 tile per warp, fragments loaded
 // straight from global memory by the PTX layout (M%16 == N%8 == K%32 == 0).
 template <int FA, int FB>
@@ -33,7 +24,7 @@ __global__ void mma_gemm_kernel(const uint8_t* __restrict__ A, const uint8_t* __
     const uint32_t a[4] = {*(const uint32_t*)a0, *(const uint32_t*)(a0 + 8 * K), *(const uint32_t*)(a0 + 16),
                            *(const uint32_t*)(a0 + 8 * K + 16)};
     const uint32_t b[2] = {*(const uint32_t*)b0, *(const uint32_t*)(b0 + 16)};
-    mma_fp8<FA, FB>(acc, a, b, acc);
+    fp8k::ptx::mma_m16n8k32<FA, FB>(acc, a, b, acc);
   }
   for (int i = 0; i < 4; ++i) D[(m0 + g + 8 * (i >= 2)) * N + n0 + 2 * t + (i & 1)] = acc[i];
 }

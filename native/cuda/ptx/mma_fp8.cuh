@@ -148,5 +148,20 @@ FP8K_MMA_WRAPPER(mma_m16n8k32_e5m2_e4m3, "e5m2", "e4m3", FP8K_FORMAT_E5M2, FP8K_
 #undef FP8K_MMA_WRAPPER
 #undef FP8K_MMA_BODY
 
+// The wrapper for formats known at compile time (FP8K_FORMAT_E4M3 / _E5M2 for A and for B).
+#if defined(__CUDACC__)
+#define FP8K_MMA_LOC
+#else
+#define FP8K_MMA_LOC , loc
+#endif
+template <int FA, int FB>
+FP8K_PTX_DEV void mma_m16n8k32(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2], const float (&c)[4] FP8K_PTX_LOC) {
+  if constexpr (FA == FP8K_FORMAT_E4M3 && FB == FP8K_FORMAT_E4M3) mma_m16n8k32_e4m3_e4m3(d, a, b, c FP8K_MMA_LOC);
+  else if constexpr (FA == FP8K_FORMAT_E4M3) mma_m16n8k32_e4m3_e5m2(d, a, b, c FP8K_MMA_LOC);
+  else if constexpr (FB == FP8K_FORMAT_E4M3) mma_m16n8k32_e5m2_e4m3(d, a, b, c FP8K_MMA_LOC);
+  else mma_m16n8k32_e5m2_e5m2(d, a, b, c FP8K_MMA_LOC);
+}
+#undef FP8K_MMA_LOC
+
 }  // namespace ptx
 }  // namespace fp8k
