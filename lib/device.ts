@@ -73,6 +73,11 @@ export function streamHandle(s: unknown, backend: string): Handle | undefined {
 
 const DEVICE_DEFAULT = 'cuda';
 
+/** Whether a backend's operations run on device memory (host tensors are staged through it). */
+export function isDeviceBackend(backend: string): boolean {
+  return backend === 'cuda' || backend === 'cuda-emu';
+}
+
 /** An uninitialized device tensor. */
 export function deviceEmpty<D extends DType>(dtype: D, shape: readonly number[], opts?: { backend?: BackendName }): DeviceTensor<D> {
   const o = checkOptions(opts, ['backend'], 'deviceEmpty');

@@ -5,7 +5,7 @@ import { native } from './native.js';
 import type { BackendName } from './backends.js';
 import { At, checkOperand, Chosen, LocationOf, nativeArg, Operand, operandBackend, outputOrGiven } from './operand.js';
 import { checkOptions, choice, describe } from './options.js';
-import { isPackedWeights, PackedWeights } from './packed.js';
+import { isPackedWeights, packedArg, PackedWeights } from './packed.js';
 import { quantizedHint } from './quant.js';
 import type { QuantizedTensor } from './quant.js';
 import { checkTensor, dtypeCode, Tensor } from './tensor.js';
@@ -113,6 +113,7 @@ function geometry(a: Side, b: Side | PackedWeights, layout: GemmLayout, fn: stri
 function checkBOperand(b: unknown, fn: string): Side | PackedWeights {
   if (!isPackedWeights(b)) return checkSide(b, 'b', fn);
   if (b.shape.length !== 2) throw new Fp8kitError('ERR_SHAPE', `${fn}: b is packed weights of shape [${b.shape.join(', ')}]; a GEMM takes one matrix [N, K] (grouped weights go to the grouped GEMMs)`);
+  if (b.freed) throw new Fp8kitError('ERR_ARGUMENT', `${fn}: b is packed weights whose device memory was freed`);
   return b;
 }
 
@@ -150,8 +151,8 @@ function prepareGemm(a: QuantizedTensor, b: QuantizedTensor | PackedWeights, opt
   return [
     d,
     (x) =>
-      native().gemm(backend, nativeArg(a.data), nativeArg(a.scales), packed ? packed.data : nativeArg((b as QuantizedTensor).data),
-        packed ? packed.data : nativeArg((b as QuantizedTensor).scales), c ? nativeArg(c) : null, nativeArg(d), params, stream, x),
+      native().gemm(backend, nativeArg(a.data), nativeArg(a.scales), packed ? packedArg(packed.data) : nativeArg((b as QuantizedTensor).data),
+        packed ? packedArg(packed.data) : nativeArg((b as QuantizedTensor).scales), c ? nativeArg(c) : null, nativeArg(d), params, stream, x),
   ];
 }
 

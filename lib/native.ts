@@ -29,7 +29,7 @@ export interface NativeAddon {
   castTranspose(backend: string, x: object, xDtype: number, geometry: object, qRow: object, sRow: object, qCol: object, sCol: object, stream: object | undefined, async: boolean): unknown;
   gemm(backend: string, a: object, aScales: object, b: object, bScales: object, c: object | null, d: object, params: object, stream: object | undefined, async: boolean): unknown;
   packBBytes(backend: string, params: object): number;
-  packB(backend: string, b: object, bScales: object, packed: Uint8Array, params: object, stream: object | undefined, async: boolean): unknown;
+  packB(backend: string, b: object, bScales: object, packed: object, params: object, stream: object | undefined, async: boolean): unknown;
   route(backend: string, logits: object, dtype: number, bias: object | null, params: object, idx: object, weights: object, stream: object | undefined, async: boolean): unknown;
   dispatchLayout(backend: string, topkIdx: object, params: object, perRank: object, perNode: object, perExpert: object, inRank: object, stream: object | undefined, async: boolean): unknown;
   copyRows(backend: string, sources: object[], sourceRows: number[], rowBytes: number, srcOf: Int32Array, rowOf: Int32Array, n: number, dst: object, stream: object | undefined, async: boolean): unknown;

@@ -6,7 +6,7 @@ import { checkB, checkQuantizedOperand, GemmLayout, LAYOUT_CODE } from './gemm.j
 import { native } from './native.js';
 import { nativeArg, operandBackend } from './operand.js';
 import { checkOptions, choice } from './options.js';
-import { PackedWeights } from './packed.js';
+import { packedArg, PackedWeights } from './packed.js';
 import type { QuantizedTensor } from './quant.js';
 import type { Tensor } from './tensor.js';
 
@@ -40,10 +40,10 @@ function preparePack(b: QuantizedTensor, opts: PackWeightsOptions | undefined): 
   const per = rows * cols;
   const sPer = perScales.reduce((x, y) => x * y, 1);
   const call: NativeCall = (async) => {
-    if (!grouped) return native().packB(backend, nativeArg(q.data), nativeArg(q.scales), packed.data, params, undefined, async);
+    if (!grouped) return native().packB(backend, nativeArg(q.data), nativeArg(q.scales), packedArg(packed.data), params, undefined, async);
     const d = (q.data as Tensor).data as Uint8Array;
     const s = (q.scales as Tensor).data as Float32Array;
-    const one = (i: number, a: boolean) => native().packB(backend, d.subarray(i * per, (i + 1) * per), s.subarray(i * sPer, (i + 1) * sPer), packed.group(i).data, params, undefined, a);
+    const one = (i: number, a: boolean) => native().packB(backend, d.subarray(i * per, (i + 1) * per), s.subarray(i * sPer, (i + 1) * sPer), packedArg(packed.group(i).data), params, undefined, a);
     if (!async) {
       for (let i = 0; i < groups; i++) one(i, false);
       return undefined;
@@ -55,7 +55,7 @@ function preparePack(b: QuantizedTensor, opts: PackWeightsOptions | undefined): 
   return [packed, call];
 }
 
-/** B (quantized [N, K], [K, N] with layout 'nn'/'tn', or grouped [G, N, K]) in the backend's own layout, for every later GEMM. */
+/** B (quantized [N, K], [K, N] with layout 'nn'/'tn', or grouped [G, N, K]) in the backend's own layout, for every later GEMM (in device memory for the cuda backends). */
 export function packWeightsSync(b: QuantizedTensor, opts?: PackWeightsOptions): PackedWeights {
   return runSync(preparePack(b, opts));
 }

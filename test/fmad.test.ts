@@ -25,6 +25,7 @@ const noFmaKernels = [
   'cast_to_fp8_kernel', 'cast_from_fp8_kernel', 'convert_kernel', 'quantize_1xg_kernel', 'quantize_gxg_kernel',
   'col_quantize_kernel', 'dequantize_kernel', 'cast_transpose_kernel', 'transpose_bytes_kernel', 'transpose_scales_kernel',
   'route_kernel', 'reduce_rows_kernel', 'layout_kernel', 'copy_rows_kernel', 'gemm_kernel', 'gemm_decode_kernel',
+  'gemm_pack_b_kernel', 'gemm_pack_scales_kernel',
 ];
 const fma = /\b(?:fma|mad)(?:\.[a-z0-9]+)*\.f32\b/;
 

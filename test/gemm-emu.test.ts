@@ -108,8 +108,8 @@ describe('the CUDA GEMM kernel on cuda-emu', () => {
     expect(rel(never)).toBeGreaterThan(1e-2);
   }, 60_000);
 
-  /** The profile counters' row for one call of `fn` on cuda-emu. */
-  function profiled(fn: () => unknown) {
+  /** The profile counters' rows (one per launch) for `fn` on cuda-emu. */
+  function profiledRows(fn: () => unknown) {
     const dir = mkdtempSync(join(tmpdir(), 'fp8kit-gemm-profile-'));
     const file = join(dir, 'profile.jsonl');
     process.env.FP8KIT_EMU_PROFILE = file;
@@ -120,9 +120,29 @@ describe('the CUDA GEMM kernel on cuda-emu', () => {
     }
     const rows = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     rmSync(dir, { recursive: true, force: true });
+    return rows;
+  }
+  /** The row of a call of `fn` that launches one kernel. */
+  function profiled(fn: () => unknown) {
+    const rows = profiledRows(fn);
     expect(rows).toHaveLength(1);
     return rows[0];
   }
+
+  test("FP8KIT_EMU_PROFILE, packWeights of B stored [K, N]: whole lines read and written, no bank conflicts", () => {
+    const [n, k] = [256, 384];
+    const bt = fp8.quantizeSync(fp8.tensor('f32', [k, n], normal(k * n, 14)), { tile: [128, 128], backend: 'ref' });
+    const rows = profiledRows(() => fp8.packWeightsSync(bt, { layout: 'nn', backend }));
+    console.log(`[gemm emu profile pack] ${JSON.stringify(rows)}`);
+    const p = rows.find((r) => /gemm_pack_b_kernel/.test(r.kernel));
+    expect(p.blocks).toBe(3 * 2);
+    expect(p.globalLoads.requests).toBe(6 * 8 * 4);  // blocks x warps x 4 cp.async per thread
+    expect(p.globalLoads.sectors).toBe(16 * p.globalLoads.requests);
+    expect(p.globalStores.sectors).toBe(16 * p.globalStores.requests);
+    expect(p.sharedStores.wavefronts).toBe(p.sharedStores.idealWavefronts);
+    expect(p.sharedLoads.wavefronts).toBe(p.sharedLoads.idealWavefronts);
+    expect(rows.map((r) => r.kernel)).toEqual([expect.stringMatching(/gemm_pack_b_kernel<true>/), 'gemm_pack_scales_kernel']);
+  }, 60_000);
 
   test('FP8KIT_EMU_PROFILE: no bank conflicts in its ldmatrix reads and cp.async writes, 16 sectors per global request', () => {
     const c: Case = { m: 256, n: 200, k: 384, bTile: [128, 128], scaleLayout: 'row', formats: ['e4m3', 'e4m3'] };

@@ -91,6 +91,7 @@ export function benchGemm(o: GemmBenchOptions): GemmBenchRow[] {
       if (!rows.some((r) => r.notes.some((x) => x.startsWith(`${o.backend} does not pack`))))
         notes.push(`${o.backend} does not pack weights: the packed column times the GEMM on B as it is`);
     }
+    for (const p of packings.slice(0, -1)) p.free();  // device memory now, not at some later collection
     packings.length = 0;
     const d = gemmSync(qa, packed, { backend: o.backend });
     const first = timeMs(() => gemmSync(qa, packed, { backend: o.backend, into: d }));

@@ -42,6 +42,7 @@
 #include <stdint.h>
 
 #include "../common/gemm_index.h"
+#include "grid.cuh"
 #include "launch.cuh"
 #include "ptx/cp_async.cuh"
 #include "ptx/ldmatrix.cuh"
@@ -81,6 +82,7 @@ struct GemmArgs {
   const float* c;  // f32 [M,N] or null
   void* d;
   int m, n, k, kbs;         // kbs = ceil(K / 128)
+  int ldb;                  // bytes between B's stored rows: K, N (B stored [K, N]) or a packed B's padded K
   // 32-bit scale offsets (gemm_unsupported refuses more than 2^31 scales): 64-bit ones cost the
   // registers that made ptxas spill on sm_90a.
   int sa_m, sa_kb;          // A's scale of (m, kb) at sa[m * sa_m + kb * sa_kb] (row, mn-major, or [K,M]'s [kbs, M])
@@ -198,8 +200,8 @@ __global__ void __launch_bounds__(kGemmThreads, 1) gemm_kernel(GemmArgs p) {
     const int k0 = kt * kGemmTile;
     if (TA) gemm_load_tile(s, p.a + (size_t)k0 * p.m + m0, p.k - k0, p.m - m0, (size_t)p.m, p.aligned, tid);
     else gemm_load_tile(s, p.a + (size_t)m0 * p.k + k0, p.m - m0, p.k - k0, (size_t)p.k, p.aligned, tid);
-    if (TB) gemm_load_tile(s + kGemmTileBytes, p.b + (size_t)k0 * p.n + n0, p.k - k0, p.n - n0, (size_t)p.n, p.aligned, tid);
-    else gemm_load_tile(s + kGemmTileBytes, p.b + (size_t)n0 * p.k + k0, p.n - n0, p.k - k0, (size_t)p.k, p.aligned, tid);
+    if (TB) gemm_load_tile(s + kGemmTileBytes, p.b + (size_t)k0 * p.ldb + n0, p.k - k0, p.n - n0, (size_t)p.ldb, p.aligned, tid);
+    else gemm_load_tile(s + kGemmTileBytes, p.b + (size_t)n0 * p.ldb + k0, p.n - n0, p.k - k0, (size_t)p.ldb, p.aligned, tid);
   };
   for (int s = 0; s < kStages - 1; s++) {
     if (s < p.kbs) load(s);
@@ -310,7 +312,7 @@ __global__ void __launch_bounds__(kGemmThreads) gemm_decode_kernel(GemmArgs p) {
   auto load = [&](int kt) {
     const int k0 = kt * kGemmTile, s = kt % kDecodeStages;
     gemm_load_tile<kDecodeTile>(smem[s][0], p.a + (size_t)m0 * p.k + k0, p.m - m0, p.k - k0, (size_t)p.k, p.aligned, tid);
-    gemm_load_tile<kDecodeTile>(smem[s][1], p.b + (size_t)n0 * p.k + k0, p.n - n0, p.k - k0, (size_t)p.k, p.aligned, tid);
+    gemm_load_tile<kDecodeTile>(smem[s][1], p.b + (size_t)n0 * p.ldb + k0, p.n - n0, p.k - k0, (size_t)p.ldb, p.aligned, tid);
   };
   for (int s = 0; s < kDecodeStages - 1; s++) {
     if (s < p.kbs) load(s);
@@ -349,12 +351,82 @@ __global__ void __launch_bounds__(kGemmThreads) gemm_decode_kernel(GemmArgs p) {
   else gemm_write<float, kDecodeTile, kDecodeTile>(p, out, kDecodeOutStride, m0, n0, tid);
 }
 
-// What this kernel computes: 'promoted' mode, unpacked B, dimensions that fit an int. Otherwise a
+// ---- packed B (packWeights on the cuda backends) -------------------------------------------------
+// B as the 'nt' kernels read it, in device memory: a header (backend.h), then [N, ldb] bytes with rows
+// padded by zeros to a multiple of 16 (every later call takes the cp.async path, and none a transposed
+// read of B), then its scales in the 'nt' layout ([ceil(N/128) or N, kbs]). Same MMAs on the same bytes:
+// the same bits as the unpacked call.
+struct GemmPacked {
+  size_t ldb, data, scales, bytes;  // row stride; offsets of the data and the scales; the whole size
+};
+inline GemmPacked gemm_packed(const fp8k_gemm& p) {
+  GemmPacked g;
+  g.ldb = (p.k + 15) / 16 * 16;
+  g.data = 256;  // past the header, at cudaMalloc's alignment
+  g.scales = (g.data + p.n * g.ldb + 255) / 256 * 256;
+  const size_t rows = p.b_scales == FP8K_B_LINES ? p.n : fp8k_cdiv(p.n, FP8K_GEMM_BLOCK);
+  g.bytes = g.scales + rows * fp8k_cdiv(p.k, FP8K_GEMM_BLOCK) * sizeof(float);
+  return g;
+}
+constexpr const char* kGemmPackTag = "cu1";  // cuda and cuda-emu: one layout
+
+// One 128 x 128 tile of packed B per block: loaded as B lies with the GEMM's own tile load, transposed
+// in shared memory by the GEMM's own shuffle where B is [K, N], and written as 128 rows of 128 bytes
+// (8 lanes a row: whole lines; a phase reads one row's 8 swizzled chunks, no bank conflicts).
+template <bool TB>
+__global__ void __launch_bounds__(kGemmThreads) gemm_pack_b_kernel(const uint8_t* b, uint8_t* out, int n, int k, int ldb, int aligned) {
+  __shared__ __align__(128) uint8_t tile[TB ? 2 : 1][kGemmTileBytes];
+  const int tid = threadIdx.x;
+  const int k0 = blockIdx.x * kGemmTile, n0 = blockIdx.y * kGemmTile;
+  if (TB) gemm_load_tile(tile[0], b + (size_t)k0 * n + n0, k - k0, n - n0, (size_t)n, aligned, tid);
+  else gemm_load_tile(tile[0], b + (size_t)n0 * k + k0, n - n0, k - k0, (size_t)k, aligned, tid);
+  ptx::cp_async_commit_group();
+  ptx::cp_async_wait_group<0>();
+  __syncthreads();
+  const uint8_t* src = tile[0];
+  if (TB) {
+    gemm_transpose_tile(tile[0], tile[TB ? 1 : 0], tid & 31, tid >> 5);
+    __syncthreads();
+    src = tile[TB ? 1 : 0];
+  }
+  for (int idx = tid; idx < kGemmTile * 8; idx += kGemmThreads) {
+    const int r = idx >> 3, c = idx & 7;
+    if (n0 + r < n && k0 + 16 * c < ldb)
+      store16(reinterpret_cast<uint32_t*>(out + (size_t)(n0 + r) * ldb + k0 + 16 * c), load16(reinterpret_cast<const uint32_t*>(src + gemm_swizzle<TB>(r, c))));
+  }
+}
+
+// Packed B's scales: entry (j, kb) of the 'nt' layout [rows, kbs], from wherever p's layout keeps it.
+__global__ void __launch_bounds__(kElementwiseBlock) gemm_pack_scales_kernel(const float* sb, float* out, fp8k_gemm p, int rows, int kbs) {
+  const int lines = p.b_scales == FP8K_B_LINES;
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < rows * kbs; i += gridDim.x * blockDim.x) {
+    const int j = i / kbs, kb = i - j * kbs;
+    out[i] = sb[fp8k_gemm_b_scale_index(&p, lines ? j : j * FP8K_GEMM_BLOCK, kb)];
+  }
+}
+
+// The data and the scales of a packed B (the entries write the header). b, sb, packed: device pointers;
+// p has passed fp8k_check_gemm and gemm_unsupported.
+inline void gemm_pack_b(const uint8_t* b, const float* sb, const fp8k_gemm& p, uint8_t* packed, cudaStream_t stream) {
+  const GemmPacked L = gemm_packed(p);
+  if (p.n == 0) return;
+  const int n = (int)p.n, k = (int)p.k, ldb = (int)L.ldb;
+  const bool tb = fp8k_gemm_b_transposed(&p);
+  const int aligned = (tb ? n : k) % 16 == 0 && aligned16(b);
+  const dim3 grid((unsigned)((L.ldb + kGemmTile - 1) / kGemmTile), (unsigned)((p.n + kGemmTile - 1) / kGemmTile));
+  if (tb) FP8K_LAUNCH((gemm_pack_b_kernel<true>), grid, kGemmThreads, 0, stream, b, packed + L.data, n, k, ldb, aligned);
+  else FP8K_LAUNCH((gemm_pack_b_kernel<false>), grid, kGemmThreads, 0, stream, b, packed + L.data, n, k, ldb, aligned);
+  const int kbs = (int)fp8k_cdiv(p.k, FP8K_GEMM_BLOCK);
+  const int rows = (int)(p.b_scales == FP8K_B_LINES ? p.n : fp8k_cdiv(p.n, FP8K_GEMM_BLOCK));
+  const unsigned blocks = elementwise_blocks<gemm_pack_scales_kernel>((size_t)rows * kbs, 1);
+  FP8K_LAUNCH(gemm_pack_scales_kernel, blocks, kElementwiseBlock, 0, stream, sb, reinterpret_cast<float*>(packed + L.scales), p, rows, kbs);
+}
+
+// What this kernel computes: 'promoted' mode, dimensions that fit an int. Otherwise a
 // message for the caller.
 inline const char* gemm_unsupported(const fp8k_gemm& p) {
   if (p.accumulate != FP8K_ACC_PROMOTED)
     return "the CUDA GEMM accumulates as the tensor cores do, promoted every 128 of K: accumulate 'exact' and 'limited' are ref/cpu modes";
-  if (p.b_packed) return "packed weights are not yet laid out for the CUDA GEMM";
   if (p.m > 0x7FFFFFFF || p.n > 0x7FFFFFFF || p.k > 0x7FFFFFFF) return "the CUDA GEMM takes M, N and K below 2^31";
   if (fp8k_gemm_a_scale_count(&p) > 0x7FFFFFFF || fp8k_gemm_b_scale_count(&p) > 0x7FFFFFFF) return "the CUDA GEMM takes fewer than 2^31 scales per operand";
   return nullptr;
@@ -386,13 +458,14 @@ inline void launch_gemm_layout(const GemmArgs& g, int layout, cudaStream_t strea
   }
 }
 
-// p has passed fp8k_check_gemm and gemm_unsupported; a, b, sa, sb, c, d are device pointers.
-inline void launch_gemm(const uint8_t* a, const float* sa, const uint8_t* b, const float* sb, const float* c, void* d, const fp8k_gemm& p,
-                        cudaStream_t stream) {
+// p has passed fp8k_check_gemm and gemm_unsupported; a, b, sa, sb, c, d are device pointers; B's rows
+// are ldb bytes apart.
+inline void launch_gemm_with(const uint8_t* a, const float* sa, const uint8_t* b, const float* sb, size_t ldb, const float* c, void* d,
+                             const fp8k_gemm& p, cudaStream_t stream) {
   GemmArgs g{};
   g.a = a, g.b = b, g.sa = sa, g.sb = sb, g.c = p.has_c ? c : nullptr, g.d = d;
-  g.m = (int)p.m, g.n = (int)p.n, g.k = (int)p.k, g.kbs = (int)fp8k_cdiv(p.k, FP8K_GEMM_BLOCK);
-  const bool ta = fp8k_gemm_a_transposed(&p), tb = fp8k_gemm_b_transposed(&p);
+  g.m = (int)p.m, g.n = (int)p.n, g.k = (int)p.k, g.kbs = (int)fp8k_cdiv(p.k, FP8K_GEMM_BLOCK), g.ldb = (int)ldb;
+  const bool ta = fp8k_gemm_a_transposed(&p);
   // The scale strides, read off native/common/gemm_index.h's index functions (linear in m, n / 128 or
   // n, and kb for every layout).
   g.b_lines = p.b_scales == FP8K_B_LINES;
@@ -401,7 +474,7 @@ inline void launch_gemm(const uint8_t* a, const float* sa, const uint8_t* b, con
   g.sa_kb = (int)(fp8k_gemm_a_scale_index(&p, 0, 1) - a0);
   g.sb_n = (int)(fp8k_gemm_b_scale_index(&p, g.b_lines ? 1 : FP8K_GEMM_BLOCK, 0) - b0);
   g.sb_kb = (int)(fp8k_gemm_b_scale_index(&p, 0, 1) - b0);
-  g.aligned = (ta ? p.m : p.k) % 16 == 0 && (tb ? p.n : p.k) % 16 == 0 && aligned16(a) && aligned16(b);
+  g.aligned = (ta ? p.m : p.k) % 16 == 0 && ldb % 16 == 0 && aligned16(a) && aligned16(b);
   g.out_bf16 = p.out_dtype == FP8K_BF16;
   const size_t per = g.out_bf16 ? 8 : 4;
   g.vector_out = p.n % per == 0 && aligned16(d) && (!g.c || aligned16(g.c));
@@ -410,6 +483,17 @@ inline void launch_gemm(const uint8_t* a, const float* sa, const uint8_t* b, con
   else if (a4) launch_gemm_layout<FP8K_FORMAT_E4M3, FP8K_FORMAT_E5M2>(g, p.layout, stream);
   else if (b4) launch_gemm_layout<FP8K_FORMAT_E5M2, FP8K_FORMAT_E4M3>(g, p.layout, stream);
   else launch_gemm_layout<FP8K_FORMAT_E5M2, FP8K_FORMAT_E5M2>(g, p.layout, stream);
+}
+
+// A packed B is the unpacked call's 'nt' (or, for A stored [K, M], 'tt') B with padded rows.
+inline void launch_gemm(const uint8_t* a, const float* sa, const uint8_t* b, const float* sb, const float* c, void* d, const fp8k_gemm& p,
+                        cudaStream_t stream) {
+  if (!p.b_packed) return launch_gemm_with(a, sa, b, sb, fp8k_gemm_b_transposed(&p) ? p.n : p.k, c, d, p, stream);
+  const GemmPacked L = gemm_packed(p);
+  fp8k_gemm q = p;
+  q.b_packed = 0;
+  q.layout = fp8k_gemm_a_transposed(&p) ? FP8K_GEMM_TT : FP8K_GEMM_NT;
+  launch_gemm_with(a, sa, b + L.data, reinterpret_cast<const float*>(b + L.scales), L.ldb, c, d, q, stream);
 }
 
 // The backend entries' part (plugin.cu, native/emu/gemm.cc): gemm_unsupported as the call's error, and

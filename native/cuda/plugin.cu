@@ -7,6 +7,7 @@
 #include <string>
 
 #include "../backend.h"
+#include "../common/gemm_packed.h"
 #include "../common/moe_check.h"
 #include "../common/quant_check.h"
 #include "gemm.cuh"
@@ -161,6 +162,19 @@ int gemm(const uint8_t* a, const float* sa, const uint8_t* b, const float* sb, c
   return launched(c, "gemm");
 }
 
+// SPEC §4 prepacked weights (gemm.cuh): the kernels write data and scales, the header goes up from
+// here (pageable memory: the copy has taken it when cudaMemcpyAsync returns).
+size_t pack_b_bytes(const fp8k_gemm* p) { return fp8k::cuda::gemm_packed(*p).bytes; }
+int pack_b(const uint8_t* b, const float* sb, const fp8k_gemm* p, uint8_t* packed, fp8k_call* c) {
+  if (int s = fp8k_check_gemm(p, c)) return s;
+  if (int s = fp8k::cuda::gemm_refuse(*p, c)) return s;
+  fp8k_packed_header h;
+  fp8k_packed_init(&h, fp8k::cuda::kGemmPackTag, p, fp8k::cuda::gemm_packed(*p).bytes);
+  if (int s = cuda_status(cudaMemcpyAsync(packed, &h, sizeof h, cudaMemcpyHostToDevice, stream_of(c)), c, "packed header upload")) return s;
+  fp8k::cuda::gemm_pack_b(b, sb, *p, packed, stream_of(c));
+  return launched(c, "packWeights");
+}
+
 // SPEC §5. The kernel takes E <= 1024 and G <= 64 (route.cuh); larger gates are refused.
 int route(const void* logits, int dtype, const float* bias, const fp8k_route* p, int32_t* topk_idx, float* topk_weights, fp8k_call* c) {
   if (int s = fp8k_check_route(p, c)) return s;
@@ -259,6 +273,8 @@ fp8k_backend make_table() {
   t.stream_destroy = stream_destroy;
   t.synchronize = synchronize;
   t.gemm = gemm;
+  t.pack_b_bytes = pack_b_bytes;
+  t.pack_b = pack_b;
   t.route = route;
   t.dispatch_layout = dispatch_layout;
   t.copy_rows = copy_rows;

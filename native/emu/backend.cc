@@ -16,6 +16,8 @@
 // GEMM kernel gets a table without gemm.
 int fp8k_emu_gemm(const uint8_t* a, const float* sa, const uint8_t* b, const float* sb, const float* c, void* d, const fp8k_gemm* p,
                   fp8k_call* call) __attribute__((weak));
+size_t fp8k_emu_pack_b_bytes(const fp8k_gemm* p) __attribute__((weak));
+int fp8k_emu_pack_b(const uint8_t* b, const float* sb, const fp8k_gemm* p, uint8_t* packed, fp8k_call* call) __attribute__((weak));
 
 namespace {
 
@@ -143,6 +145,8 @@ fp8k_backend make_table() {
   t.stream_destroy = stream_destroy;
   t.synchronize = synchronize;
   t.gemm = fp8k_emu_gemm;
+  t.pack_b_bytes = fp8k_emu_pack_b_bytes;
+  t.pack_b = fp8k_emu_pack_b;
   t.route = route;
   t.dispatch_layout = dispatch_layout;
   t.copy_rows = copy_rows;

@@ -1,0 +1,101 @@
+/**
+ * SPEC §4 "Prepacked weights" on the cuda backends: packWeights puts B in device memory in the GEMM
+ * kernel's own layout ('nt' rows padded to 16 bytes, scales beside them), and every later GEMM gives the
+ * unpacked call's bits — both thread orders of cuda-emu, every layout and tiling, dense and grouped.
+ */
+import { describe, expect, test } from 'vitest';
+
+import { availableBackends, expectFp8kitError, firstMismatch, fp8, rng, seed, uniform, variants } from './helpers.js';
+
+const deviceBackends = availableBackends().filter((b) => b === 'cuda-emu' || b === 'cuda');
+
+function values(n: number, s: number): Float32Array {
+  const u = uniform(rng(s));
+  return Float32Array.from({ length: n }, () => (u() - 0.5) * 6);
+}
+const bits = (t: fp8.Tensor) => (t.dtype === 'f32' ? new Uint32Array(t.data.buffer, t.data.byteOffset, t.data.length) : (t.data as Uint16Array));
+
+for (const backend of deviceBackends)
+  describe(`${backend}: packed weights in device memory`, () => {
+    for (const [label, within] of variants(backend))
+      test(`${label}: layouts nt/nn/tn/tt, 1D2D and 1D1D, both outputs, equal to unpacked B`, () =>
+        within(() => {
+          const s = seed(`pack device ${backend} ${label}`);
+          // K = 130 and 257: A unaligned (bytewise copies) beside a padded B; 32 <= M: the small-M kernel for 'nt'/'nn'.
+          for (const [m, n, k] of [[1, 7, 130], [19, 70, 257], [3, 33, 1], [40, 129, 384]] as [number, number, number][])
+            for (const layout of ['nt', 'nn', 'tn', 'tt'] as const)
+              for (const lines of [false, true]) {
+                const aT = layout === 'tn' || layout === 'tt';
+                const bT = layout === 'nn' || layout === 'tn';
+                const qa = fp8.quantizeSync(fp8.tensor('f32', aT ? [k, m] : [m, k], values(m * k, s + m)), { tile: aT ? [128, 1] : [1, 128], backend: 'ref' });
+                const bTile: [number, number] = lines ? (bT ? [128, 1] : [1, 128]) : [128, 128];
+                const qb = fp8.quantizeSync(fp8.tensor('f32', bT ? [k, n] : [n, k], values(n * k, s + n)), { tile: bTile, format: lines ? 'e5m2' : 'e4m3', backend: 'ref' });
+                const packed = fp8.packWeightsSync(qb, { layout, backend });
+                expect(packed.location).toBe('device');
+                expect(packed.shape).toEqual([n, k]);
+                for (const out of ['f32', 'bf16'] as const) {
+                  const want = fp8.gemmSync(qa, qb, { out, layout, backend });
+                  const got = fp8.gemmSync(qa, packed, { out, layout });
+                  expect(got.data, 'a host A gives a host result').toBeInstanceOf(out === 'f32' ? Float32Array : Uint16Array);
+                  expect(firstMismatch(bits(got), bits(want)), `[${m}, ${n}, ${k}] ${layout} ${bTile} ${out}`).toBe(-1);
+                }
+              }
+        }), 120_000);
+
+    test('grouped GEMMs: contiguous and masked, sync and Promise, equal to unpacked weights', async () => {
+      const [G, N, K] = [3, 40, 200];
+      const s = seed(`pack device grouped ${backend}`);
+      const qb = fp8.quantizeSync(fp8.tensor('f32', [G, N, K], values(G * N * K, s)), { tile: [128, 128], backend: 'ref' });
+      const packed = await fp8.packWeights(qb, { backend });
+      expect(packed.shape).toEqual([G, N, K]);
+      expect(packed.location).toBe('device');
+      const M = 256;
+      const idx = new Int32Array(M).fill(-1);
+      idx.fill(2, 0, 100);
+      idx.fill(0, 128, 131);
+      const qa = fp8.quantizeSync(fp8.tensor('f32', [M, K], values(M * K, s + 1)), { backend: 'ref' });
+      const want = fp8.groupedGemmContiguousSync(qa, qb, idx, { out: 'f32', backend });
+      expect(firstMismatch(bits(fp8.groupedGemmContiguousSync(qa, packed, idx, { out: 'f32' })), bits(want))).toBe(-1);
+      expect(firstMismatch(bits(await fp8.groupedGemmContiguous(qa, packed, idx, { out: 'f32' })), bits(want))).toBe(-1);
+      const q3 = fp8.quantizeSync(fp8.tensor('f32', [G, 64, K], values(G * 64 * K, s + 2)), { backend: 'ref' });
+      const masked = Int32Array.of(64, 0, 17);
+      const wantM = fp8.groupedGemmMaskedSync(q3, qb, masked, { out: 'f32', backend });
+      expect(firstMismatch(bits(fp8.groupedGemmMaskedSync(q3, packed, masked, { out: 'f32' })), bits(wantM))).toBe(-1);
+      expect(firstMismatch(bits(await fp8.groupedGemmMasked(q3, packed, masked, { out: 'f32' })), bits(wantM))).toBe(-1);
+    }, 120_000);
+
+    test('device operands and a device result with device-packed weights; free() releases them and later calls are refused', () => {
+      const s = seed(`pack device operands ${backend}`);
+      const [m, n, k] = [5, 48, 256];
+      const qa = fp8.quantizeSync(fp8.tensor('f32', [m, k], values(m * k, s)), { backend: 'ref' });
+      const qb = fp8.quantizeSync(fp8.tensor('f32', [n, k], values(n * k, s + 1)), { tile: [128, 128], backend: 'ref' });
+      const want = fp8.gemmSync(qa, qb, { out: 'f32', backend });
+      const packed = fp8.packWeightsSync({ ...qb, data: fp8.uploadSync(qb.data, { backend }), scales: fp8.uploadSync(qb.scales, { backend }) }, { backend });
+      const da = { ...qa, data: fp8.uploadSync(qa.data, { backend }), scales: fp8.uploadSync(qa.scales, { backend }) };
+      const got = fp8.gemmSync(da, packed, { out: 'f32' });
+      expect(got).toBeInstanceOf(fp8.DeviceTensor);
+      expect(firstMismatch(bits((got as fp8.DeviceTensor<'f32'>).downloadSync()), bits(want))).toBe(-1);
+      expect(packed.freed).toBe(false);
+      packed.free();
+      expect(packed.freed).toBe(true);
+      expectFp8kitError(() => fp8.gemmSync(qa, packed), 'ERR_ARGUMENT', /b is packed weights whose device memory was freed/);
+    });
+
+    test('refused where it does not belong: another backend, and (cuda-emu, whose device memory the host reads) bytes that are not this B', () => {
+      const s = seed(`pack device refusals ${backend}`);
+      const qa = fp8.quantizeSync(fp8.tensor('f32', [4, 256], values(1024, s)), { backend: 'ref' });
+      const qb = fp8.quantizeSync(fp8.tensor('f32', [8, 256], values(2048, s + 1)), { tile: [128, 128], backend: 'ref' });
+      const packed = fp8.packWeightsSync(qb, { backend });
+      expectFp8kitError(() => fp8.gemmSync(qa, packed, { backend: 'cpu' }), 'ERR_ARGUMENT', new RegExp(`b was packed for backend '${backend}' and this call runs on 'cpu'`));
+      expectFp8kitError(() => fp8.gemmSync(qa, fp8.packWeightsSync(qb, { backend: 'cpu' }), { backend }), 'ERR_ARGUMENT', new RegExp(`b was packed for backend 'cpu' and this call runs on '${backend}'`));
+      expectFp8kitError(() => fp8.gemmSync(qa, packed, { accumulate: 'exact' }), 'ERR_ARGUMENT', /'exact' and 'limited' are ref\/cpu modes/);
+      if (backend !== 'cuda-emu') return;
+      const zeros = fp8.uploadSync(fp8.tensor('u8', [packed.bytes], new Uint8Array(packed.bytes)), { backend });
+      const forged = new fp8.PackedWeights(backend, [8, 256], 'e4m3', [128, 128], packed.bytes, [zeros]);
+      expectFp8kitError(() => fp8.gemmSync(qa, forged), 'ERR_ARGUMENT', /b is not a packed B/);
+      // This B's bytes presented as a B with K = 200 (which needs no more bytes): the header says otherwise.
+      const relabelled = new fp8.PackedWeights(backend, [8, 200], 'e4m3', [128, 128], packed.bytes, [packed.data as fp8.DeviceTensor<'u8'>]);
+      const a200 = fp8.quantizeSync(fp8.tensor('f32', [4, 200], values(800, s + 2)), { backend: 'ref' });
+      expectFp8kitError(() => fp8.gemmSync(a200, relabelled), 'ERR_ARGUMENT', /packed b holds N = 8, K = 256, format 0; the call needs N = 8, K = 200/);
+    });
+  });
