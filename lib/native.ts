@@ -35,6 +35,12 @@ export interface NativeAddon {
   copyRows(backend: string, sources: object[], sourceRows: number[], rowBytes: number, srcOf: Int32Array, rowOf: Int32Array, n: number, dst: object, stream: object | undefined, async: boolean): unknown;
   reduceRows(backend: string, sources: object[], sourceRows: number[], h: number, offsets: Int32Array, srcOf: Int32Array, rowOf: Int32Array, weights: Float32Array | null, n: number, y: object, stream: object | undefined, async: boolean): unknown;
   convert(backend: string, x: object, xDtype: number, n: number, y: object, yDtype: number, stream: object | undefined, async: boolean): unknown;
+  mpiLoad(paths: string[]): { available: boolean; reason: string | null; description?: string };
+  /** node: this process's node, or -1 for the shared-memory domain. */
+  mpiComms(node: number, nodes: number, gpusPerNode: number, timeoutSeconds: number): Promise<object>;
+  mpiRank(handle: object): number;
+  /** which: 0 the cluster's ranks, 1 the node's (by local index), 2 the rail's (by node). */
+  mpiExchange(handle: object, which: number, sends: (ArrayBufferView | null)[], recvs: (ArrayBufferView | null)[], tag: number, timeoutSeconds: number): Promise<void>;
 }
 
 export const packageRoot = path.join(__dirname, '..');
@@ -59,6 +65,18 @@ export function native(): NativeAddon {
   }
   addon.loadPlugin('cuda', cudaPluginPaths());
   return addon;
+}
+
+/** Where the mpi transport's library may be: FP8KIT_MPI_LIBRARY alone when set, else the build folder and prebuilds. */
+export function mpiLibraryPaths(): string[] {
+  if (process.env.FP8KIT_MPI_LIBRARY) return [process.env.FP8KIT_MPI_LIBRARY];
+  const file = 'libfp8kit_mpi.so';
+  return [path.join(packageRoot, 'build', 'Release', file), path.join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`, file)];
+}
+
+/** Whether the mpi transport can run here (libmpi and libfp8kit_mpi.so both load), and if not, why. */
+export function mpiStatus(): { available: boolean; reason: string | null; description?: string } {
+  return native().mpiLoad(mpiLibraryPaths());
 }
 
 /** Where the CUDA plugin may be: FP8KIT_CUDA_PLUGIN alone when set, else the build folders and prebuilds. */

@@ -25,7 +25,8 @@ typedef enum {
   FP8K_ERR_BACKEND_UNAVAILABLE = 5,
   FP8K_ERR_OUT_OF_MEMORY = 6,
   FP8K_ERR_CUDA = 7,
-  FP8K_ERR_INTERNAL = 8
+  FP8K_ERR_INTERNAL = 8,
+  FP8K_ERR_TRANSPORT = 9  // the mpi transport: a peer that did not answer in time, an MPI error
 } fp8k_status;
 
 // Per-call context: where a device backend runs the call, and where a failure's message goes.

@@ -1,4 +1,5 @@
-// `npm install`: the portable addon always (node-gyp-build: a prebuild, else node-gyp), then the CUDA
+// `npm install`: the portable addon always (node-gyp-build: a prebuild, else node-gyp), the mpi
+// transport's library where mpicxx exists (FP8KIT_MPI=1 requires it), then the CUDA
 // plugin when this looks like a machine that can use it. FP8KIT_CUDA=1 forces the plugin build
 // (failing without nvcc), FP8KIT_CUDA=0 skips it; by default it is built when nvcc is on PATH and
 // a CUDA driver (libcuda.so.1) is installed. The plugin never blocks the portable install.
@@ -12,6 +13,10 @@ const run = (cmd, args) => spawnSync(cmd, args, { cwd: root, stdio: 'inherit', s
 const gypBuild = require.resolve('node-gyp-build/bin.js');
 const status = run(process.execPath, [gypBuild]);
 if (status !== 0) process.exit(status ?? 1);
+
+// The mpi transport's library, where OpenMPI's mpicxx exists (the script says so and moves on otherwise).
+const mpi = run(process.execPath, [path.join(__dirname, 'build-mpi.cjs')]);
+if (mpi !== 0) process.exit(mpi ?? 1);
 
 const want = process.env.FP8KIT_CUDA;
 if (want === '0' || want === 'off') process.exit(0);

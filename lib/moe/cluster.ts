@@ -1,12 +1,13 @@
 /**
  * SPEC §8: dispatch and combine along DeepSeek-V3's two-hop path (IB once per target node to the rank of
- * the same local index, then NVLink inside the node), with every byte counted per link. The `sim`
- * transport runs all ranks in this process: the plan (who sends which row where) is made here, the rows
- * are moved by the backend's copyRows / reduceRows (cpu, ref, or the CUDA kernels through cuda-emu).
+ * the same local index, then NVLink inside the node), with every byte counted per link. The plan (who
+ * sends which row where, plan.ts) is the same for both transports; the rows are moved by the backend's
+ * copyRows / reduceRows (cpu, ref, or the CUDA kernels through cuda-emu). The `sim` transport runs all
+ * ranks in this process; `mpi` (mpi.ts) one rank per process under mpirun.
  */
 import type { BackendName } from '../backends.js';
 import { Fp8kitError, callAsync } from '../errors.js';
-import { native } from '../native.js';
+import { mpiStatus, native } from '../native.js';
 import { checkOptions, choice, describe, integer } from '../options.js';
 import { castToBf16 } from '../cast.js';
 import { checkQuantizedOperand } from '../gemm.js';
@@ -14,12 +15,22 @@ import { quantize, QuantizedTensor } from '../quant.js';
 import { allocateOutput, checkTensor, Fp8Format, Tensor } from '../tensor.js';
 import { choosePhysical, ChoosePhysicalPlacement } from './placement.js';
 import { checkExperts, checkTopology, Topology } from './topology.js';
+import { blocks, Comm, H_OP, HEADER_INTS, MpiLink, OP_COMBINE, OP_DISPATCH, rankCombine, rankDispatch, sameEverywhere } from './mpi.js';
+import { DispatchPlan, expandLayout, planCombine, planDispatch } from './plan.js';
 import { CopyPlan, owned, output, reusable, RowList, split, starts } from './rows.js';
 import { Traffic, TrafficStats } from './traffic.js';
 
 export interface ClusterOptions {
-  /** 'sim' (default): every rank in this process. ('mpi' is the multi-process transport, not in this build.) */
-  transport?: 'sim';
+  /** 'sim' (default): every rank in this process. 'mpi': one rank per process under mpirun (lib/moe/mpi.ts). */
+  transport?: 'sim' | 'mpi';
+  /**
+   * mpi: the node of this process — 'shared' (default: its shared-memory domain, MPI_COMM_TYPE_SHARED),
+   * 'block' (world rank / gpusPerNode), a node number, or a function of the world rank. The environment's
+   * FP8KIT_MPI_NODE gives the same choices. One host can so stand for several nodes.
+   */
+  nodeOf?: 'shared' | 'block' | number | ((worldRank: number) => number);
+  /** mpi: how long an exchange waits for its peers before failing with ERR_TRANSPORT (default 60000, or FP8KIT_MPI_TIMEOUT_MS). */
+  timeoutMs?: number;
   /** Experts of the model: physical slots, or with `placement` the logical experts. */
   numExperts: number;
   /** An eplbRebalance result (or one layer of it): topkIdx then holds logical ids, sent to the replica choosePhysical picks. */
@@ -115,10 +126,16 @@ export class DispatchHandle {
     readonly expandedRows: number[],
     readonly recvWeights: Float32Array[],
     readonly recvIdx: Int32Array[],
+    /** mpi: the dispatch's operation number, and this process's rank */
+    readonly seq = 0,
+    readonly rank?: number,
   ) {}
 }
 
 const FN = 'Cluster';
+
+/** One rank's checked dispatch input. */
+type Checked = ReturnType<Cluster['checkInput']>;
 
 export class Cluster {
   readonly topology: Topology;
@@ -126,18 +143,22 @@ export class Cluster {
   /** Physical expert slots per rank. */
   readonly slotsPerRank: number;
   readonly backend: BackendName;
+  /** 'sim': every rank here; 'mpi': this process is one rank (see connect()). */
+  readonly transport: 'sim' | 'mpi';
   private readonly placement?: ChoosePhysicalPlacement;
   private readonly layer?: number;
   private readonly traffic: Traffic;
   private queue: Promise<void> = Promise.resolve();
   private readonly buffers = new Map<string, { dtype: Tensor['dtype']; data: Tensor['data'] }>();
+  private readonly mpiNode: number = -1;
+  private readonly timeoutSeconds: number = 60;
+  private link?: Promise<MpiLink>;
+  private connected?: MpiLink;
 
   constructor(topology: Topology, opts: ClusterOptions) {
-    const o = checkOptions(opts, ['transport', 'numExperts', 'placement', 'layer', 'backend', 'ibBandwidth', 'nvlBandwidth'], FN);
+    const o = checkOptions(opts, ['transport', 'numExperts', 'placement', 'layer', 'backend', 'ibBandwidth', 'nvlBandwidth', 'nodeOf', 'timeoutMs'], FN);
     if (opts === undefined) throw new Fp8kitError('ERR_ARGUMENT', `${FN}: options.numExperts is required`);
-    const transport = o.transport ?? 'sim';
-    if (transport !== 'sim')
-      throw new Fp8kitError(transport === 'mpi' ? 'ERR_BACKEND_UNAVAILABLE' : 'ERR_ARGUMENT', `${FN}: transport ${describe(transport)} is not available in this build (only 'sim')`);
+    this.transport = choice(o.transport, ['sim', 'mpi'] as const, 'sim', `${FN}: options.transport`);
     this.topology = checkTopology(topology, `${FN}: topology`);
     const ranks = this.ranks;
     this.backend = choice(o.backend, ['cpu', 'ref', 'cuda-emu', 'cuda'] as const, 'cpu', `${FN}: options.backend`);
@@ -159,13 +180,41 @@ export class Cluster {
       this.slotsPerRank = this.numExperts / ranks;
     }
     this.traffic = new Traffic(this.topology, bandwidth(o.ibBandwidth, 50e9, 'ibBandwidth'), bandwidth(o.nvlBandwidth, 160e9, 'nvlBandwidth'));
+    if (this.transport === 'mpi') {
+      const s = mpiStatus();
+      if (!s.available) throw new Fp8kitError('ERR_BACKEND_UNAVAILABLE', `${FN}: the mpi transport is unavailable here: ${s.reason}`);
+      this.mpiNode = nodeOption(o.nodeOf ?? process.env.FP8KIT_MPI_NODE, this.topology);
+      const ms = o.timeoutMs ?? (process.env.FP8KIT_MPI_TIMEOUT_MS ? Number(process.env.FP8KIT_MPI_TIMEOUT_MS) : 60_000);
+      if (typeof ms !== 'number' || !(ms > 0) || !Number.isFinite(ms)) throw new Fp8kitError('ERR_ARGUMENT', `${FN}: options.timeoutMs must be a positive number of milliseconds; got ${describe(ms)}`);
+      this.timeoutSeconds = ms / 1000;
+    } else if (o.nodeOf !== undefined || o.timeoutMs !== undefined) {
+      throw new Fp8kitError('ERR_ARGUMENT', `${FN}: options.nodeOf and options.timeoutMs belong to the mpi transport`);
+    }
   }
 
   get ranks(): number {
     return this.topology.nodes * this.topology.gpusPerNode;
   }
 
-  /** Payload bytes per link and the cost-model time, summed since the cluster was made or resetStats(). */
+  /**
+   * mpi: makes this process's communicators, with every other process of the job (each must make its
+   * cluster with the same topology); resolves to the cluster once its rank is known. dispatch and combine
+   * connect by themselves. sim: resolves at once.
+   */
+  connect(): Promise<this> {
+    if (this.transport === 'sim') return Promise.resolve(this);
+    this.link ??= MpiLink.connect(this.mpiNode, this.topology.nodes, this.topology.gpusPerNode, this.timeoutSeconds).then((l) => (this.connected = l));
+    return this.link.then(() => this);
+  }
+
+  /** mpi: this process's rank (node · gpusPerNode + local), once connect() resolved. */
+  get rank(): number {
+    if (this.transport === 'sim') throw new Fp8kitError('ERR_ARGUMENT', `${FN}: a sim cluster holds every rank; rank belongs to the mpi transport`);
+    if (!this.connected) throw new Fp8kitError('ERR_ARGUMENT', `${FN}: the rank is known once connect() has resolved`);
+    return this.connected.rank;
+  }
+
+  /** Payload bytes per link and the cost-model time, summed since the cluster was made or resetStats() (mpi: the whole cluster's, the same on every rank). */
   stats(): TrafficStats {
     return this.traffic.stats();
   }
@@ -174,7 +223,7 @@ export class Cluster {
     this.traffic.reset();
   }
 
-  /** Sends every rank's tokens to the ranks hosting their experts; one input per rank, one result per rank. */
+  /** Sends every rank's tokens to the ranks hosting their experts; one input per rank, one result per rank (mpi: this process's only). */
   dispatch(inputs: DispatchInput[], opts?: DispatchOptions): Promise<Received[]> {
     return this.exclusive(() => this.dispatchNow(inputs, opts));
   }
@@ -185,132 +234,150 @@ export class Cluster {
     const payload = choice(o.payload, ['fp8', 'bf16'] as const, 'fp8', `${fn}: options.payload`);
     const format = choice(o.format, ['e4m3', 'e5m2'] as const, 'e4m3', `${fn}: options.format`);
     const alignment = o.expertAlignment === undefined ? undefined : integer(o.expertAlignment, `${fn}: options.expertAlignment`, 1);
-    const R = this.ranks, G = this.topology.gpusPerNode, N = this.topology.nodes;
+    if (this.transport === 'mpi') return this.dispatchMpi(inputs, payload, format, alignment, o.into, fn);
+    const R = this.ranks;
     if (!Array.isArray(inputs) || inputs.length !== R) throw new Fp8kitError('ERR_ARGUMENT', `${fn}: inputs must hold one entry per rank (${R}); got ${describe(inputs)}`);
 
     // Everything is checked before any row moves.
     const checked = inputs.map((input, s) => this.checkInput(input, s, payload, fn));
     const H = checked[0].hidden, k = checked[0].k;
     // The FP8 format each rank's rows go in: a quantized x's own, else the one dispatch quantizes to.
-    const sent = (c: (typeof checked)[number]) => c.format ?? format;
+    const sent = (c: Checked) => c.format ?? format;
     checked.forEach((c, s) => {
       if (c.hidden !== H) throw new Fp8kitError('ERR_SHAPE', `${fn}: inputs[${s}].x has ${c.hidden} columns, inputs[0].x ${H}`);
       if (c.k !== k) throw new Fp8kitError('ERR_SHAPE', `${fn}: inputs[${s}].topkIdx has ${c.k} columns, inputs[0].topkIdx ${k}`);
       if (payload === 'fp8' && sent(c) !== sent(checked[0]))
         throw new Fp8kitError('ERR_DTYPE', `${fn}: inputs[${s}].x would be sent as ${sent(c)}, inputs[0].x as ${sent(checked[0])}`);
     });
-    const phys = checked.map((c, s) => this.physical(c.topk, s, fn));
-
-    // Payload rows: FP8 data (+ scales) or bf16, in fp8kit's own memory so the copies read them in place.
-    const rows = await Promise.all(checked.map(async (c) => {
-      if (payload === 'bf16') {
-        const x = c.x as Tensor<'bf16' | 'f32'>;
-        return { data: owned(x.dtype === 'bf16' ? x : await castToBf16(x, { backend: this.backend })), scales: undefined };
-      }
-      const q = c.quantized ?? (await quantize(c.x as Tensor<'bf16' | 'f32'>, { tile: [1, 128], format, backend: this.backend }));
-      return { data: owned(q.data as Tensor), scales: owned(q.scales as Tensor) };
-    }));
+    const phys = checked.map((c, s) => this.physical(c.topk, s, s, fn));
+    const rows = await Promise.all(checked.map((c) => this.payloadRows(c, payload, format)));
     const fmt = payload === 'bf16' ? 'bf16' : (rows[0].data.dtype as Fp8Format);
-    const dataBytes = payload === 'bf16' ? 2 * H : H, scaleCols = Math.ceil(H / 128), scaleBytes = payload === 'bf16' ? 0 : 4 * scaleCols;
-    const rowBytes = dataBytes + scaleBytes;
+    const g = rowGeometry(payload, H);
+    const plan = planDispatch(this.topology, this.slotsPerRank, k, phys, checked.map((c) => c.weights), checked.map((c) => c.tokens), g.rowBytes, this.traffic);
 
-    // Who reaches whom: each (s, t)'s row position at every rank it reaches (in order of (s, t) there), and its nodes.
-    const T = checked.map((c) => c.tokens);
-    const S = this.slotsPerRank;
-    const recvPos = T.map((n) => new Int32Array(n * R).fill(-1));
-    const nodeHit = T.map((n) => new Uint8Array(n * N));
-    const recvCount = new Int32Array(R);
-    for (let s = 0; s < R; s++)
-      for (let t = 0; t < T[s]; t++)
-        for (let j = 0; j < k; j++) {
-          const e = phys[s][t * k + j];
-          if (e < 0) continue;
-          const r = (e / S) | 0;
-          if (recvPos[s][t * R + r] >= 0) continue;
-          recvPos[s][t * R + r] = recvCount[r]++;
-          nodeHit[s][t * N + ((r / G) | 0)] = 1;
-        }
-    const recvStart = starts(recvCount);
-
-    // Hop 1 (IB): rank f = (b, l) receives, in order of (s, t), the tokens of rail-l ranks of other nodes
-    // bound for node b. All forwarders' buffers are one array, in order of f.
-    const ibRow = T.map((n) => new Int32Array(n * N).fill(-1));
-    const ib = new RowList();
-    for (let f = 0; f < R; f++) {
-      const b = (f / G) | 0, l = f % G;
-      for (let a = 0; a < N; a++) {
-        if (a === b) continue;
-        const s = a * G + l;
-        for (let t = 0; t < T[s]; t++)
-          if (nodeHit[s][t * N + b]) {
-            ibRow[s][t * N + b] = ib.n;
-            ib.push(s, t);
-            this.traffic.add('ib', s, f, rowBytes);
-          }
-      }
-    }
-    const ibData = await this.copy(rows.map((r) => r.data), ib, dataBytes, fmt, H, 'ib data');
-    const ibScales = scaleBytes ? await this.copy(rows.map((r) => r.scales!), ib, scaleBytes, 'f32', scaleCols, 'ib scales') : undefined;
-
-    // Hop 2 (NVLink): each rank gathers its tokens from the source on its own node, or from the forwarder
-    // of the source's rail on its node (a local read where that is itself); its routing metadata with them.
-    const total = recvStart[R];
-    const finals = { n: total, srcOf: new Int32Array(total), rowOf: new Int32Array(total) };
-    const source = allocateOutput('i32', 2 * total), idx = allocateOutput('i32', total * k), w = allocateOutput('f32', total * k);
-    const perExpert = new Int32Array(R * S);
-    for (let s = 0; s < R; s++) {
-      const a = (s / G) | 0, weights = checked[s].weights;
-      for (let t = 0; t < T[s]; t++)
-        for (let r = 0; r < R; r++) {
-          const at = recvPos[s][t * R + r];
-          if (at < 0) continue;
-          const i = recvStart[r] + at, node = (r / G) | 0, local = node === a, f = node * G + (s % G);
-          finals.srcOf[i] = local ? s : R;
-          finals.rowOf[i] = local ? t : ibRow[s][t * N + node];
-          if ((local ? s : f) !== r) this.traffic.add('nvl', local ? s : f, r, rowBytes);
-          if (s !== r) this.traffic.addFlat(s, r, rowBytes);  // the flat alternative: straight there
-          source[2 * i] = s, source[2 * i + 1] = t;
-          for (let j = 0; j < k; j++) {
-            const e = phys[s][t * k + j], mine = e >= 0 && ((e / S) | 0) === r;
-            idx[i * k + j] = mine ? e - r * S : -1;
-            w[i * k + j] = mine ? weights[t * k + j] : 0;
-            if (mine) perExpert[e]++;
-          }
-        }
-    }
+    // Hop 1 (IB) into every forwarder's rows, one list in order of forwarder; hop 2 (NVLink) from the
+    // sources on each rank's node or the forwarders of their rails (a local read where that is itself).
+    const ibData = await this.copy(rows.map((r) => r.data), plan.ib, g.dataBytes, fmt, H, 'ib data');
+    const ibScales = g.scaleBytes ? await this.copy(rows.map((r) => r.scales!), plan.ib, g.scaleBytes, 'f32', g.scaleCols, 'ib scales') : undefined;
     const reuse = reusable(o.into, (r: Received) => [r.recvX, r.recvScales], fn);
-    const recvData = split(await this.copy([...rows.map((r) => r.data), ibData], finals, dataBytes, fmt, H, undefined, reuse[0]), recvStart);
-    const recvScales = ibScales ? split(await this.copy([...rows.map((r) => r.scales!), ibScales], finals, scaleBytes, 'f32', scaleCols, undefined, reuse[1]), recvStart) : undefined;
-
+    const recvData = split(await this.copy([...rows.map((r) => r.data), ibData], plan.finals, g.dataBytes, fmt, H, undefined, reuse[0]), plan.recvStart);
+    const recvScales = ibScales ? split(await this.copy([...rows.map((r) => r.scales!), ibScales], plan.finals, g.scaleBytes, 'f32', g.scaleCols, undefined, reuse[1]), plan.recvStart) : undefined;
     this.traffic.endOperation();
 
-    // Each rank's view of the received rows, and the expert-major layout.
-    const results: Received[] = [];
-    const expandedRow: (Int32Array | null)[] = [], expandedRows: number[] = [], recvWeightsAll: Float32Array[] = [], recvIdxAll: Int32Array[] = [];
+    const results: Received[] = [], expanded: (Layout | null)[] = [];
     for (let r = 0; r < R; r++) {
-      const n = recvCount[r], i0 = recvStart[r];
-      const rIdx = idx.subarray(i0 * k, (i0 + n) * k), rW = w.subarray(i0 * k, (i0 + n) * k);
-      recvWeightsAll.push(rW), recvIdxAll.push(rIdx);
-      const received: Received = {
-        recvX: recvData[r],
-        recvScales: recvScales?.[r] as Tensor<'f32'> | undefined,
-        recvSource: { dtype: 'i32', shape: [n, 2], data: source.subarray(2 * i0, 2 * (i0 + n)) },
-        recvTopkIdx: { dtype: 'i32', shape: [n, k], data: rIdx },
-        recvTopkWeights: { dtype: 'f32', shape: [n, k], data: rW },
-        tokensPerLocalExpert: perExpert.slice(r * S, (r + 1) * S),
-        handle: undefined as unknown as DispatchHandle,
-      };
-      if (alignment !== undefined) {
-        const ex = await this.expand(received, alignment, n, k, dataBytes, scaleBytes, fmt, H, scaleCols);
-        received.expanded = ex.expanded;
-        expandedRow.push(ex.rowOfSlot), expandedRows.push(ex.expanded.mIndices.length);
-      } else expandedRow.push(null), expandedRows.push(0);
-      if (!received.recvScales) delete received.recvScales;
-      results.push(received);
+      const [x, layout] = await this.received(plan, r, recvData[r], recvScales?.[r] as Tensor<'f32'> | undefined, alignment, k, fmt, H);
+      results.push(x), expanded.push(layout);
     }
-    const handle = new DispatchHandle(this, H, T, k, recvPos, nodeHit, expandedRow, Array.from(recvCount), expandedRows, recvWeightsAll, recvIdxAll);
+    const handle = this.handleOf(plan, checked.map((c) => c.tokens), H, k, expanded, 0);
     for (const r of results) r.handle = handle;
     return results;
+  }
+
+  /** mpi: this process's part of the dispatch the whole cluster plans alike (lib/moe/mpi.ts). */
+  private async dispatchMpi(inputs: DispatchInput[], payload: 'fp8' | 'bf16', format: Fp8Format, alignment: number | undefined, into: Received[] | undefined, fn: string): Promise<Received[]> {
+    const link = await this.connect().then(() => this.connected!);
+    const me = link.rank, R = this.ranks, G = this.topology.gpusPerNode, N = this.topology.nodes;
+    const seq = link.begin(fn);
+    // This rank's checks; a failure is announced in the header, so every rank fails before data moves.
+    let c: Checked | undefined, mine: Int32Array | undefined, failure: unknown;
+    try {
+      if (!Array.isArray(inputs) || inputs.length !== 1)
+        throw new Fp8kitError('ERR_ARGUMENT', `${fn}: under the mpi transport inputs holds this process's entry only (rank ${me}); got ${describe(inputs)}`);
+      c = this.checkInput(inputs[0], 0, payload, fn);
+      mine = this.physical(c.topk, me, 0, fn);
+    } catch (e) {
+      failure = e;
+    }
+    const header = new Int32Array(HEADER_INTS);
+    header[H_OP] = OP_DISPATCH;
+    if (c) {
+      header.set([N, G, this.numExperts, c.hidden, c.k, c.tokens, payload === 'bf16' ? 1 : 0, FORMATS.indexOf(c.format ?? format), alignment ?? 0], D_NODES);
+    }
+    const all = await link.agree(header, failure, R, seq, fn);
+    sameEverywhere(all, D_NODES, 'nodes', 'ERR_ARGUMENT', fn);
+    sameEverywhere(all, D_GPUS, 'gpusPerNode', 'ERR_ARGUMENT', fn);
+    sameEverywhere(all, D_EXPERTS, 'numExperts', 'ERR_ARGUMENT', fn);
+    sameEverywhere(all, D_HIDDEN, 'a hidden size (x columns) of', 'ERR_SHAPE', fn);
+    sameEverywhere(all, D_K, 'topkIdx with k =', 'ERR_SHAPE', fn);
+    sameEverywhere(all, D_PAYLOAD, 'payload', 'ERR_ARGUMENT', fn, (v) => (v ? "'bf16'" : "'fp8'"));
+    if (payload === 'fp8') sameEverywhere(all, D_FORMAT, 'rows sent as', 'ERR_DTYPE', fn, (v) => FORMATS[v]);
+    sameEverywhere(all, D_ALIGN, 'expertAlignment', 'ERR_ARGUMENT', fn, (v) => (v ? String(v) : 'none'));
+    const checked = c!, H = checked.hidden, k = checked.k;
+    const T = all.map((h) => h[D_TOKENS]);
+
+    // Everyone's routing: the slots and weights of every token, so every rank makes the same plan.
+    const route = new Int32Array(2 * T[me] * k);
+    route.set(mine!);
+    route.set(new Int32Array(checked.weights.buffer, checked.weights.byteOffset, checked.weights.length), T[me] * k);
+    const routes = T.map((t, r) => (r === me ? route : new Int32Array(2 * t * k)));
+    await link.exchange(Comm.Cluster, routes.map((x, r) => (r === me || !route.length ? null : route)), routes.map((x, r) => (r === me || !x.length ? null : x)), seq, 1);
+    const phys = routes.map((x, r) => x.subarray(0, T[r] * k));
+    const weights = routes.map((x, r) => new Float32Array(x.buffer, x.byteOffset + 4 * T[r] * k, T[r] * k));
+
+    const rows = await this.payloadRows(checked, payload, format);
+    const fmt = payload === 'bf16' ? 'bf16' : (rows.data.dtype as Fp8Format);
+    const g = rowGeometry(payload, H);
+    const plan = planDispatch(this.topology, this.slotsPerRank, k, phys, weights, T, g.rowBytes, this.traffic);
+    const mv = rankDispatch(plan, me, N, G);
+    const reuse = reusable(into, (r: Received) => [r.recvX, r.recvScales], fn);
+
+    // One part at a time (data, then scales): hop 1 over the rail, hop 2 over the node.
+    const move = async (src: Tensor, rowBytes: number, dtype: Tensor['dtype'], cols: number, part: number, reuseBuffer?: ArrayBufferLike) => {
+      const ibSend = await this.copy([src], { n: mv.ibSend.rowOf.length, srcOf: new Int32Array(mv.ibSend.rowOf.length), rowOf: mv.ibSend.rowOf }, rowBytes, dtype, cols, `mpi ib send ${part}`);
+      const ibRows = this.scratchTensor(`mpi ib ${part}`, dtype, plan.ibStart[me + 1] - plan.ibStart[me], cols);
+      await link.exchange(Comm.Rail, blocks(ibSend, mv.ibSend.count), blocks(ibRows, mv.ibRecv), seq, 2 + part);
+      const nvlSend = await this.copy([src, ibRows], { n: mv.nvlSend.rowOf.length, srcOf: mv.nvlSend.srcOf, rowOf: mv.nvlSend.rowOf }, rowBytes, dtype, cols, `mpi nvl send ${part}`);
+      const nvlRecv = Array.from(mv.nvlRecv, (n, q) => this.scratchTensor(`mpi nvl ${part} ${q}`, dtype, n, cols));
+      await link.exchange(Comm.Node, blocks(nvlSend, mv.nvlSend.count), nvlRecv.map((t) => (t.shape[0] ? t.data : null)), seq, 4 + part);
+      const n = plan.recvCount[me];
+      return this.copy([...nvlRecv, src, ibRows], { n, ...mv.assemble }, rowBytes, dtype, cols, undefined, reuseBuffer);
+    };
+    const recvX = await move(rows.data, g.dataBytes, fmt, H, 0, reuse[0]);
+    const recvScales = g.scaleBytes ? ((await move(rows.scales!, g.scaleBytes, 'f32', g.scaleCols, 1, reuse[1])) as Tensor<'f32'>) : undefined;
+    this.traffic.endOperation();
+
+    const [result, layout] = await this.received(plan, me, recvX, recvScales, alignment, k, fmt, H);
+    // Combine replans every rank's expanded rows: their layout (not their data) for all.
+    const S = this.slotsPerRank;
+    const expanded = T.map((_, r) => (r === me ? layout : alignment === undefined ? null : expandLayout(plan.idx.subarray(plan.recvStart[r] * k, plan.recvStart[r + 1] * k), plan.perExpert.slice(r * S, (r + 1) * S), alignment, plan.recvCount[r], k)));
+    result.handle = this.handleOf(plan, T, H, k, expanded, seq, me);
+    return [result];
+  }
+
+  /** Payload rows of one rank: FP8 data (+ scales) or bf16, in fp8kit's own memory so the copies read them in place. */
+  private async payloadRows(c: Checked, payload: 'fp8' | 'bf16', format: Fp8Format): Promise<{ data: Tensor; scales?: Tensor }> {
+    if (payload === 'bf16') {
+      const x = c.x as Tensor<'bf16' | 'f32'>;
+      return { data: owned(x.dtype === 'bf16' ? x : await castToBf16(x, { backend: this.backend })) };
+    }
+    const q = c.quantized ?? (await quantize(c.x as Tensor<'bf16' | 'f32'>, { tile: [1, 128], format, backend: this.backend }));
+    return { data: owned(q.data as Tensor), scales: owned(q.scales as Tensor) };
+  }
+
+  /** Rank r's view of its received rows (the plan's routing metadata), with the expert-major layout. */
+  private async received(plan: DispatchPlan, r: number, recvX: Tensor, recvScales: Tensor<'f32'> | undefined, alignment: number | undefined, k: number, fmt: Tensor['dtype'], H: number): Promise<[Received, Layout | null]> {
+    const n = plan.recvCount[r], i0 = plan.recvStart[r], S = this.slotsPerRank;
+    const received: Received = {
+      recvX,
+      recvScales,
+      recvSource: { dtype: 'i32', shape: [n, 2], data: plan.source.subarray(2 * i0, 2 * (i0 + n)) },
+      recvTopkIdx: { dtype: 'i32', shape: [n, k], data: plan.idx.subarray(i0 * k, (i0 + n) * k) },
+      recvTopkWeights: { dtype: 'f32', shape: [n, k], data: plan.w.subarray(i0 * k, (i0 + n) * k) },
+      tokensPerLocalExpert: plan.perExpert.slice(r * S, (r + 1) * S),
+      handle: undefined as unknown as DispatchHandle,
+    };
+    const layout = alignment === undefined ? null : expandLayout(received.recvTopkIdx.data, received.tokensPerLocalExpert, alignment, n, k);
+    if (layout) received.expanded = await this.expand(received, layout, fmt, H);
+    if (!received.recvScales) delete received.recvScales;
+    return [received, layout];
+  }
+
+  private handleOf(plan: DispatchPlan, T: number[], H: number, k: number, expanded: (Layout | null)[], seq: number, rank?: number): DispatchHandle {
+    const R = this.ranks;
+    const slice = <A extends Int32Array | Float32Array>(a: A, r: number) => a.subarray(plan.recvStart[r] * k, plan.recvStart[r + 1] * k) as A;
+    return new DispatchHandle(this, H, T, k, plan.recvPos, plan.nodeHit, expanded.map((e) => e?.rowOfSlot ?? null), Array.from(plan.recvCount),
+      expanded.map((e) => e?.mIndices.length ?? 0), Array.from({ length: R }, (_, r) => slice(plan.w, r)), Array.from({ length: R }, (_, r) => slice(plan.idx, r)), seq, rank);
   }
 
   /**
@@ -326,72 +393,71 @@ export class Cluster {
   private async combineNow(y: Tensor<'bf16'>[], received: Received[], opts?: CombineOptions): Promise<Tensor<'bf16'>[]> {
     const fn = `${FN}.combine`;
     const o = checkOptions(opts, ['weights', 'layout', 'into'], fn);
-    const R = this.ranks, G = this.topology.gpusPerNode, N = this.topology.nodes;
+    if (this.transport === 'mpi') return this.combineMpi(y, received, o, fn);
+    const R = this.ranks;
     if (!Array.isArray(received) || received.length !== R) throw new Fp8kitError('ERR_ARGUMENT', `${fn}: received must be dispatch's ${R} results`);
+    const h = this.handleFor(received, fn);
+    if (!Array.isArray(y) || y.length !== R) throw new Fp8kitError('ERR_ARGUMENT', `${fn}: y must hold one tensor per rank (${R})`);
+    const { layout, weighted } = combineLayout(h, y, o, fn, Array.from({ length: R }, (_, r) => r));
+    const ys = y.map((t, r) => checkY(h, t, r, layout, fn));
+    const plan = planCombine(this.topology, h, layout, weighted, 2 * h.hidden, this.traffic);
+    const partials = await this.reduce(ys.map((t) => owned(t)), plan.first, h.hidden, 'partials');
+    const [reuse] = reusable(o.into, (t: Tensor<'bf16'>) => [t], fn);
+    const out = split(await this.reduce([partials], plan.second, h.hidden, undefined, reuse), starts(Int32Array.from(h.tokens))) as Tensor<'bf16'>[];
+    this.traffic.endOperation();
+    return out;
+  }
+
+  /** mpi: this process's part of the combine the whole cluster plans alike. */
+  private async combineMpi(y: Tensor<'bf16'>[], received: Received[], o: CombineOptions, fn: string): Promise<Tensor<'bf16'>[]> {
+    const link = await this.connect().then(() => this.connected!);
+    const me = link.rank, R = this.ranks, G = this.topology.gpusPerNode, N = this.topology.nodes;
+    const seq = link.begin(fn);
+    let h: DispatchHandle | undefined, ys: Tensor<'bf16'> | undefined, layout: 'tokens' | 'expanded' = 'tokens', weighted = false, failure: unknown;
+    try {
+      if (!Array.isArray(received) || received.length !== 1) throw new Fp8kitError('ERR_ARGUMENT', `${fn}: under the mpi transport received is this process's dispatch result only`);
+      h = this.handleFor(received, fn);
+      if (!Array.isArray(y) || y.length !== 1) throw new Fp8kitError('ERR_ARGUMENT', `${fn}: under the mpi transport y holds this process's tensor only (rank ${me})`);
+      ({ layout, weighted } = combineLayout(h, y, o, fn, [me]));
+      ys = checkY(h, y[0], me, layout, fn);
+    } catch (e) {
+      failure = e;
+    }
+    const header = new Int32Array(HEADER_INTS);
+    header[H_OP] = OP_COMBINE;
+    if (h && ys) header.set([h.seq, layout === 'expanded' ? 1 : 0, weighted ? 1 : 0, h.hidden, ys.shape[0]], C_DISPATCH);
+    const all = await link.agree(header, failure, R, seq, fn);
+    sameEverywhere(all, C_DISPATCH, 'the results of dispatch', 'ERR_ARGUMENT', fn, (v) => `#${v}`);
+    sameEverywhere(all, C_LAYOUT, 'the layout', 'ERR_ARGUMENT', fn, (v) => (v ? "'expanded'" : "'tokens'"));
+    sameEverywhere(all, C_WEIGHTS, 'weights', 'ERR_ARGUMENT', fn, (v) => String(v === 1));
+    const H = h!.hidden;
+    for (let r = 0; r < R; r++) {
+      const want = layout === 'tokens' ? h!.recvCount[r] : h!.expandedRows[r];
+      if (all[r][C_ROWS] !== want) throw new Fp8kitError('ERR_SHAPE', `${fn}: rank ${r}'s y has ${all[r][C_ROWS]} rows; its dispatch results need ${want} (${layout} layout)`);
+    }
+
+    const plan = planCombine(this.topology, h!, layout, weighted, 2 * H, this.traffic);
+    const mv = rankCombine(plan, h!.tokens, h!.nodeHit, me, N, G, weighted);
+    const own = owned(ys!);
+    // Reduction 1 at each forwarder of the node, over NVLink; reduction 2 at the source, over the rail.
+    const ySend = await this.copy([own], { n: mv.ySend.rowOf.length, srcOf: new Int32Array(mv.ySend.rowOf.length), rowOf: mv.ySend.rowOf }, 2 * H, 'bf16', H, 'mpi y send');
+    const yRecv = Array.from(mv.yRecv, (n, q) => this.scratchTensor(`mpi y ${q}`, 'bf16', n, H));
+    await link.exchange(Comm.Node, blocks(ySend, mv.ySend.count), yRecv.map((t) => (t.shape[0] ? t.data : null)), seq, 6);
+    const partials = await this.reduce([...yRecv, own], mv.first, H, 'partials');
+    const a = (me / G) | 0;
+    const partRecv = Array.from(mv.partRecv, (n, b) => (b === a ? partials : this.scratchTensor(`mpi partials ${b}`, 'bf16', n, H)));
+    await link.exchange(Comm.Rail, blocks(partials, mv.partCount, a), partRecv.map((t, b) => (b === a || !t.shape[0] ? null : t.data)), seq, 7);
+    const [reuse] = reusable(o.into, (t: Tensor<'bf16'>) => [t], fn);
+    const out = await this.reduce(partRecv, mv.second, H, undefined, reuse);
+    this.traffic.endOperation();
+    return [out];
+  }
+
+  private handleFor(received: Received[], fn: string): DispatchHandle {
     const h = received[0]?.handle;
     if (!(h instanceof DispatchHandle) || h.cluster !== this || received.some((x) => x?.handle !== h))
       throw new Fp8kitError('ERR_ARGUMENT', `${fn}: received must be the results of one dispatch of this cluster`);
-    if (!Array.isArray(y) || y.length !== R) throw new Fp8kitError('ERR_ARGUMENT', `${fn}: y must hold one tensor per rank (${R})`);
-    const weighted = o.weights === true;
-    const expandedShape = h.expandedRow[0] !== null && y.every((t, r) => t?.shape?.[0] === h.expandedRows[r]) && !y.every((t, r) => t?.shape?.[0] === h.recvCount[r]);
-    const layout = choice(o.layout, ['tokens', 'expanded'] as const, weighted || expandedShape ? 'expanded' : 'tokens', `${fn}: options.layout`);
-    if (weighted && layout !== 'expanded') throw new Fp8kitError('ERR_ARGUMENT', `${fn}: options.weights applies to the expanded layout`);
-    if (layout === 'expanded' && h.expandedRow[0] === null) throw new Fp8kitError('ERR_ARGUMENT', `${fn}: the expanded layout needs a dispatch with expertAlignment`);
-    const H = h.hidden, k = h.k;
-    const ys = y.map((t, r) => {
-      const c = checkTensor(t, `${fn}: y[${r}]`, ['bf16'] as const);
-      const want = layout === 'tokens' ? h.recvCount[r] : h.expandedRows[r];
-      if (c.shape.length !== 2 || c.shape[0] !== want || c.shape[1] !== H)
-        throw new Fp8kitError('ERR_SHAPE', `${fn}: y[${r}] must be [${want}, ${H}] (${layout} layout); got [${c.shape.join(', ')}]`);
-      return c;
-    });
-    const sources = ys.map((t) => owned(t));
-    const rowBytes = 2 * H;
-
-    // Reduction 1: at f = (b, l), one partial per (s, t) with s on rail l reaching node b, in order of
-    // (s, t); all forwarders' partials are one array, in order of f.
-    const partRow = h.tokens.map((n) => new Int32Array(n * N).fill(-1));
-    const first = new RowList(true, weighted);
-    for (let f = 0; f < R; f++) {
-      const b = (f / G) | 0, l = f % G;
-      for (let a = 0; a < N; a++) {
-        const s = a * G + l;
-        for (let t = 0; t < h.tokens[s]; t++) {
-          if (!h.nodeHit[s][t * N + b]) continue;
-          partRow[s][t * N + b] = first.segments;
-          for (let r = b * G; r < (b + 1) * G; r++) {
-            const i = h.recvPos[s][t * R + r];
-            if (i < 0) continue;
-            if (r !== s) this.traffic.addFlat(r, s, rowBytes);  // the flat alternative: straight back
-            if (layout === 'tokens') {
-              first.push(r, i);
-              if (r !== f) this.traffic.add('nvl', r, f, rowBytes);
-            } else {
-              for (const j of slotsByExpert(h.recvIdx[r], i, k)) {
-                first.push(r, h.expandedRow[r]![i * k + j], h.recvWeights[r][i * k + j]);
-                if (r !== f) this.traffic.add('nvl', r, f, rowBytes);
-              }
-            }
-          }
-          first.end();
-          if (a !== b) this.traffic.add('ib', f, s, rowBytes);
-        }
-      }
-    }
-    const partials = await this.reduce(sources, first, H, 'partials');
-
-    // Reduction 2: at the source, the node partials in ascending node order.
-    const second = new RowList(true);
-    for (let s = 0; s < R; s++)
-      for (let t = 0; t < h.tokens[s]; t++) {
-        for (let b = 0; b < N; b++) if (h.nodeHit[s][t * N + b]) second.push(0, partRow[s][t * N + b]);
-        second.end();
-      }
-    const [reuse] = reusable(o.into, (t: Tensor<'bf16'>) => [t], fn);
-    const out = split(await this.reduce([partials], second, H, undefined, reuse), starts(Int32Array.from(h.tokens))) as Tensor<'bf16'>[];
-
-    this.traffic.endOperation();
-    return out;
+    return h;
   }
 
   /** One dispatch or combine at a time: they share the scratch buffers and the traffic of the operation under way. */
@@ -413,7 +479,7 @@ export class Cluster {
     if (q) {
       if (payload === 'bf16') throw new Fp8kitError('ERR_ARGUMENT', `${name}.x is quantized; a 'bf16' payload takes bf16 or f32 x`);
       checkQuantizedOperand(q, 'x', name, 2);
-      // the sim transport moves host rows
+      // the cluster moves host rows
       const data = checkTensor(q.data, `${name}.x.data`, ['e4m3', 'e5m2'] as const);
       const scales = checkTensor(q.scales, `${name}.x.scales`, ['f32'] as const);
       if (q.tile?.[0] !== 1 || q.tile?.[1] !== 128 || (q.scaleLayout ?? 'row') !== 'row')
@@ -437,17 +503,17 @@ export class Cluster {
     return { x: input.x, quantized: q, tokens, hidden, format, k: topk.shape[1], topk, weights: weights.data };
   }
 
-  /** Physical slots of one rank's topkIdx, checked: ids in range, none repeated in a row. */
-  private physical(topk: Tensor<'i32'>, s: number, fn: string): Int32Array {
+  /** Physical slots of rank s's topkIdx (input `at`), checked: ids in range, none repeated in a row. */
+  private physical(topk: Tensor<'i32'>, s: number, at: number, fn: string): Int32Array {
     const [T, k] = topk.shape;
     const E = this.numExperts;
     const ids = topk.data;
     for (let t = 0; t < T; t++)
       for (let j = 0; j < k; j++) {
         const e = ids[t * k + j];
-        if (e < -1 || e >= E) throw new Fp8kitError('ERR_ARGUMENT', `${fn}: inputs[${s}].topkIdx[${t}][${j}] = ${e} is outside [-1, ${E})`);
+        if (e < -1 || e >= E) throw new Fp8kitError('ERR_ARGUMENT', `${fn}: inputs[${at}].topkIdx[${t}][${j}] = ${e} is outside [-1, ${E})`);
         for (let i = 0; i < j; i++)
-          if (e >= 0 && ids[t * k + i] === e) throw new Fp8kitError('ERR_ARGUMENT', `${fn}: inputs[${s}].topkIdx[${t}] names expert ${e} twice`);
+          if (e >= 0 && ids[t * k + i] === e) throw new Fp8kitError('ERR_ARGUMENT', `${fn}: inputs[${at}].topkIdx[${t}] names expert ${e} twice`);
       }
     if (!this.placement) return ids;
     const { nodes, gpusPerNode } = this.topology;
@@ -485,40 +551,66 @@ export class Cluster {
     return b.data.subarray(0, n) as Tensor<D>['data'];
   }
 
+  private scratchTensor<D extends Tensor['dtype']>(name: string, dtype: D, rows: number, cols: number): Tensor<D> {
+    return { dtype, shape: [rows, cols], data: this.scratch(name, dtype, rows * cols) } as Tensor<D>;
+  }
+
   /** The expert-major layout of one rank's received rows. */
-  private async expand(rec: Received, alignment: number, n: number, k: number, dataBytes: number, scaleBytes: number, fmt: Tensor['dtype'], H: number, scaleCols: number) {
-    const L = this.slotsPerRank;
-    const counts = new Int32Array(L), start = new Int32Array(L + 1);
-    for (let e = 0; e < L; e++) counts[e] = Math.ceil(rec.tokensPerLocalExpert[e] / alignment) * alignment;
-    for (let e = 0; e < L; e++) start[e + 1] = start[e] + counts[e];
-    const total = start[L];
-    const mIndices = new Int32Array(total).fill(-1), srcOf = new Int32Array(total).fill(-1), rowOf = new Int32Array(total);
-    const rowOfSlot = new Int32Array(n * k).fill(-1), fill = new Int32Array(L);
-    const idx = rec.recvTopkIdx.data;
-    for (let i = 0; i < n; i++)
-      for (let j = 0; j < k; j++) {
-        const e = idx[i * k + j];
-        if (e < 0) continue;
-        const row = start[e] + fill[e]++;
-        mIndices[row] = e, srcOf[row] = 0, rowOf[row] = i, rowOfSlot[i * k + j] = row;
-      }
-    const plan = { n: total, srcOf, rowOf };
-    const x = await this.copy([rec.recvX], plan, dataBytes, fmt, H);
+  private async expand(rec: Received, layout: Layout, fmt: Tensor['dtype'], H: number): Promise<Expanded> {
+    const { counts, mIndices, plan } = layout;
+    const x = await this.copy([rec.recvX], plan, fmt === 'bf16' ? 2 * H : H, fmt, H);
     const expanded: Expanded = { x, mIndices, counts };
-    if (scaleBytes && rec.recvScales) {
-      const scales = await this.copy([rec.recvScales], plan, scaleBytes, 'f32', scaleCols);
+    if (rec.recvScales) {
+      const cols = rec.recvScales.shape[1];
+      const scales = await this.copy([rec.recvScales], plan, 4 * cols, 'f32', cols);
       expanded.scales = scales as Tensor<'f32'>;
       expanded.a = { data: x as Tensor<Fp8Format>, scales: scales as Tensor<'f32'>, tile: [1, 128], format: fmt as Fp8Format, scaleFormat: 'f32', scaleLayout: 'row' };
     }
-    return { expanded, rowOfSlot };
+    return expanded;
   }
 }
 
-/** Slots of received row i holding a local expert, in ascending expert order. */
-function slotsByExpert(idx: Int32Array, i: number, k: number): number[] {
-  const slots: number[] = [];
-  for (let j = 0; j < k; j++) if (idx[i * k + j] >= 0) slots.push(j);
-  return slots.sort((a, b) => idx[i * k + a] - idx[i * k + b]);
+type Layout = ReturnType<typeof expandLayout>;
+const FORMATS: Fp8Format[] = ['e4m3', 'e5m2'];
+// Header fields after the common ones (mpi.ts): a dispatch's, and a combine's.
+const D_NODES = 4, D_GPUS = 5, D_EXPERTS = 6, D_HIDDEN = 7, D_K = 8, D_TOKENS = 9, D_PAYLOAD = 10, D_FORMAT = 11, D_ALIGN = 12;
+const C_DISPATCH = 4, C_LAYOUT = 5, C_WEIGHTS = 6, C_ROWS = 8;
+
+/** Bytes of one payload row: its data, its scales (FP8), and both. */
+function rowGeometry(payload: 'fp8' | 'bf16', H: number) {
+  const dataBytes = payload === 'bf16' ? 2 * H : H, scaleCols = Math.ceil(H / 128), scaleBytes = payload === 'bf16' ? 0 : 4 * scaleCols;
+  return { dataBytes, scaleCols, scaleBytes, rowBytes: dataBytes + scaleBytes };
+}
+
+/** combine's layout: the option, else 'expanded' with weights or when the rows say so. */
+function combineLayout(h: DispatchHandle, y: Tensor<'bf16'>[], o: CombineOptions, fn: string, ranks: number[]) {
+  const weighted = o.weights === true;
+  const expandedShape = h.expandedRow[0] !== null && y.every((t, i) => t?.shape?.[0] === h.expandedRows[ranks[i]]) && !y.every((t, i) => t?.shape?.[0] === h.recvCount[ranks[i]]);
+  const layout = choice(o.layout, ['tokens', 'expanded'] as const, weighted || expandedShape ? 'expanded' : 'tokens', `${fn}: options.layout`);
+  if (weighted && layout !== 'expanded') throw new Fp8kitError('ERR_ARGUMENT', `${fn}: options.weights applies to the expanded layout`);
+  if (layout === 'expanded' && h.expandedRow[0] === null) throw new Fp8kitError('ERR_ARGUMENT', `${fn}: the expanded layout needs a dispatch with expertAlignment`);
+  return { layout, weighted };
+}
+
+/** Rank r's y, checked against its dispatch results. */
+function checkY(h: DispatchHandle, t: unknown, r: number, layout: 'tokens' | 'expanded', fn: string): Tensor<'bf16'> {
+  const c = checkTensor(t, `${fn}: y[${h.rank === undefined ? r : 0}]`, ['bf16'] as const);
+  const want = layout === 'tokens' ? h.recvCount[r] : h.expandedRows[r];
+  if (c.shape.length !== 2 || c.shape[0] !== want || c.shape[1] !== h.hidden)
+    throw new Fp8kitError('ERR_SHAPE', `${fn}: y[${h.rank === undefined ? r : 0}] must be [${want}, ${h.hidden}] (${layout} layout); got [${c.shape.join(', ')}]`);
+  return c;
+}
+
+/** The mpi transport's node option: 'shared', 'block', a node number, or a function of the world rank. */
+function nodeOption(v: unknown, topo: Topology): number {
+  const world = Number(process.env.OMPI_COMM_WORLD_RANK ?? process.env.PMIX_RANK ?? process.env.PMI_RANK ?? NaN);
+  if (v === undefined || v === 'shared') return -1;
+  if (v === 'block') {
+    if (!Number.isInteger(world)) throw new Fp8kitError('ERR_ARGUMENT', `${FN}: nodeOf 'block' needs the world rank (OMPI_COMM_WORLD_RANK): run under mpirun`);
+    return Math.floor(world / topo.gpusPerNode);
+  }
+  const node = typeof v === 'function' ? (v as (rank: number) => unknown)(world) : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;
+  return integer(node, `${FN}: options.nodeOf`, 0, topo.nodes - 1);
 }
 
 function isQuantized(x: unknown): x is QuantizedTensor<'host'> {

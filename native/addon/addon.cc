@@ -10,6 +10,7 @@
 #include "info.h"
 #include "job.h"
 #include "moe.h"
+#include "mpi.h"
 #include "quant.h"
 
 namespace fp8k::addon {
@@ -74,6 +75,10 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   add<DeviceCopy>(env, exports, "deviceCopy");
   add<StreamCreate>(env, exports, "streamCreate");
   add<StreamSync>(env, exports, "streamSync");
+  add<MpiLoad>(env, exports, "mpiLoad");
+  add<MpiComms>(env, exports, "mpiComms");
+  add<MpiRank>(env, exports, "mpiRank");
+  add<MpiExchange>(env, exports, "mpiExchange");
   return exports;
 }
 

@@ -13,6 +13,7 @@ static const char* status_code(int status) {
     case FP8K_ERR_BACKEND_UNAVAILABLE: return "ERR_BACKEND_UNAVAILABLE";
     case FP8K_ERR_OUT_OF_MEMORY: return "ERR_OUT_OF_MEMORY";
     case FP8K_ERR_CUDA: return "ERR_CUDA";
+    case FP8K_ERR_TRANSPORT: return "ERR_TRANSPORT";
     default: return "ERR_INTERNAL";
   }
 }

@@ -1,0 +1,165 @@
+#include "mpi.h"
+
+#include <dlfcn.h>
+#include <sys/stat.h>
+
+#include <string>
+#include <vector>
+
+#include "../mpi/mpi_api.h"
+#include "args.h"
+#include "job.h"
+
+namespace fp8k::addon {
+
+namespace {
+
+struct Loaded {
+  bool tried = false;
+  const fp8k_mpi_api* api = nullptr;
+  std::string reason, description;
+};
+Loaded g_mpi;
+
+// A cluster's communicators and its rank. Never freed: freeing is an MPI call the JavaScript thread
+// would wait for behind a running exchange, and a process makes few clusters.
+struct Comms {
+  fp8k_mpi_comms* comms = nullptr;
+  int rank = -1, nodes = 0, gpus = 0;
+};
+const napi_type_tag kCommsTag = {0x6670386b69744d50ULL, 0x49636f6d6d730001ULL};
+
+bool exists(const std::string& p) {
+  struct stat st;
+  return stat(p.c_str(), &st) == 0;
+}
+
+Comms* comms_arg(const Napi::CallbackInfo& info, size_t index) {
+  Napi::Value v = info[index];
+  bool ok = false;
+  if (!v.IsExternal() || napi_check_object_type_tag(info.Env(), v, &kCommsTag, &ok) != napi_ok || !ok)
+    fail(info.Env(), FP8K_ERR_ARGUMENT, "not an mpi cluster handle");
+  return v.As<Napi::External<Comms>>().Data();
+}
+
+const fp8k_mpi_api* api_or_fail(Napi::Env env) {
+  if (!g_mpi.api) fail(env, FP8K_ERR_BACKEND_UNAVAILABLE, "the mpi transport is unavailable: " + g_mpi.reason);
+  return g_mpi.api;
+}
+
+}  // namespace
+
+// (paths[]) -> {available, reason, description}: opens libmpi with global symbols, then the first of
+// `paths` that loads. Tried once per process.
+Napi::Value MpiLoad(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!g_mpi.tried && info[0].IsArray()) {
+    g_mpi.tried = true;
+    std::string tried;
+    void* mpi = nullptr;
+    for (const char* name : {"libmpi.so.40", "libmpi.so.12", "libmpi.so"}) {
+      mpi = dlopen(name, RTLD_NOW | RTLD_GLOBAL);
+      if (mpi) break;
+      tried += std::string(tried.empty() ? "" : "; ") + dlerror();
+    }
+    if (!mpi) {
+      g_mpi.reason = "no MPI library (" + tried + "); install OpenMPI (Debian: apt-get install openmpi-bin libopenmpi-dev) and rebuild fp8kit";
+    } else {
+      Napi::Array a = info[0].As<Napi::Array>();
+      std::string missing;
+      tried.clear();
+      for (uint32_t i = 0; i < a.Length() && !g_mpi.api; i++) {
+        const std::string p = a.Get(i).ToString();
+        if (!exists(p)) {
+          missing += (missing.empty() ? "" : ", ") + p;
+          continue;
+        }
+        void* lib = dlopen(p.c_str(), RTLD_NOW | RTLD_LOCAL);
+        if (!lib) {
+          tried += (tried.empty() ? "" : "; ") + p + ": " + dlerror();
+          continue;
+        }
+        using Entry = const fp8k_mpi_api* (*)(void);
+        auto entry = reinterpret_cast<Entry>(dlsym(lib, "fp8k_mpi_entry"));
+        const fp8k_mpi_api* api = entry ? entry() : nullptr;
+        if (!api || api->abi_version != FP8K_MPI_ABI) {
+          tried += (tried.empty() ? "" : "; ") + p + (api ? ": another ABI version" : ": no fp8k_mpi_entry");
+          continue;
+        }
+        g_mpi.api = api;  // kept loaded for the life of the process
+      }
+      if (!g_mpi.api)
+        g_mpi.reason = tried.empty() ? "libfp8kit_mpi.so is not built (looked for " + missing + "); build it with `node scripts/build-mpi.cjs` (needs mpicxx)"
+                                     : "libfp8kit_mpi.so failed to load: " + tried;
+    }
+  }
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("available", g_mpi.api != nullptr);
+  o.Set("reason", g_mpi.api ? env.Null() : Napi::String::New(env, g_mpi.reason.empty() ? "not loaded" : g_mpi.reason));
+  if (g_mpi.api) {
+    if (g_mpi.description.empty()) g_mpi.description = g_mpi.api->describe();
+    o.Set("description", g_mpi.description);
+  }
+  return o;
+}
+
+// (node | -1, nodes, gpusPerNode, timeoutSeconds) -> Promise of a cluster handle (mpiRank reads its rank).
+Napi::Value MpiComms(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const fp8k_mpi_api* api = api_or_fail(env);
+  const int node = int_arg(info, 0, "node");
+  auto* c = new Comms;
+  c->nodes = int_arg(info, 1, "nodes"), c->gpus = int_arg(info, 2, "gpusPerNode");
+  const double timeout = info[3].ToNumber().DoubleValue();
+  Napi::External<Comms> ext = Napi::External<Comms>::New(env, c);  // not freed (Comms)
+  napi_type_tag_object(env, ext, &kCommsTag);
+  return run_job(env, true, {ext}, [api, c, node, timeout](fp8k_call* call) {
+    const int s = api->comms_create(node, c->nodes, c->gpus, timeout, &c->comms, &c->rank, call->message, sizeof call->message);
+    return s == 0 ? FP8K_OK : fp8k_fail(call, s == 1 ? FP8K_ERR_ARGUMENT : FP8K_ERR_TRANSPORT, "%s", std::string(call->message).c_str());
+  }, ext);
+}
+
+Napi::Value MpiRank(const Napi::CallbackInfo& info) {
+  Comms* c = comms_arg(info, 0);
+  return Napi::Number::New(info.Env(), c->rank);
+}
+
+// (handle, which, sends (TypedArray | null)[], recvs (TypedArray | null)[], tag, timeoutSeconds) -> Promise:
+// one message to and from every peer of communicator `which` (0 cluster, 1 node, 2 rail).
+Napi::Value MpiExchange(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const fp8k_mpi_api* api = api_or_fail(env);
+  Comms* c = comms_arg(info, 0);
+  if (!c->comms) fail(env, FP8K_ERR_ARGUMENT, "the mpi cluster is not connected");
+  const int which = int_arg(info, 1, "which");
+  const size_t peers = which == FP8K_MPI_NODE ? c->gpus : which == FP8K_MPI_RAIL ? c->nodes : (size_t)c->nodes * c->gpus;
+  if (!info[2].IsArray() || !info[3].IsArray() || info[2].As<Napi::Array>().Length() != peers || info[3].As<Napi::Array>().Length() != peers)
+    fail(env, FP8K_ERR_ARGUMENT, "exchange: one send and one receive buffer (or null) per peer");
+  std::vector<Napi::Value> keep{info[0], info[2], info[3]};
+  auto buffers = [&](Napi::Array a, std::vector<void*>& ptr, std::vector<size_t>& len) {
+    for (uint32_t p = 0; p < peers; p++) {
+      Napi::Value v = a.Get(p);
+      ptr.push_back(nullptr), len.push_back(0);
+      if (v.IsNull() || v.IsUndefined()) continue;
+      if (!v.IsTypedArray()) fail(env, FP8K_ERR_ARGUMENT, "exchange: buffers must be typed arrays");
+      Napi::TypedArray t = v.As<Napi::TypedArray>();
+      ptr.back() = static_cast<char*>(t.ArrayBuffer().Data()) + t.ByteOffset();
+      len.back() = t.ByteLength();
+      keep.push_back(v);
+    }
+  };
+  std::vector<void*> sp, rp;
+  std::vector<size_t> sl, rl;
+  buffers(info[2].As<Napi::Array>(), sp, sl);
+  buffers(info[3].As<Napi::Array>(), rp, rl);
+  const int tag = int_arg(info, 4, "tag");
+  const double timeout = info[5].ToNumber().DoubleValue();
+  fp8k_mpi_comms* comms = c->comms;
+  return run_job(env, true, keep, [=](fp8k_call* call) {
+    std::vector<const void*> send(sp.begin(), sp.end());
+    const int s = api->exchange(comms, which, send.data(), sl.data(), rp.data(), rl.data(), tag, timeout, call->message, sizeof call->message);
+    return s == 0 ? FP8K_OK : fp8k_fail(call, s == 1 ? FP8K_ERR_ARGUMENT : FP8K_ERR_TRANSPORT, "%s", std::string(call->message).c_str());
+  }, env.Undefined());
+}
+
+}  // namespace fp8k::addon
