@@ -4,6 +4,7 @@ export type { ErrorCode } from './errors.js';
 export { tensor, empty, numel, checkTensor, isDType, bytesPerElement, DTYPES } from './tensor.js';
 export type { DType, Fp8Format, Tensor, ArrayOf } from './tensor.js';
 export { backends } from './backends.js';
+export { mpiStatus } from './native.js';
 export type { BackendInfo, BackendName } from './backends.js';
 export {
   castToFp8, castToFp8Sync, castFromFp8, castFromFp8Sync,

@@ -37,9 +37,11 @@ export interface NativeAddon {
   convert(backend: string, x: object, xDtype: number, n: number, y: object, yDtype: number, stream: object | undefined, async: boolean): unknown;
   mpiLoad(paths: string[]): { available: boolean; reason: string | null; description?: string };
   /** node: this process's node, or -1 for the shared-memory domain. */
-  mpiComms(node: number, nodes: number, gpusPerNode: number, timeoutSeconds: number): Promise<object>;
+  mpiComms(node: number, nodes: number, gpusPerNode: number, timeoutSeconds: number): Promise<{ handle: object }>;
   mpiRank(handle: object): number;
   /** which: 0 the cluster's ranks, 1 the node's (by local index), 2 the rail's (by node). */
+  /** Finalizes MPI (at most timeoutSeconds, else exits the process with exitCode). */
+  mpiShutdown(timeoutSeconds: number, exitCode: number): void;
   mpiExchange(handle: object, which: number, sends: (ArrayBufferView | null)[], recvs: (ArrayBufferView | null)[], tag: number, timeoutSeconds: number): Promise<void>;
 }
 

@@ -610,7 +610,7 @@ function nodeOption(v: unknown, topo: Topology): number {
     return Math.floor(world / topo.gpusPerNode);
   }
   const node = typeof v === 'function' ? (v as (rank: number) => unknown)(world) : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;
-  return integer(node, `${FN}: options.nodeOf`, 0, topo.nodes - 1);
+  return integer(node, `${FN}: options.nodeOf`, 0, undefined, topo.nodes);
 }
 
 function isQuantized(x: unknown): x is QuantizedTensor<'host'> {

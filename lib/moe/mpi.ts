@@ -22,6 +22,8 @@ export const enum Comm {
 /** Buffers of an exchange that failed: MPI may still write or read them, so they are never freed. */
 const pinned: unknown[] = [];
 
+let shutdownHooked = false;
+
 const MAGIC = 0x46503858;
 export const HEADER_INTS = 16;
 const MESSAGE_BYTES = 256;
@@ -41,7 +43,12 @@ export class MpiLink {
   static async connect(node: number, nodes: number, gpusPerNode: number, timeoutSeconds: number): Promise<MpiLink> {
     const s = mpiStatus();
     if (!s.available) throw new Fp8kitError('ERR_BACKEND_UNAVAILABLE', `Cluster: the mpi transport is unavailable: ${s.reason}`);
-    const handle = await callNative(() => native().mpiComms(node, nodes, gpusPerNode, timeoutSeconds));
+    if (!shutdownHooked) {
+      shutdownHooked = true;
+      // MPI_Finalize waits for every process of the job: bounded, so that no process hangs in exit.
+      process.on('exit', (code) => native().mpiShutdown(Math.max(10, 2 * timeoutSeconds), code));
+    }
+    const { handle } = await callNative(() => native().mpiComms(node, nodes, gpusPerNode, timeoutSeconds));
     return new MpiLink(handle, native().mpiRank(handle), timeoutSeconds);
   }
 

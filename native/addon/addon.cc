@@ -79,6 +79,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   add<MpiComms>(env, exports, "mpiComms");
   add<MpiRank>(env, exports, "mpiRank");
   add<MpiExchange>(env, exports, "mpiExchange");
+  add<MpiShutdown>(env, exports, "mpiShutdown");
   return exports;
 }
 

@@ -1,6 +1,8 @@
 #include "mpi.h"
 
 #include <dlfcn.h>
+#include <stdio.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include <string>
@@ -103,7 +105,7 @@ Napi::Value MpiLoad(const Napi::CallbackInfo& info) {
   return o;
 }
 
-// (node | -1, nodes, gpusPerNode, timeoutSeconds) -> Promise of a cluster handle (mpiRank reads its rank).
+// (node | -1, nodes, gpusPerNode, timeoutSeconds) -> Promise of {handle} (mpiRank reads its rank).
 Napi::Value MpiComms(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const fp8k_mpi_api* api = api_or_fail(env);
@@ -113,10 +115,12 @@ Napi::Value MpiComms(const Napi::CallbackInfo& info) {
   const double timeout = info[3].ToNumber().DoubleValue();
   Napi::External<Comms> ext = Napi::External<Comms>::New(env, c);  // not freed (Comms)
   napi_type_tag_object(env, ext, &kCommsTag);
+  Napi::Object holder = Napi::Object::New(env);  // a Promise resolves to objects only (job.cc)
+  holder.Set("handle", ext);
   return run_job(env, true, {ext}, [api, c, node, timeout](fp8k_call* call) {
     const int s = api->comms_create(node, c->nodes, c->gpus, timeout, &c->comms, &c->rank, call->message, sizeof call->message);
     return s == 0 ? FP8K_OK : fp8k_fail(call, s == 1 ? FP8K_ERR_ARGUMENT : FP8K_ERR_TRANSPORT, "%s", std::string(call->message).c_str());
-  }, ext);
+  }, holder);
 }
 
 Napi::Value MpiRank(const Napi::CallbackInfo& info) {
@@ -160,6 +164,25 @@ Napi::Value MpiExchange(const Napi::CallbackInfo& info) {
     const int s = api->exchange(comms, which, send.data(), sl.data(), rp.data(), rl.data(), tag, timeout, call->message, sizeof call->message);
     return s == 0 ? FP8K_OK : fp8k_fail(call, s == 1 ? FP8K_ERR_ARGUMENT : FP8K_ERR_TRANSPORT, "%s", std::string(call->message).c_str());
   }, env.Undefined());
+}
+
+}  // namespace fp8k::addon
+
+namespace fp8k::addon {
+
+// (timeoutSeconds, exitCode), from process 'exit': finalizes MPI on its thread; where MPI_Finalize
+// waits longer (a process of the job that hangs), ends the process now with its exit code rather than
+// hang in exit().
+Napi::Value MpiShutdown(const Napi::CallbackInfo& info) {
+  if (!g_mpi.api) return info.Env().Undefined();
+  const double timeout = info[0].ToNumber().DoubleValue();
+  const int code = info[1].ToNumber().Int32Value();
+  if (g_mpi.api->shutdown(timeout) != 0) {
+    fprintf(stderr, "fp8kit: MPI_Finalize did not finish within %.0f s (a process of the job that hangs?); exiting without it\n", timeout);
+    fflush(nullptr);
+    _exit(code);
+  }
+  return info.Env().Undefined();
 }
 
 }  // namespace fp8k::addon

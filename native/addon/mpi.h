@@ -8,4 +8,5 @@ Napi::Value MpiLoad(const Napi::CallbackInfo& info);
 Napi::Value MpiComms(const Napi::CallbackInfo& info);
 Napi::Value MpiRank(const Napi::CallbackInfo& info);
 Napi::Value MpiExchange(const Napi::CallbackInfo& info);
+Napi::Value MpiShutdown(const Napi::CallbackInfo& info);
 }  // namespace fp8k::addon

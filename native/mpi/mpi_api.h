@@ -36,6 +36,10 @@ typedef struct {
   // having cancelled its receives (a failed exchange leaves its buffers owned by MPI: do not reuse them).
   int (*exchange)(fp8k_mpi_comms* c, int which, const void* const* send, const size_t* slen, void* const* recv, const size_t* rlen,
                   int tag, double timeout_s, char* err, size_t cap);
+  // Finishes the requests under way, finalizes MPI and stops the MPI thread: 0 when that took less
+  // than timeout_s, else 1 (MPI_Finalize waits for every process of the job: one that hangs holds it).
+  // Without it the thread is stopped at exit, unbounded.
+  int (*shutdown)(double timeout_s);
 } fp8k_mpi_api;
 
 // The library's one exported symbol.

@@ -6,7 +6,8 @@
 // finalized on it when the process exits. The JavaScript thread never enters MPI.
 //
 // Exchanges are nonblocking sends and receives polled against a deadline, so a peer that died or never
-// calls ends in an error naming it instead of a hang. Under OpenMPI, `mpirun --enable-recovery` keeps
+// calls ends in an error naming it instead of a hang. MPI_Finalize waits for the whole job, so the addon
+// bounds it at exit (shutdown). Under OpenMPI, `mpirun --enable-recovery` keeps
 // the survivors running when a process dies (without it the runtime kills the whole job itself).
 #include "mpi_api.h"
 
@@ -95,8 +96,16 @@ class MpiThread {
     initialized_ = true;
     return 0;
   }
-  // An exchange failed: MPI_Finalize could wait for a peer that is gone, so it is skipped at exit.
-  void broken() { broken_ = true; }
+  // Stops the thread once its queue is done (MPI finalized on it); false if that takes over timeout_s.
+  bool shutdown(double timeout_s) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    stopping_ = true;
+    wake_.notify_one();
+    if (!finished_cv_.wait_for(lock, std::chrono::duration<double>(timeout_s), [this] { return finished_; })) return false;
+    lock.unlock();
+    if (thread_.joinable()) thread_.join();
+    return true;
+  }
   const char* describe() {
     if (description_.empty()) {
       char v[MPI_MAX_LIBRARY_VERSION_STRING];
@@ -136,14 +145,17 @@ class MpiThread {
       task();
     }
     int finalized = 0;
-    if (owns_ && !broken_ && MPI_Finalized(&finalized) == MPI_SUCCESS && !finalized) MPI_Finalize();
+    if (owns_ && MPI_Finalized(&finalized) == MPI_SUCCESS && !finalized) MPI_Finalize();
+    std::lock_guard<std::mutex> lock(mutex_);
+    finished_ = true;
+    finished_cv_.notify_all();
   }
 
   std::thread thread_;
   std::mutex mutex_;
-  std::condition_variable wake_;
+  std::condition_variable wake_, finished_cv_;
   std::deque<std::packaged_task<int()>> queue_;
-  bool stopping_ = false, initialized_ = false, owns_ = false, broken_ = false;
+  bool stopping_ = false, initialized_ = false, owns_ = false, finished_ = false;
   int provided_ = 0;
   std::string description_;
 };
@@ -206,7 +218,6 @@ int exchange_now(const fp8k_mpi_comms* c, int which, const void* const* send, co
   }
   std::sort(named.begin(), named.end());
   for (int r : named) owed += (owed.empty() ? "" : ", ") + std::to_string(r);
-  MpiThread::get().broken();
   const char* link = which == FP8K_MPI_NODE ? "NVLink domain" : which == FP8K_MPI_RAIL ? "IB rail" : "cluster";
   if (rc != MPI_SUCCESS) return fail(err, cap, kTransport, "MPI error on the %s communicator: %s", link, mpi_error(rc).c_str());
   if (owed.empty()) return fail(err, cap, kTransport, "timed out after %.1f s: rank %d's sends were not taken (%s)", timeout, c->rank, link);
@@ -321,7 +332,9 @@ const char* describe() {
   return d ? d : "MPI (shut down)";
 }
 
-const fp8k_mpi_api kApi = {FP8K_MPI_ABI, describe, comms_create, comms_free, exchange};
+int shutdown(double timeout_s) { return MpiThread::get().shutdown(timeout_s) ? 0 : 1; }
+
+const fp8k_mpi_api kApi = {FP8K_MPI_ABI, describe, comms_create, comms_free, exchange, shutdown};
 
 }  // namespace
 
