@@ -105,3 +105,19 @@ describe('the mpi transport where it cannot run', () => {
     expect(second).toMatch(/^ERR_BACKEND_UNAVAILABLE: Cluster: the mpi transport is unavailable here: /);
   });
 });
+
+describe.skipIf(!hasMpirun || !status.available)('fp8kit bench dispatch --transport mpi', () => {
+  test('under mpirun: rank 0 prints mpi next to sim on the same shape, the traffic and model time identical', () => {
+    const cli = path.join(__dirname, '..', 'dist', 'cli', 'main.js');
+    const r = spawnSync('mpirun', ['--allow-run-as-root', '--oversubscribe', '-np', '4', process.execPath, cli, 'bench', 'dispatch', '--transport', 'mpi', '--node-of', 'block',
+      '--nodes', '2', '--gpus', '2', '--tokens', '64', '--hidden', '512', '--experts', '32', '--reps', '2', '--json'], { encoding: 'utf8', timeout: 120_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);  // rank 0's only: the others print nothing
+    expect(out.ranks).toBe(4);
+    expect(out.sameTraffic).toBe(true);
+    expect(out.mpi.payloadBytes).toBe(out.sim.payloadBytes);
+    expect(out.mpi.modelSeconds).toBe(out.sim.modelSeconds);
+    for (const x of [out.mpi, out.sim]) for (const v of [x.dispatchS, x.combineS, x.gbps]) expect(v).toBeGreaterThan(0);
+    console.log(`[bench dispatch mpi] 2 x 2, 64 tokens, hidden 512: mpi ${out.mpi.gbps.toFixed(2)} GB/s, sim ${out.sim.gbps.toFixed(2)} GB/s (${(100 * out.ofSim).toFixed(0)}%)`);
+  }, 120_000);
+});

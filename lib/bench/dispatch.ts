@@ -57,6 +57,9 @@ export const MOE_OPTIONS_USAGE = `      --nodes N        nodes (default 2)
 
 export const DISPATCH_USAGE = `  bench dispatch       Cluster.dispatch + combine (sim transport) next to a two-thread memory copy, with traffic and the H800 cost model
 ${MOE_OPTIONS_USAGE.replace('--tokens T       tokens per rank', '--tokens T       tokens per rank (default 4096)')}      --reps R         timed repetitions (default 5)
+      --transport T    sim (default) or mpi: run under mpirun, one process per rank; rank 0 prints mpi next to sim
+      --node-of N      mpi: how ranks find their node: shared (default: the shared-memory domain), block
+                       (world rank / --gpus: one host standing for several nodes), or this process's node
                        memory (FP8 payload, peak RSS measured): --tokens 1024 4.4 GB, --tokens 2048 9.5 GB;
                        the default 4096 needs about 19 GB (extrapolated); smaller: --tokens 512 (3.9 GB)
 `;
@@ -97,12 +100,12 @@ export function parseMoeArgs<T extends MoeShape>(args: string[], cmd: string, de
   return o;
 }
 
-/** One rank's routing: DeepSeek-V3's gate (sigmoid, group-limited, route scale 2.5) over seeded random logits, with a seeded bias. */
-export function makeRouting(o: MoeShape): { topkIdx: Tensor<'i32'>; topkWeights: Tensor<'f32'> }[] {
+/** Each rank's routing (or the listed ranks'): DeepSeek-V3's gate (sigmoid, group-limited, route scale 2.5) over seeded random logits, with a seeded bias. */
+export function makeRouting(o: MoeShape, ranks?: number[]): { topkIdx: Tensor<'i32'>; topkWeights: Tensor<'f32'> }[] {
   const R = o.nodes * o.gpus;
   const u = uniforms(0x5eed ^ o.seed);
   const bias = tensor('f32', [o.experts], Float32Array.from({ length: o.experts }, () => 0.1 * (u() - 0.5)));
-  return Array.from({ length: R }, (_, r) => {
+  return (ranks ?? Array.from({ length: R }, (_, r) => r)).map((r) => {
     const next = uniforms((o.seed * 7919 + r * 104729 + 1) >>> 0);
     const logits = Float32Array.from({ length: o.tokens * o.experts }, () => Math.sqrt(-2 * Math.log(next())) * Math.cos(2 * Math.PI * next()));
     return routeSync(tensor('f32', [o.tokens, o.experts], logits), { topk: o.topk, groups: o.groups, topkGroups: o.topkGroups, routeScale: 2.5, bias, backend: o.backend });

@@ -6,6 +6,7 @@ import { accumulationStudy, formatStudy, studySvg } from '../bench/accumulation.
 import { backendOption } from '../backends.js';
 import { benchCast, BenchOptions } from '../bench/cast.js';
 import { benchDispatch, DISPATCH_DEFAULTS, DISPATCH_USAGE, formatDispatch, parseMoeArgs } from '../bench/dispatch.js';
+import { benchDispatchMpi, formatDispatchMpi } from '../bench/dispatch-mpi.js';
 import { BenchRow, formatTable } from '../bench/harness.js';
 import { benchGemm, formatGemm, GEMM_SHAPES, Shape } from '../bench/gemm.js';
 import { benchCastTranspose, benchQuant } from '../bench/quant.js';
@@ -41,7 +42,19 @@ async function runDispatch(args: string[]): Promise<number> {
     process.stdout.write(`usage: fp8kit bench dispatch [options]\n\n${DISPATCH_USAGE}`);
     return 0;
   }
-  const o = parseMoeArgs(args, 'bench dispatch', DISPATCH_DEFAULTS);
+  let transport = 'sim', nodeOf: string | undefined;
+  const o = parseMoeArgs(args, 'bench dispatch', DISPATCH_DEFAULTS, {
+    '--transport': (v) => {
+      if (v !== 'sim' && v !== 'mpi') throw new Fp8kitError('ERR_ARGUMENT', `bench dispatch: --transport must be sim or mpi; got '${v}'`);
+      transport = v;
+    },
+    '--node-of': (v) => (nodeOf = v),
+  });
+  if (transport === 'mpi') {
+    const m = await benchDispatchMpi(o, nodeOf);
+    if (m) process.stdout.write(args.includes('--json') ? JSON.stringify(m, null, 2) + '\n' : formatDispatchMpi(m));
+    return 0;
+  }
   const r = await benchDispatch(o);
   process.stdout.write(args.includes('--json') ? JSON.stringify(r, null, 2) + '\n' : formatDispatch(r));
   return 0;

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 
 import { backends } from '../backends.js';
 import { cpuFlags } from '../cpuinfo.js';
-import { native } from '../native.js';
+import { mpiStatus, native } from '../native.js';
 import { version } from '../version.js';
 
 export interface CudaToolkit {
@@ -62,6 +62,7 @@ export function runInfo(args: string[]): number {
     cpu: { model: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, simd: simd.name, gemm: simd.gemm, reason: simd.reason || undefined, features: ['avx2', 'avx512f', 'avx512bw', 'avx512vl', 'avx512vbmi', 'avx512_bf16', 'amx_tile', 'amx_bf16'].filter((f) => flags.includes(f)) },
     backends: backends(),
     cuda: { toolkit: findCudaToolkit(), driver: native().cudaDriver() },
+    mpi: mpiStatus(),
   };
   if (json) {
     process.stdout.write(JSON.stringify(info, null, 2) + '\n');
@@ -75,6 +76,7 @@ export function runInfo(args: string[]): number {
     ...info.backends.map((b) => `  ${b.name.padEnd(9)} ${b.available ? 'available  ' : 'unavailable'} ${b.available ? (b.device ?? '') : b.reason}`),
     `cuda toolkit: ${info.cuda.toolkit.nvcc ? `nvcc ${info.cuda.toolkit.version ?? '?'} at ${info.cuda.toolkit.nvcc}` : 'nvcc not found'}; headers: ${info.cuda.toolkit.include ?? 'not found'}`,
     `cuda driver: ${info.cuda.driver.found ? `found (version ${info.cuda.driver.version ?? '?'}), ${info.cuda.driver.devices !== undefined ? `${info.cuda.driver.devices} device(s)` : info.cuda.driver.reason}` : info.cuda.driver.reason}`,
+    `mpi transport: ${info.mpi.available ? `available (${info.mpi.description})` : `unavailable: ${info.mpi.reason}`}`,
   ];
   process.stdout.write(lines.join('\n') + '\n');
   return 0;

@@ -15,7 +15,7 @@ import { quantize, QuantizedTensor } from '../quant.js';
 import { allocateOutput, checkTensor, Fp8Format, Tensor } from '../tensor.js';
 import { choosePhysical, ChoosePhysicalPlacement } from './placement.js';
 import { checkExperts, checkTopology, Topology } from './topology.js';
-import { blocks, Comm, H_OP, HEADER_INTS, MpiLink, OP_COMBINE, OP_DISPATCH, rankCombine, rankDispatch, sameEverywhere } from './mpi.js';
+import { blocks, Comm, gatherAtZero, H_OP, HEADER_INTS, MpiLink, OP_COMBINE, OP_DISPATCH, rankCombine, rankDispatch, sameEverywhere } from './mpi.js';
 import { DispatchPlan, expandLayout, planCombine, planDispatch } from './plan.js';
 import { CopyPlan, owned, output, reusable, RowList, split, starts } from './rows.js';
 import { Traffic, TrafficStats } from './traffic.js';
@@ -212,6 +212,12 @@ export class Cluster {
     if (this.transport === 'sim') throw new Fp8kitError('ERR_ARGUMENT', `${FN}: a sim cluster holds every rank; rank belongs to the mpi transport`);
     if (!this.connected) throw new Fp8kitError('ERR_ARGUMENT', `${FN}: the rank is known once connect() has resolved`);
     return this.connected.rank;
+  }
+
+  /** @internal mpi: every rank's numbers at rank 0, undefined elsewhere (the dispatch benchmark's gather and release). */
+  async gatherAtZero(values: Float64Array, timeoutSeconds: number): Promise<Float64Array[] | undefined> {
+    await this.connect();
+    return gatherAtZero(this.connected!, this.ranks, values, timeoutSeconds);
   }
 
   /** Payload bytes per link and the cost-model time, summed since the cluster was made or resetStats() (mpi: the whole cluster's, the same on every rank). */

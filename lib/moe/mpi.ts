@@ -59,9 +59,9 @@ export class MpiLink {
   }
 
   /** One message to and from every peer of a communicator (null: none), tagged by operation and step. */
-  async exchange(which: Comm, sends: (ArrayBufferView | null)[], recvs: (ArrayBufferView | null)[], seq: number, step: number): Promise<void> {
+  async exchange(which: Comm, sends: (ArrayBufferView | null)[], recvs: (ArrayBufferView | null)[], seq: number, step: number, timeoutSeconds = this.timeoutSeconds): Promise<void> {
     try {
-      await callNative(() => native().mpiExchange(this.handle, which, sends, recvs, (seq % 2000) * 16 + step, this.timeoutSeconds));
+      await callNative(() => native().mpiExchange(this.handle, which, sends, recvs, (seq % 2000) * 16 + step, timeoutSeconds));
     } catch (e) {
       if (e instanceof Fp8kitError && e.code === 'ERR_TRANSPORT') {
         this.broken = e.message;
@@ -100,6 +100,21 @@ export class MpiLink {
     }
     return all;
   }
+}
+
+/**
+ * Every rank's `values` at rank 0 (the others get undefined), waiting up to `timeoutSeconds`: what a
+ * benchmark gathers; tagged apart from the operations.
+ */
+export async function gatherAtZero(link: MpiLink, ranks: number, values: Float64Array, timeoutSeconds: number): Promise<Float64Array[] | undefined> {
+  const none = Array.from({ length: ranks }, () => null);
+  if (link.rank !== 0) {
+    await link.exchange(Comm.Cluster, none.map((_, r) => (r === 0 ? values : null)), none, 2047, 15, timeoutSeconds);
+    return undefined;
+  }
+  const all = none.map((_, r) => (r === 0 ? values : new Float64Array(values.length)));
+  await link.exchange(Comm.Cluster, none, all.map((v, r) => (r === 0 ? null : v)), 2047, 15, timeoutSeconds);
+  return all;
 }
 
 /** A checked header field: every rank must send rank 0's value. The message is the same on every rank. */
