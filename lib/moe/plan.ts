@@ -66,13 +66,13 @@ export function planDispatch(topo: Topology, slotsPerRank: number, k: number, ph
     ibStart[f] = ib.n;
     for (let a = 0; a < N; a++) {
       if (a === b) continue;
-      const s = a * G + l;
+      const s = a * G + l, before = ib.n;
       for (let t = 0; t < T[s]; t++)
         if (nodeHit[s][t * N + b]) {
           ibRow[s][t * N + b] = ib.n;
           ib.push(s, t);
-          traffic.add('ib', s, f, rowBytes);
         }
+      if (ib.n > before) traffic.add('ib', s, f, (ib.n - before) * rowBytes);
     }
   }
   ibStart[R] = ib.n;
@@ -83,6 +83,7 @@ export function planDispatch(topo: Topology, slotsPerRank: number, k: number, ph
   const finals = { n: total, srcOf: new Int32Array(total), rowOf: new Int32Array(total) };
   const src = allocateOutput('i32', 2 * total), ids = allocateOutput('i32', total * k), ws = allocateOutput('f32', total * k);
   const perExpert = new Int32Array(R * S);
+  const links = new LinkRows(R);
   for (let s = 0; s < R; s++) {
     const a = (s / G) | 0, weight = weights[s];
     for (let t = 0; t < T[s]; t++)
@@ -92,8 +93,8 @@ export function planDispatch(topo: Topology, slotsPerRank: number, k: number, ph
         const i = recvStart[r] + at, node = (r / G) | 0, local = node === a, f = node * G + (s % G);
         finals.srcOf[i] = local ? s : R;
         finals.rowOf[i] = local ? t : ibRow[s][t * N + node];
-        if ((local ? s : f) !== r) traffic.add('nvl', local ? s : f, r, rowBytes);
-        if (s !== r) traffic.addFlat(s, r, rowBytes);  // the flat alternative: straight there
+        if ((local ? s : f) !== r) links.nvl[(local ? s : f) * R + r]++;
+        if (s !== r) links.flat[s * R + r]++;  // the flat alternative: straight there
         src[2 * i] = s, src[2 * i + 1] = t;
         for (let j = 0; j < k; j++) {
           const e = phys[s][t * k + j], mine = e >= 0 && ((e / S) | 0) === r;
@@ -103,6 +104,7 @@ export function planDispatch(topo: Topology, slotsPerRank: number, k: number, ph
         }
       }
   }
+  links.count(traffic, rowBytes);
   return { recvPos, nodeHit, recvCount, recvStart, ib, ibStart, ibRow, finals, source: src, idx: ids, w: ws, perExpert };
 }
 
@@ -155,6 +157,7 @@ export function planCombine(topo: Topology, h: Routes, layout: 'tokens' | 'expan
   const partRow = h.tokens.map((n) => new Int32Array(n * N).fill(-1));
   const first = new RowList(true, weighted);
   const firstStart = new Int32Array(R + 1);
+  const links = new LinkRows(R);
   for (let f = 0; f < R; f++) {
     const b = (f / G) | 0, l = f % G;
     firstStart[f] = first.segments;
@@ -166,23 +169,24 @@ export function planCombine(topo: Topology, h: Routes, layout: 'tokens' | 'expan
         for (let r = b * G; r < (b + 1) * G; r++) {
           const i = h.recvPos[s][t * R + r];
           if (i < 0) continue;
-          if (r !== s) traffic.addFlat(r, s, rowBytes);  // the flat alternative: straight back
+          if (r !== s) links.flat[r * R + s]++;  // the flat alternative: straight back
           if (layout === 'tokens') {
             first.push(r, i);
-            if (r !== f) traffic.add('nvl', r, f, rowBytes);
+            if (r !== f) links.nvl[r * R + f]++;
           } else {
             for (const j of slotsByExpert(h.recvIdx[r], i, k)) {
               first.push(r, h.expandedRow[r]![i * k + j], h.recvWeights[r][i * k + j]);
-              if (r !== f) traffic.add('nvl', r, f, rowBytes);
+              if (r !== f) links.nvl[r * R + f]++;
             }
           }
         }
         first.end();
-        if (a !== b) traffic.add('ib', f, s, rowBytes);
+        if (a !== b) links.ib[f * R + s]++;
       }
     }
   }
   firstStart[R] = first.segments;
+  links.count(traffic, rowBytes);
 
   // Reduction 2: at the source, the node partials in ascending node order.
   const second = new RowList(true);
@@ -192,6 +196,27 @@ export function planCombine(topo: Topology, h: Routes, layout: 'tokens' | 'expan
       second.end();
     }
   return { first, firstStart, partRow, second };
+}
+
+/** Rows per link (from · R + to) of one plan, counted into the traffic once per link at the end. */
+class LinkRows {
+  readonly ib: Float64Array;
+  readonly nvl: Float64Array;
+  readonly flat: Float64Array;
+  constructor(private readonly R: number) {
+    this.ib = new Float64Array(R * R);
+    this.nvl = new Float64Array(R * R);
+    this.flat = new Float64Array(R * R);
+  }
+  count(traffic: Traffic, rowBytes: number): void {
+    const R = this.R;
+    for (let i = 0; i < R * R; i++) {
+      const from = (i / R) | 0, to = i % R;
+      if (this.ib[i]) traffic.add('ib', from, to, this.ib[i] * rowBytes);
+      if (this.nvl[i]) traffic.add('nvl', from, to, this.nvl[i] * rowBytes);
+      if (this.flat[i]) traffic.addFlat(from, to, this.flat[i] * rowBytes);
+    }
+  }
 }
 
 /** Slots of received row i holding a local expert, in ascending expert order. */

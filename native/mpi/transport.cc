@@ -201,7 +201,7 @@ int exchange_now(const fp8k_mpi_comms* c, int which, const void* const* send, co
     }
     if (now() > deadline) break;
     // Spin briefly (shared-memory transfers progress only while polled), then yield the core.
-    if (++idle > 64) usleep(idle > 1024 ? 1000 : 20);
+    if (++idle > 8) usleep(idle > 256 ? 500 : 50);
   }
   if (rc == MPI_SUCCESS && left == 0) return 0;
 
