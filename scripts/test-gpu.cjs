@@ -1,4 +1,4 @@
-// `npm run test:gpu`: the whole suite with the cuda backend required (every cross-backend test then
+// `npm run test:gpu`: `fp8kit check --backend cuda`, then the whole suite with the cuda backend required (every cross-backend test then
 // includes it), under compute-sanitizer's memcheck when the toolkit has it. For machines with a GPU.
 const { spawnSync } = require('child_process');
 const fs = require('fs');
@@ -13,6 +13,12 @@ if (!cuda || !cuda.available) {
 }
 console.log(`test:gpu: cuda on ${cuda.device}`);
 
+// First every operation of the cuda backend against ref (fp8kit check), then the suite.
+const check = spawnSync(process.execPath, [path.join(root, 'dist', 'cli', 'main.js'), 'check', '--backend', 'cuda'], { cwd: root, stdio: 'inherit' });
+if (check.status !== 0) {
+  console.error('test:gpu: fp8kit check --backend cuda failed (above); the suite runs all the same');
+}
+
 const vitest = [require.resolve('vitest/vitest.mjs'), 'run', ...process.argv.slice(2)];
 const homes = [process.env.CUDA_HOME, process.env.CUDA_PATH, '/usr/local/cuda'].filter(Boolean);
 const sanitizer = [...(process.env.PATH || '').split(path.delimiter), ...homes.map((h) => path.join(h, 'bin'))]
@@ -23,4 +29,4 @@ const [cmd, args] = sanitizer
   : [process.execPath, vitest];
 if (!sanitizer) console.log('test:gpu: compute-sanitizer not found; running without it');
 const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: { ...process.env, FP8KIT_REQUIRE_CUDA: '1' } });
-process.exit(r.status ?? 1);
+process.exit(check.status !== 0 ? 1 : (r.status ?? 1));

@@ -1,7 +1,7 @@
 /**
  * SPEC §4 "Prepacked weights" on the cuda backends: packWeights puts B in device memory in the GEMM
  * kernel's own layout ('nt' rows padded to 16 bytes, scales beside them), and every later GEMM gives the
- * unpacked call's bits — both thread orders of cuda-emu, every layout and tiling, dense and grouped.
+ * unpacked call's bits — both thread orders of cuda-emu, every layout and tiling (grouped: test/pack.test.ts).
  */
 import { describe, expect, test } from 'vitest';
 
@@ -41,28 +41,6 @@ for (const backend of deviceBackends)
                 }
               }
         }), 120_000);
-
-    test('grouped GEMMs: contiguous and masked, sync and Promise, equal to unpacked weights', async () => {
-      const [G, N, K] = [3, 40, 200];
-      const s = seed(`pack device grouped ${backend}`);
-      const qb = fp8.quantizeSync(fp8.tensor('f32', [G, N, K], values(G * N * K, s)), { tile: [128, 128], backend: 'ref' });
-      const packed = await fp8.packWeights(qb, { backend });
-      expect(packed.shape).toEqual([G, N, K]);
-      expect(packed.location).toBe('device');
-      const M = 256;
-      const idx = new Int32Array(M).fill(-1);
-      idx.fill(2, 0, 100);
-      idx.fill(0, 128, 131);
-      const qa = fp8.quantizeSync(fp8.tensor('f32', [M, K], values(M * K, s + 1)), { backend: 'ref' });
-      const want = fp8.groupedGemmContiguousSync(qa, qb, idx, { out: 'f32', backend });
-      expect(firstMismatch(bits(fp8.groupedGemmContiguousSync(qa, packed, idx, { out: 'f32' })), bits(want))).toBe(-1);
-      expect(firstMismatch(bits(await fp8.groupedGemmContiguous(qa, packed, idx, { out: 'f32' })), bits(want))).toBe(-1);
-      const q3 = fp8.quantizeSync(fp8.tensor('f32', [G, 64, K], values(G * 64 * K, s + 2)), { backend: 'ref' });
-      const masked = Int32Array.of(64, 0, 17);
-      const wantM = fp8.groupedGemmMaskedSync(q3, qb, masked, { out: 'f32', backend });
-      expect(firstMismatch(bits(fp8.groupedGemmMaskedSync(q3, packed, masked, { out: 'f32' })), bits(wantM))).toBe(-1);
-      expect(firstMismatch(bits(await fp8.groupedGemmMasked(q3, packed, masked, { out: 'f32' })), bits(wantM))).toBe(-1);
-    }, 120_000);
 
     test('device operands and a device result with device-packed weights; free() releases them and later calls are refused', () => {
       const s = seed(`pack device operands ${backend}`);

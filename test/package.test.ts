@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -113,6 +113,19 @@ describe('the fp8kit command', () => {
     expect(r.ofCopy).toBeUndefined();
     expect(r.notes.filter((x) => /does not pack/.test(x))).toEqual([]);
   }, 120_000);
+
+  test('--version, help <command> and <command> --help on every command; bad usage exits 2', () => {
+    expect(execFileSync(process.execPath, [cli, '--version'], { encoding: 'utf8' })).toBe(`${fp8.version}\n`);
+    for (const cmd of ['info', 'check', 'bench', 'simulate', 'convert']) {
+      const a = execFileSync(process.execPath, [cli, 'help', cmd], { encoding: 'utf8' });
+      expect(a.startsWith(`usage: fp8kit ${cmd} [options]\n\n  ${cmd}`), a).toBe(true);
+      expect(execFileSync(process.execPath, [cli, cmd, '--help'], { encoding: 'utf8' })).toBe(a);
+    }
+    for (const args of [['help', 'nosuch'], ['nosuch'], []]) {
+      const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
+      expect(r.status, args.join(' ')).toBe(2);
+    }
+  });
 
   test('bad usage exits non-zero with a message', () => {
     let status = 0;

@@ -1,32 +1,67 @@
 #!/usr/bin/env node
-/** The fp8kit command: `fp8kit info`, `fp8kit bench [name…]`, `fp8kit bench dispatch`, `fp8kit simulate`, `fp8kit convert`. */
+/** The fp8kit command: `fp8kit info`, `fp8kit check`, `fp8kit bench [name…]`, `fp8kit bench dispatch`, `fp8kit simulate`, `fp8kit convert`. */
 import { Fp8kitError } from '../errors.js';
 import { DISPATCH_USAGE } from '../bench/dispatch.js';
 import { runBench } from './bench.js';
+import { CHECK_USAGE, runCheck } from './check.js';
 import { CONVERT_USAGE, runConvert } from './convert.js';
 import { runInfo } from './info.js';
 import { runSimulate, SIMULATE_USAGE } from './simulate.js';
+import { version } from '../version.js';
 
-const USAGE = `usage: fp8kit <command> [options]
+const INFO_USAGE = `  info                 version, backends (and why one is unavailable), SIMD path, CUDA toolkit/driver/device, MPI
+      --json           print it as JSON
+`;
 
-commands:
-  info                 version, backends (and why one is unavailable), SIMD path, CUDA toolkit/driver/device
-  bench [name…]        microbenchmarks next to a memory copy of the same bytes; names: cast, quant, cast-transpose, route, gemm, accumulation (default: cast, quant, cast-transpose, route)
+const BENCH_USAGE = `  bench [name…]        microbenchmarks next to a memory copy of the same bytes; names: cast, quant, cast-transpose, route, gemm, accumulation (default: cast, quant, cast-transpose, route)
       --n N            elements per case of cast (default 67108864 = 64 Mi)
       --reps R         timed repetitions; medians are reported (default 7)
       --backend B      backend to measure (default cpu)
       --json           print the results as JSON
-${DISPATCH_USAGE}${SIMULATE_USAGE}${CONVERT_USAGE}`;
+`;
+
+/** Each command's usage, for `fp8kit help <command>` and `fp8kit <command> --help`. */
+const COMMANDS: Record<string, string> = {
+  info: INFO_USAGE,
+  check: CHECK_USAGE,
+  bench: BENCH_USAGE + DISPATCH_USAGE,
+  simulate: SIMULATE_USAGE,
+  convert: CONVERT_USAGE,
+};
+
+const USAGE = `usage: fp8kit <command> [options]   (fp8kit help <command>, fp8kit --version)
+
+commands:
+${INFO_USAGE}${CHECK_USAGE}${BENCH_USAGE}${DISPATCH_USAGE}${SIMULATE_USAGE}${CONVERT_USAGE}
+exit status: 0 success, 1 a failure (a check that failed, or an error: one line on stderr), 2 bad usage
+`;
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  if (cmd === '--version' || cmd === '-v' || cmd === 'version') {
+    process.stdout.write(`${version}\n`);
+    return 0;
+  }
+  if (cmd === 'help' && rest[0] !== undefined) {
+    if (!(rest[0] in COMMANDS)) {
+      process.stderr.write(`fp8kit: no command '${rest[0]}' (have: ${Object.keys(COMMANDS).join(', ')})\n`);
+      return 2;
+    }
+    process.stdout.write(`usage: fp8kit ${rest[0]} [options]\n\n${COMMANDS[rest[0]]}`);
+    return 0;
+  }
+  if (cmd !== undefined && cmd in COMMANDS && (rest.includes('--help') || rest.includes('-h'))) {
+    process.stdout.write(`usage: fp8kit ${cmd} [options]\n\n${COMMANDS[cmd]}`);
+    return 0;
+  }
   if (cmd === 'info') return runInfo(rest);
   if (cmd === 'bench') return runBench(rest);
+  if (cmd === 'check') return runCheck(rest);
   if (cmd === 'convert') return runConvert(rest);
   if (cmd === 'simulate') return runSimulate(rest);
   if (cmd === undefined || cmd === 'help' || cmd === '--help' || cmd === '-h') {
     process.stdout.write(USAGE);
-    return cmd === undefined ? 1 : 0;
+    return cmd === undefined ? 2 : 0;
   }
   process.stderr.write(`fp8kit: unknown command '${cmd}'\n\n${USAGE}`);
   return 2;
