@@ -1,3 +1,4 @@
+/// <reference types="node" preserve="true" />
 /** fp8kit: FP8 kernels for Node.js. The public surface of SPEC.md §10 (lib/api.ts). */
 export * from './api.js';
 
