@@ -38,6 +38,7 @@ export type { ChoosePhysicalOptions, ChoosePhysicalPlacement } from './moe/place
 export { readSafetensors, readSafetensorsSync, writeSafetensors, writeSafetensorsSync } from './safetensors.js';
 export type { SafetensorsFile, TensorSet } from './safetensors.js';
 export { fp8ToBf16, fp8ToBf16Sync, bf16ToFp8, bf16ToFp8Sync } from './checkpoint/convert.js';
+export { tensorFromBytes, encodeQuantized, decodeQuantized } from './wire.js';
 export type { CheckpointOptions, ConvertSummary } from './checkpoint/convert.js';
 export { memoryStats, releaseMemory } from './memory.js';
 export type { MemoryStats } from './memory.js';

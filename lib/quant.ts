@@ -73,7 +73,7 @@ interface Geometry {
 const cdiv = (a: number, b: number) => Math.ceil(a / b);
 const align4 = (a: number) => (a + 3) & ~3;
 
-function checkTile(tile: unknown, fn: string): Tile {
+export function checkTile(tile: unknown, fn: string): Tile {
   if (tile === undefined) return [1, 128];
   const g = Array.isArray(tile) && tile.length === 2 ? Math.max(tile[0], tile[1]) : NaN;
   const ok =
@@ -84,7 +84,7 @@ function checkTile(tile: unknown, fn: string): Tile {
 }
 
 /** How a tensor of `shape` is tiled, and the shape of its scales. */
-function geometry(shape: readonly number[], tile: Tile, layout: ScaleLayout, fn: string): { batch: number; rows: number; cols: number; scaleShape: number[] } {
+export function geometry(shape: readonly number[], tile: Tile, layout: ScaleLayout, fn: string): { batch: number; rows: number; cols: number; scaleShape: number[] } {
   const [tr, g] = tile;
   if (tr === 1) {
     if (shape.length < 1) throw new Fp8kitError('ERR_SHAPE', `${fn}: x must have at least one dimension for 1×${g} tiles`);

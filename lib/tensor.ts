@@ -92,9 +92,9 @@ export function allocateOutput<D extends DType>(dtype: D, n: number): ArrayOf<D>
   return new (ARRAYS[dtype] as unknown as new (b: ArrayBuffer) => ArrayOf<D>)(buffer);
 }
 
-/** n elements of dtype over the start of `buffer` (which must hold them). */
-export function viewOf<D extends DType>(dtype: D, buffer: ArrayBufferLike, n: number): ArrayOf<D> {
-  return new (ARRAYS[dtype] as unknown as new (b: ArrayBufferLike, o: number, n: number) => ArrayOf<D>)(buffer, 0, n);
+/** n elements of dtype over `buffer` from byte `offset` (a multiple of the element size; the buffer must hold them). */
+export function viewOf<D extends DType>(dtype: D, buffer: ArrayBufferLike, n: number, offset = 0): ArrayOf<D> {
+  return new (ARRAYS[dtype] as unknown as new (b: ArrayBufferLike, o: number, n: number) => ArrayOf<D>)(buffer, offset, n);
 }
 
 /** How to wrap a bare typed array: the dtype its type holds (the first the call takes), its length as the shape. */

@@ -1,4 +1,7 @@
 /** Shared by the test files: the package under test (the built artifact), seeds, random data, backends. */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import * as path from 'node:path';
 import { expect } from 'vitest';
 
 import * as fp8 from '../dist/index.js';
@@ -109,3 +112,12 @@ export function firstMismatch(a: ArrayLike<number>, b: ArrayLike<number>): numbe
 // Under `npm run test:gpu` the cuda backend must be there: its absence fails the run instead of shrinking it.
 if (process.env.FP8KIT_REQUIRE_CUDA && !availableBackends().includes('cuda'))
   throw new Error(`FP8KIT_REQUIRE_CUDA is set but cuda is unavailable: ${fp8.backends().find((b) => b.name === 'cuda')?.reason}`);
+
+/** Compiles examples/ into a folder of its own inside the package (so `import 'fp8kit'` resolves to it); the caller removes it. */
+export function compileExamples(): string {
+  const root = path.join(__dirname, '..');
+  const dir = mkdtempSync(path.join(root, 'examples', 'dist-test-'));
+  const r = spawnSync(path.join(root, 'node_modules', '.bin', 'tsc'), ['-p', 'examples', '--outDir', dir], { cwd: root, encoding: 'utf8' });
+  expect(r.status, r.stdout).toBe(0);
+  return dir;
+}

@@ -7,10 +7,11 @@
  * timeout, never a hang or a crash.
  */
 import { spawnSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, test } from 'vitest';
 
-import { fp8, seed } from './helpers.js';
+import { compileExamples, fp8, seed } from './helpers.js';
 
 const worker = path.join(__dirname, 'mpi', 'worker.cjs');
 const hasMpirun = spawnSync('mpirun', ['--version'], { stdio: 'ignore' }).status === 0;
@@ -124,14 +125,16 @@ describe.skipIf(!hasMpirun || !status.available)('fp8kit bench dispatch --transp
 
 describe.skipIf(!hasMpirun || !status.available)('examples/moe-mpi.ts', () => {
   test('compiles against the shipped types and runs under mpirun -np 4: every rank routes, dispatches, multiplies and combines', () => {
-    const root = path.join(__dirname, '..');
-    const tsc = spawnSync(path.join(root, 'node_modules', '.bin', 'tsc'), ['-p', 'examples'], { cwd: root, encoding: 'utf8' });
-    expect(tsc.status, tsc.stdout).toBe(0);
-    const r = spawnSync('mpirun', ['--allow-run-as-root', '--oversubscribe', '-np', '4', process.execPath, path.join(root, 'examples', 'dist', 'moe-mpi.js')], { cwd: root, encoding: 'utf8', timeout: 120_000 });
-    expect(r.status, r.stderr).toBe(0);
-    const ranks = [...r.stdout.matchAll(/^rank (\d): received (\d+) tokens \((\d+) expert rows\), output \[256, 512\]$/gm)];
-    expect(ranks.map((m) => Number(m[1])).sort()).toEqual([0, 1, 2, 3]);
-    for (const m of ranks) expect(Number(m[2])).toBeGreaterThan(0);
-    expect(r.stdout).toMatch(/^cluster: IB [\d.]+ MB \(flat all-to-all [\d.]+ MB\), NVLink [\d.]+ MB, model [\d.]+ µs$/m);
+    const out = compileExamples();
+    try {
+      const r = spawnSync('mpirun', ['--allow-run-as-root', '--oversubscribe', '-np', '4', process.execPath, path.join(out, 'moe-mpi.js')], { encoding: 'utf8', timeout: 120_000 });
+      expect(r.status, r.stderr).toBe(0);
+      const ranks = [...r.stdout.matchAll(/^rank (\d): received (\d+) tokens \((\d+) expert rows\), output \[256, 512\]$/gm)];
+      expect(ranks.map((m) => Number(m[1])).sort()).toEqual([0, 1, 2, 3]);
+      for (const m of ranks) expect(Number(m[2])).toBeGreaterThan(0);
+      expect(r.stdout).toMatch(/^cluster: IB [\d.]+ MB \(flat all-to-all [\d.]+ MB\), NVLink [\d.]+ MB, model [\d.]+ µs$/m);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
   }, 180_000);
 });
