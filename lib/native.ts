@@ -69,6 +69,13 @@ export function native(): NativeAddon {
   return addon;
 }
 
+/** The addon binary that loads (node-gyp-build's choice: a local build first, else a prebuild), and which kind. */
+export function addonBinary(): { path: string; kind: 'prebuilt' | 'built here' } {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const p = (require('node-gyp-build') as { path(dir: string): string }).path(packageRoot);
+  return { path: p, kind: p.includes(`${path.sep}prebuilds${path.sep}`) ? 'prebuilt' : 'built here' };
+}
+
 /** Where the mpi transport's library may be: FP8KIT_MPI_LIBRARY alone when set, else the build folder and prebuilds. */
 export function mpiLibraryPaths(): string[] {
   if (process.env.FP8KIT_MPI_LIBRARY) return [process.env.FP8KIT_MPI_LIBRARY];

@@ -12,7 +12,13 @@ const ALLOWED_SPILLS = {};
 
 // ptxas re-reports only what it compiles: drop the plugin's objects so every kernel is listed.
 fs.rmSync(path.join(root, 'build-cmake', 'CMakeFiles', 'fp8kit_cuda.dir'), { recursive: true, force: true });
-const cmakeJs = require.resolve('cmake-js/bin/cmake-js');
+let cmakeJs;
+try {
+  cmakeJs = require.resolve('cmake-js/bin/cmake-js', { paths: [root, process.cwd()] });
+} catch {
+  console.error('build:cuda: the cmake-js package is missing (it is a devDependency of fp8kit): run `npm install cmake-js` here, then `npm run build:cuda`');
+  process.exit(1);
+}
 const r = spawnSync(process.execPath, [cmakeJs, 'compile', '--out', 'build-cmake', '--target', 'fp8kit_cuda', '--CDFP8KIT_CUDA=ON'], {
   cwd: root,
   encoding: 'utf8',

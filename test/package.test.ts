@@ -41,6 +41,7 @@ describe('the fp8kit command', () => {
     expect(out).toMatch(/^ {2}cpu +available/m);
     expect(out).toMatch(/cuda toolkit: /);
     expect(out).toMatch(/cuda driver: /);
+    expect(out).toMatch(/^binary: (built here|prebuilt), \/.*fp8kit\.node$/m);
     expect(out).toMatch(fp8.mpiStatus().available ? /mpi transport: available \(Open MPI v\d/ : /mpi transport: unavailable: /);
     const json = JSON.parse(execFileSync(process.execPath, [cli, 'info', '--json'], { encoding: 'utf8' }));
     expect(json.backends.map((b: { name: string }) => b.name)).toEqual(fp8.backends().map((b) => b.name));

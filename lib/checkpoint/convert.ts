@@ -275,7 +275,7 @@ function prepareDestination(src: string, dst: string, overwrite: boolean): void 
     if (!fs.statSync(dst).isDirectory()) throw new Fp8kitError('ERR_ARGUMENT', `destination ${dst} exists and is not a directory`);
     if (fs.realpathSync(dst) === fs.realpathSync(src)) throw new Fp8kitError('ERR_ARGUMENT', `destination ${dst} is the source directory`);
     if (fs.readdirSync(dst).length && !overwrite)
-      throw new Fp8kitError('ERR_ARGUMENT', `destination ${dst} exists and is not empty (pass --force / overwrite: true to write into it)`);
+      throw new Fp8kitError('ERR_ARGUMENT', `destination ${dst} exists and is not empty (pass --overwrite / overwrite: true to write into it)`);
   }
   fs.mkdirSync(dst, { recursive: true });
 }

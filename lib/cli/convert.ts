@@ -1,4 +1,5 @@
-/** `fp8kit convert <src> <dst> --to bf16|fp8 [--include REGEX] [--progress] [--force]`. */
+/** `fp8kit convert <src> <dst> --to bf16|fp8 [--include REGEX] [--progress] [--overwrite]`. */
+import { parseArgs } from 'node:util';
 import { bf16ToFp8, fp8ToBf16 } from '../checkpoint/convert.js';
 import { Fp8kitError } from '../errors.js';
 
@@ -6,25 +7,23 @@ export const CONVERT_USAGE = `  convert <src> <dst> --to bf16|fp8
                        convert a safetensors checkpoint directory (DeepSeek-V3 FP8: W + W_scale_inv, 128×128 blocks)
       --include REGEX  with --to fp8: quantize the 2-D weights whose names match (default: DeepSeek-V3's choice)
       --progress       show progress even when stderr is not a terminal
-      --force          write into a destination that exists and is not empty
+      --overwrite      write into a destination that exists and is not empty (the API's overwrite; --force too)
 `;
 
 export async function runConvert(args: string[]): Promise<number> {
-  const positional: string[] = [];
-  let to: string | undefined, include: string | undefined, progress: boolean | undefined, force = false;
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    const value = () => {
-      if (i + 1 >= args.length) throw new Fp8kitError('ERR_ARGUMENT', `convert: ${a} needs a value`);
-      return args[++i];
-    };
-    if (a === '--to') to = value();
-    else if (a === '--include') include = value();
-    else if (a === '--progress') progress = true;
-    else if (a === '--force') force = true;
-    else if (a.startsWith('--')) throw new Fp8kitError('ERR_ARGUMENT', `convert: unknown option ${a}`);
-    else positional.push(a);
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args, allowPositionals: true, strict: true,
+      options: { to: { type: 'string' }, include: { type: 'string' }, progress: { type: 'boolean' }, overwrite: { type: 'boolean' }, force: { type: 'boolean' } },
+    });
+  } catch (e) {
+    throw new Fp8kitError('ERR_ARGUMENT', `convert: ${(e as Error).message}`);
   }
+  const positional = parsed.positionals;
+  const { to, include } = parsed.values;
+  const progress = parsed.values.progress ? true : undefined;
+  const force = parsed.values.overwrite === true || parsed.values.force === true;
   if (positional.length !== 2) throw new Fp8kitError('ERR_ARGUMENT', `convert needs <src> and <dst>; got ${positional.length} path(s)\n\nusage:\n${CONVERT_USAGE}`);
   if (to !== 'bf16' && to !== 'fp8') throw new Fp8kitError('ERR_ARGUMENT', `convert: --to must be bf16 or fp8; got ${to === undefined ? 'nothing' : `'${to}'`}`);
   if (include !== undefined && to !== 'fp8') throw new Fp8kitError('ERR_ARGUMENT', 'convert: --include applies to --to fp8 only');

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 
 import { backends } from '../backends.js';
 import { cpuFlags } from '../cpuinfo.js';
-import { mpiStatus, native } from '../native.js';
+import { addonBinary, mpiStatus, native } from '../native.js';
 import { version } from '../version.js';
 
 export interface CudaToolkit {
@@ -59,6 +59,7 @@ export function runInfo(args: string[]): number {
     node: process.versions.node,
     napi: process.versions.napi,
     platform: `${process.platform}-${process.arch}`,
+    binary: addonBinary(),
     cpu: { model: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, simd: simd.name, gemm: simd.gemm, reason: simd.reason || undefined, features: ['avx2', 'avx512f', 'avx512bw', 'avx512vl', 'avx512vbmi', 'avx512_bf16', 'amx_tile', 'amx_bf16'].filter((f) => flags.includes(f)) },
     backends: backends(),
     cuda: { toolkit: findCudaToolkit(), driver: native().cudaDriver() },
@@ -70,6 +71,7 @@ export function runInfo(args: string[]): number {
   }
   const lines = [
     `fp8kit ${info.version} (Node ${info.node}, N-API ${info.napi}, ${info.platform})`,
+    `binary: ${info.binary.kind}, ${info.binary.path}`,
     `cpu: ${info.cpu.model}, ${info.cpu.cores} cores; SIMD path: ${info.cpu.simd} (features: ${info.cpu.features.join(' ') || 'none'})`,
     `gemm: ${info.cpu.gemm}${info.cpu.reason ? ` (${info.cpu.reason})` : ''}`,
     'backends:',

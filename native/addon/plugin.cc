@@ -42,7 +42,8 @@ void load_plugin(PluginSlot& slot, const std::vector<std::string>& paths) {
     dlclose(lib);
   }
   if (tried.empty())
-    slot.reason = "the " + slot.name + " plugin is not built (looked for " + missing + "); build it with `npm run build:" + slot.name + "` (needs nvcc)";
+    slot.reason = "the " + slot.name + " plugin is not built (looked for " + missing + "); build it in the fp8kit package directory (node_modules/fp8kit in a project) with `npm run build:" +
+                  slot.name + "` (needs nvcc, cmake and the cmake-js package: npm install cmake-js), or point FP8KIT_CUDA_PLUGIN at a built fp8kit_cuda.so";
   else
     slot.reason = "the " + slot.name + " plugin failed to load:" + tried;
 }
