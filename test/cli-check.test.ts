@@ -73,6 +73,7 @@ describe('fp8kit check', () => {
     expect(bad.stderr).toMatch(/^fp8kit: ERR_ARGUMENT: check: Unknown option '--nosuch'/);
     const nob = check(['--backend', 'nosuch']);
     expect(nob.status).toBe(1);
-    expect(nob.stderr).toMatch(/check: no backend 'nosuch'/);
+    expect(nob.stderr).toBe("fp8kit: ERR_ARGUMENT: check: no backend 'nosuch' (have: ref, cpu, cuda-emu, cuda)\n");  // one line
+    expect(check(['--backend', 'nosuch', '--verbose']).stderr).toMatch(/^fp8kit: ERR_ARGUMENT: check: no backend 'nosuch'.*\nFp8kitError: .*\n +at runCheck /);  // and its stack
   }, 300_000);
 });

@@ -33,7 +33,7 @@ const USAGE = `usage: fp8kit <command> [options]   (fp8kit help <command>, fp8ki
 
 commands:
 ${INFO_USAGE}${CHECK_USAGE}${BENCH_USAGE}${DISPATCH_USAGE}${SIMULATE_USAGE}${CONVERT_USAGE}
-exit status: 0 success, 1 a failure (a check that failed, or an error: one line on stderr), 2 bad usage
+exit status: 0 success, 1 a failure (a check that failed, or an error: one line on stderr; --verbose adds its stack), 2 bad usage
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -67,13 +67,16 @@ async function main(argv: string[]): Promise<number> {
   return 2;
 }
 
-main(process.argv.slice(2)).then(
+// --verbose (anywhere): an error's stack as well as its one line.
+const verbose = process.argv.includes('--verbose');
+main(process.argv.slice(2).filter((a) => a !== '--verbose')).then(
   (code) => {
     process.exitCode = code;
   },
   (e) => {
-    if (!(e instanceof Fp8kitError)) throw e;
-    process.stderr.write(`fp8kit: ${e.code}: ${e.message}\n`);
+    const err = e instanceof Error ? e : new Error(String(e));
+    const code = e instanceof Fp8kitError ? e.code : 'ERR_INTERNAL';
+    process.stderr.write(`fp8kit: ${code}: ${err.message}\n${verbose && err.stack ? `${err.stack}\n` : ''}`);
     process.exitCode = 1;
   },
 );
