@@ -1,8 +1,12 @@
 // The addon's C++ sources, listed once for binding.gyp (CMakeLists.txt globs the same folders).
+// `node scripts/sources.cjs <arch>`: on x64 (the default) the cpu backend's SIMD tiers; elsewhere
+// (arm64, ...) native/cpu/portable in their place, the x86-64 code left out.
 const fs = require('fs');
 const path = require('path');
 const root = path.join(__dirname, '..');
-const dirs = ['native/addon', 'native/common', 'native/ref', 'native/cpu', 'native/cpu/gemm', 'native/emu', 'native'];
+const arch = process.argv[2] || process.arch;
+const x86 = arch === 'x64' || arch === 'ia32';
+const dirs = ['native/addon', 'native/common', 'native/ref', ...(x86 ? ['native/cpu', 'native/cpu/gemm'] : ['native/cpu/portable']), 'native/emu', 'native'];
 const out = [];
 for (const d of dirs) {
   if (!fs.existsSync(path.join(root, d))) continue;
