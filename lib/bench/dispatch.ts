@@ -5,6 +5,7 @@
  * for H800-like links beside DeepEP's published figures.
  */
 import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
 
 import type { BackendName } from '../backends.js';
 import { backendOption } from '../backends.js';
@@ -68,28 +69,27 @@ ${MOE_OPTIONS_USAGE.replace('--tokens T       tokens per rank', '--tokens T     
 export function parseMoeArgs<T extends MoeShape>(args: string[], cmd: string, defaults: T, extra: Record<string, (v: string) => void> = {}): T {
   const o = { ...defaults };
   const ints: Record<string, keyof MoeShape> = {
-    '--nodes': 'nodes', '--gpus': 'gpus', '--tokens': 'tokens', '--hidden': 'hidden', '--experts': 'experts',
-    '--topk': 'topk', '--groups': 'groups', '--topk-groups': 'topkGroups', '--seed': 'seed',
+    nodes: 'nodes', gpus: 'gpus', tokens: 'tokens', hidden: 'hidden', experts: 'experts', topk: 'topk', groups: 'groups', 'topk-groups': 'topkGroups', seed: 'seed',
   };
-  if ('reps' in o) ints['--reps'] = 'reps' as keyof MoeShape;
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    if (a === '--json') continue;
-    const value = () => {
-      if (i + 1 >= args.length) throw new Fp8kitError('ERR_ARGUMENT', `${cmd}: ${a} needs a value`);
-      return args[++i];
-    };
-    if (a in ints) {
-      const text = value(), v = Number(text);
-      if (!Number.isSafeInteger(v) || v < 1) throw new Fp8kitError('ERR_ARGUMENT', `${cmd}: ${a} needs a positive integer; got '${text}'`);
-      (o as Record<string, unknown>)[ints[a]] = v;
-    } else if (a === '--payload') {
-      const v = value();
-      if (v !== 'fp8' && v !== 'bf16') throw new Fp8kitError('ERR_ARGUMENT', `${cmd}: --payload must be fp8 or bf16; got '${v}'`);
-      o.payload = v;
-    } else if (a === '--backend') o.backend = backendOption(value(), cmd);
-    else if (a in extra) extra[a](value());
-    else throw new Fp8kitError('ERR_ARGUMENT', `${cmd}: unknown option '${a}'`);
+  if ('reps' in o) ints.reps = 'reps' as keyof MoeShape;
+  const names = [...Object.keys(ints), 'payload', 'backend', ...Object.keys(extra).map((k) => k.replace(/^--/, ''))];
+  let parsed;
+  try {
+    parsed = parseArgs({ args, strict: true, options: { json: { type: 'boolean' }, ...Object.fromEntries(names.map((n) => [n, { type: 'string' as const }])) } });
+  } catch (e) {
+    throw new Fp8kitError('ERR_ARGUMENT', `${cmd}: ${(e as Error).message}`);
+  }
+  for (const [name, text] of Object.entries(parsed.values)) {
+    if (name === 'json' || typeof text !== 'string') continue;
+    if (name in ints) {
+      const v = Number(text);
+      if (!Number.isSafeInteger(v) || v < 1) throw new Fp8kitError('ERR_ARGUMENT', `${cmd}: --${name} needs a positive integer; got '${text}'`);
+      (o as Record<string, unknown>)[ints[name]] = v;
+    } else if (name === 'payload') {
+      if (text !== 'fp8' && text !== 'bf16') throw new Fp8kitError('ERR_ARGUMENT', `${cmd}: --payload must be fp8 or bf16; got '${text}'`);
+      o.payload = text;
+    } else if (name === 'backend') o.backend = backendOption(text, cmd);
+    else extra[`--${name}`](text);
   }
   const R = o.nodes * o.gpus;
   if (o.experts % R) throw new Fp8kitError('ERR_ARGUMENT', `${cmd}: --experts (${o.experts}) must be a multiple of the ${R} ranks`);

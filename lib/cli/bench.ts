@@ -1,5 +1,6 @@
 /** `fp8kit bench [name…]`: runs the named microbenchmarks (all by default) and prints a table each. */
 import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
 
 import { Fp8kitError } from '../errors.js';
 import { accumulationStudy, formatStudy, studySvg } from '../bench/accumulation.js';
@@ -15,19 +16,17 @@ import { native } from '../native.js';
 
 const BENCHES: Record<string, (o: BenchOptions) => BenchRow[]> = { cast: benchCast, quant: benchQuant, 'cast-transpose': benchCastTranspose, route: benchRoute };
 
-function intFlag(args: string[], name: string, fallback: number): number {
-  const i = args.indexOf(name);
-  if (i < 0) return fallback;
-  const v = Number(args[i + 1]);
-  if (!Number.isSafeInteger(v) || v < 1) throw new Fp8kitError('ERR_ARGUMENT', `${name} needs a positive integer; got '${args[i + 1]}'`);
-  return v;
+/** A positive integer option, or the fallback. */
+function intOption(v: string | undefined, name: string, fallback: number): number {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 1) throw new Fp8kitError('ERR_ARGUMENT', `${name} needs a positive integer; got '${v}'`);
+  return n;
 }
 
 /** --shape MxNxK[,MxNxK…] */
-function shapeFlag(args: string[]): Shape[] | undefined {
-  const i = args.indexOf('--shape');
-  if (i < 0) return undefined;
-  const text = args[i + 1] ?? '';
+function shapeOption(text: string | undefined): Shape[] | undefined {
+  if (text === undefined) return undefined;
   return text.split(',').map((s) => {
     const dims = s.split('x').map(Number);
     if (dims.length !== 3 || !dims.every((d) => Number.isSafeInteger(d) && d >= 1))
@@ -62,14 +61,22 @@ async function runDispatch(args: string[]): Promise<number> {
 
 export function runBench(args: string[]): number | Promise<number> {
   if (args[0] === 'dispatch') return runDispatch(args.slice(1));
-  const bi = args.indexOf('--backend');
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args, allowPositionals: true, strict: true,
+      options: { n: { type: 'string' }, reps: { type: 'string' }, backend: { type: 'string' }, json: { type: 'boolean' }, plot: { type: 'string' }, shape: { type: 'string' }, 'no-peers': { type: 'boolean' } },
+    });
+  } catch (e) {
+    throw new Fp8kitError('ERR_ARGUMENT', `bench: ${(e as Error).message}`);
+  }
+  const v = parsed.values, json = v.json === true;
   const opts: BenchOptions = {
-    n: intFlag(args, '--n', 64 * 1024 * 1024),
-    reps: intFlag(args, '--reps', 7),
-    backend: backendOption(bi >= 0 ? args[bi + 1] : undefined, 'bench'),
+    n: intOption(v.n, '--n', 64 * 1024 * 1024),
+    reps: intOption(v.reps, '--reps', 7),
+    backend: backendOption(v.backend, 'bench'),
   };
-  const valued = new Set(['--n', '--reps', '--backend', '--plot', '--shape']);
-  const names = args.filter((a, i) => !a.startsWith('--') && !valued.has(args[i - 1]));
+  const names = parsed.positionals;
   const known = [...Object.keys(BENCHES), 'accumulation', 'gemm'];
   if (names.includes('dispatch')) throw new Fp8kitError('ERR_ARGUMENT', "'bench dispatch' runs on its own: put it first, with its own options (see fp8kit bench dispatch --help)");
   for (const n of names) if (!known.includes(n)) throw new Fp8kitError('ERR_ARGUMENT', `unknown benchmark '${n}' (have: ${known.join(', ')})`);
@@ -77,26 +84,25 @@ export function runBench(args: string[]): number | Promise<number> {
   if (names.includes('accumulation')) {
     const rows = accumulationStudy(opts.backend);
     results.accumulation = rows;
-    if (!args.includes('--json')) process.stdout.write(formatStudy(rows) + '\n');
-    const pi = args.indexOf('--plot');
-    if (pi >= 0) {
-      if (!args[pi + 1]) throw new Fp8kitError('ERR_ARGUMENT', '--plot needs a file name (an .svg)');
-      writeFileSync(args[pi + 1], studySvg(rows));
+    if (!json) process.stdout.write(formatStudy(rows) + '\n');
+    if (v.plot !== undefined) {
+      if (!v.plot) throw new Fp8kitError('ERR_ARGUMENT', '--plot needs a file name (an .svg)');
+      writeFileSync(v.plot, studySvg(rows));
     }
   }
   if (names.includes('gemm')) {
-    const rows = benchGemm({ reps: opts.reps, backend: opts.backend, shapes: shapeFlag(args) ?? GEMM_SHAPES, peers: !args.includes('--no-peers') });
+    const rows = benchGemm({ reps: opts.reps, backend: opts.backend, shapes: shapeOption(v.shape) ?? GEMM_SHAPES, peers: v['no-peers'] !== true });
     results.gemm = rows;
-    if (!args.includes('--json')) process.stdout.write(formatGemm(rows, `gemm: backend ${opts.backend}, 1D2D e4m3, bf16 out, median of up to ${opts.reps}`) + '\n');
+    if (!json) process.stdout.write(formatGemm(rows, `gemm: backend ${opts.backend}, 1D2D e4m3, bf16 out, median of up to ${opts.reps}`) + '\n');
   }
   for (const name of names.length ? names.filter((n) => n !== 'accumulation' && n !== 'gemm') : Object.keys(BENCHES)) {
     const rows = BENCHES[name](opts);
     results[name] = rows;
-    if (!args.includes('--json'))
+    if (!json)
       process.stdout.write(
         formatTable(`${name}: backend ${opts.backend} (SIMD ${native().cpuSimd().name})${name === 'cast' ? `, n = ${opts.n}` : ''}, median of ${name === 'route' ? 50 * opts.reps : opts.reps}`, rows) + '\n',
       );
   }
-  if (args.includes('--json')) process.stdout.write(JSON.stringify({ options: opts, results }, null, 2) + '\n');
+  if (json) process.stdout.write(JSON.stringify({ options: opts, results }, null, 2) + '\n');
   return 0;
 }

@@ -3,8 +3,10 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { parseArgs } from 'node:util';
 
 import { backends } from '../backends.js';
+import { Fp8kitError } from '../errors.js';
 import { cpuFlags } from '../cpuinfo.js';
 import { addonBinary, mpiStatus, native } from '../native.js';
 import { version } from '../version.js';
@@ -51,7 +53,12 @@ export function findCudaToolkit(): CudaToolkit {
 }
 
 export function runInfo(args: string[]): number {
-  const json = args.includes('--json');
+  let json = false;
+  try {
+    json = parseArgs({ args, strict: true, options: { json: { type: 'boolean' } } }).values.json === true;
+  } catch (e) {
+    throw new Fp8kitError('ERR_ARGUMENT', `info: ${(e as Error).message}`);
+  }
   const simd = native().cpuSimd();
   const flags = cpuFlags();
   const info = {
