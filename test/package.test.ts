@@ -128,6 +128,15 @@ describe('the fp8kit command', () => {
     }
   });
 
+  test('bench grouped-gemm: contiguous and masked next to a dense GEMM of the same FLOPs and the peak', () => {
+    const out = JSON.parse(execFileSync(process.execPath, [cli, 'bench', 'grouped-gemm', '--shape', '2x64x256x256', '--reps', '1', '--json'], { encoding: 'utf8' }));
+    const [r] = out.results['grouped-gemm'];
+    expect(r.shape).toEqual([2, 64, 256, 256]);
+    for (const v of [r.contiguousMs, r.maskedMs, r.denseMs, r.contiguousGflops, r.peakGflops]) expect(v).toBeGreaterThan(0);
+    expect(r.contiguousGflops).toBeCloseTo((2 * 2 * 64 * 256 * 256) / r.contiguousMs / 1e6, 6);
+    expect(r.ofDense).toBeCloseTo(r.denseMs / r.contiguousMs, 9);
+  }, 120_000);
+
   test('bad usage exits non-zero with a message', () => {
     let status = 0;
     let stderr = '';

@@ -59,7 +59,7 @@ function normal(n: number, seed: number): Float32Array {
 }
 
 /** The peak instruction of the path the cpu GEMM takes for M rows, from its description. */
-function peakKind(path: string, m: number): 'amx' | 'vdpbf16ps' | 'fma' {
+export function peakKind(path: string, m: number): 'amx' | 'vdpbf16ps' | 'fma' {
   if (path.startsWith('amx') && m >= 32) return 'amx';
   return path.startsWith('amx') || path.startsWith('avx512bf16') ? 'vdpbf16ps' : 'fma';
 }

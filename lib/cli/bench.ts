@@ -12,6 +12,7 @@ import { BenchRow, formatTable } from '../bench/harness.js';
 import { benchGemm, formatGemm, GEMM_SHAPES, Shape } from '../bench/gemm.js';
 import { benchCastTranspose, benchQuant } from '../bench/quant.js';
 import { benchRoute } from '../bench/route.js';
+import { benchGroupedGemm, formatGrouped, GroupedShape } from '../bench/grouped.js';
 import { native } from '../native.js';
 
 const BENCHES: Record<string, (o: BenchOptions) => BenchRow[]> = { cast: benchCast, quant: benchQuant, 'cast-transpose': benchCastTranspose, route: benchRoute };
@@ -25,14 +26,17 @@ function intOption(v: string | undefined, name: string, fallback: number): numbe
 }
 
 /** --shape MxNxK[,MxNxK…] */
-function shapeOption(text: string | undefined): Shape[] | undefined {
+/** --shape MxNxK (gemm) and GxMxNxK (grouped-gemm: experts x rows each x N x K), comma separated; the shapes of `dims` dimensions. */
+function shapeOption<T extends number[]>(text: string | undefined, dims: number): T[] | undefined {
   if (text === undefined) return undefined;
-  return text.split(',').map((s) => {
-    const dims = s.split('x').map(Number);
-    if (dims.length !== 3 || !dims.every((d) => Number.isSafeInteger(d) && d >= 1))
-      throw new Fp8kitError('ERR_ARGUMENT', `--shape takes MxNxK[,MxNxK…] with positive integers; got '${text}'`);
-    return dims as Shape;
+  const all = text.split(',').map((s) => {
+    const d = s.split('x').map(Number);
+    if ((d.length !== 3 && d.length !== 4) || !d.every((x) => Number.isSafeInteger(x) && x >= 1))
+      throw new Fp8kitError('ERR_ARGUMENT', `--shape takes MxNxK (gemm) or GxMxNxK (grouped-gemm) with positive integers, comma separated; got '${text}'`);
+    return d;
   });
+  const mine = all.filter((d) => d.length === dims) as T[];
+  return mine.length ? mine : undefined;
 }
 
 /** `fp8kit bench dispatch [options]`: asynchronous (Cluster's calls are), so it runs on its own. */
@@ -77,7 +81,7 @@ export function runBench(args: string[]): number | Promise<number> {
     backend: backendOption(v.backend, 'bench'),
   };
   const names = parsed.positionals;
-  const known = [...Object.keys(BENCHES), 'accumulation', 'gemm'];
+  const known = [...Object.keys(BENCHES), 'accumulation', 'gemm', 'grouped-gemm'];
   if (names.includes('dispatch')) throw new Fp8kitError('ERR_ARGUMENT', "'bench dispatch' runs on its own: put it first, with its own options (see fp8kit bench dispatch --help)");
   for (const n of names) if (!known.includes(n)) throw new Fp8kitError('ERR_ARGUMENT', `unknown benchmark '${n}' (have: ${known.join(', ')})`);
   const results: Record<string, unknown> = {};
@@ -91,11 +95,16 @@ export function runBench(args: string[]): number | Promise<number> {
     }
   }
   if (names.includes('gemm')) {
-    const rows = benchGemm({ reps: opts.reps, backend: opts.backend, shapes: shapeOption(v.shape) ?? GEMM_SHAPES, peers: v['no-peers'] !== true });
+    const rows = benchGemm({ reps: opts.reps, backend: opts.backend, shapes: shapeOption<Shape>(v.shape, 3) ?? GEMM_SHAPES, peers: v['no-peers'] !== true });
     results.gemm = rows;
     if (!json) process.stdout.write(formatGemm(rows, `gemm: backend ${opts.backend}, 1D2D e4m3, bf16 out, median of up to ${opts.reps}`) + '\n');
   }
-  for (const name of names.length ? names.filter((n) => n !== 'accumulation' && n !== 'gemm') : Object.keys(BENCHES)) {
+  if (names.includes('grouped-gemm')) {
+    const rows = benchGroupedGemm({ reps: opts.reps, backend: opts.backend, shapes: shapeOption<GroupedShape>(v.shape, 4) });
+    results['grouped-gemm'] = rows;
+    if (!json) process.stdout.write(formatGrouped(rows, `grouped-gemm: backend ${opts.backend}, 1D2D e4m3, bf16 out, weights packed, median of ${opts.reps}`) + '\n');
+  }
+  for (const name of names.length ? names.filter((n) => n !== 'accumulation' && n !== 'gemm' && n !== 'grouped-gemm') : Object.keys(BENCHES)) {
     const rows = BENCHES[name](opts);
     results[name] = rows;
     if (!json)

@@ -13,7 +13,7 @@ const INFO_USAGE = `  info                 version, backends (and why one is una
       --json           print it as JSON
 `;
 
-const BENCH_USAGE = `  bench [name…]        microbenchmarks next to a memory copy of the same bytes; names: cast, quant, cast-transpose, route, gemm, accumulation (default: cast, quant, cast-transpose, route)
+const BENCH_USAGE = `  bench [name…]        microbenchmarks next to a memory copy of the same bytes; names: cast, quant, cast-transpose, route, gemm, grouped-gemm, accumulation (default: cast, quant, cast-transpose, route)
       --n N            elements per case of cast (default 67108864 = 64 Mi)
       --reps R         timed repetitions; medians are reported (default 7)
       --backend B      backend to measure (default cpu)

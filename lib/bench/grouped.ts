@@ -1,0 +1,84 @@
+/**
+ * `fp8kit bench grouped-gemm`: the MoE expert layer's GEMMs (SPEC §4 "Grouped GEMMs") on DeepSeek-V3's
+ * expert shapes — G experts of `m` rows each, gate+up (N 4096, K 7168) and down (N 7168, K 2048) — with
+ * the experts' weights packed once: the contiguous layout (with DeepGEMM's 128-row alignment and a padding
+ * block per expert, as dispatch lays rows out) and the masked one, next to one dense GEMM of the same
+ * useful FLOPs and the peak of the instruction the path runs on, measured in the same run.
+ */
+import type { BackendName } from '../backends.js';
+import { gemmSync } from '../gemm.js';
+import { groupedGemmContiguousSync, groupedGemmMaskedSync } from '../grouped.js';
+import { native } from '../native.js';
+import { packWeightsSync } from '../pack.js';
+import { quantizeSync } from '../quant.js';
+import { tensor } from '../tensor.js';
+import { median, timeMs, uniforms } from './harness.js';
+import { peakKind } from './gemm.js';
+
+/** [experts, rows per expert, N, K]. */
+export type GroupedShape = [number, number, number, number];
+
+export const GROUPED_SHAPES: GroupedShape[] = [
+  [8, 256, 4096, 7168],
+  [8, 256, 7168, 2048],
+];
+
+export interface GroupedBenchRow {
+  shape: GroupedShape;
+  path: string;
+  /** Milliseconds (median) and useful GFLOP/s (2·G·m·N·K over the time) of each form. */
+  contiguousMs: number;
+  contiguousGflops: number;
+  maskedMs: number;
+  maskedGflops: number;
+  denseMs: number;
+  denseGflops: number;
+  peakGflops: number;
+  /** contiguous GFLOP/s over the peak, and over the dense GEMM's. */
+  ofPeak: number;
+  ofDense: number;
+}
+
+function values(n: number, seed: number): Float32Array {
+  const u = uniforms(seed);
+  return Float32Array.from({ length: n }, () => u() - 0.5);
+}
+
+export function benchGroupedGemm(o: { reps: number; backend: BackendName; shapes?: GroupedShape[] }): GroupedBenchRow[] {
+  const simd = native().cpuSimd();
+  const rows: GroupedBenchRow[] = [];
+  for (const [G, m, n, k] of o.shapes ?? GROUPED_SHAPES) {
+    const b = packWeightsSync(quantizeSync(tensor('f32', [G, n, k], values(G * n * k, 1)), { tile: [128, 128], backend: o.backend }), { backend: o.backend });
+    // Contiguous: each expert's m rows, then padding to the next multiple of 128 (one block each).
+    const block = Math.ceil(m / 128) * 128 + 128;
+    const M = G * block;
+    const idx = new Int32Array(M).fill(-1);
+    for (let g = 0; g < G; g++) idx.fill(g, g * block, g * block + m);
+    const a = quantizeSync(tensor('f32', [M, k], values(M * k, 2)), { backend: o.backend });
+    const a3 = quantizeSync(tensor('f32', [G, m, k], values(G * m * k, 3)), { backend: o.backend });
+    const masked = new Int32Array(G).fill(m);
+    const dense = quantizeSync(tensor('f32', [G * m, k], values(G * m * k, 4)), { backend: o.backend });
+    const one = packWeightsSync(quantizeSync(tensor('f32', [n, k], values(n * k, 5)), { tile: [128, 128], backend: o.backend }), { backend: o.backend });
+    const out = { c: groupedGemmContiguousSync(a, b, idx), mk: groupedGemmMaskedSync(a3, b, masked), d: gemmSync(dense, one) };
+    const time = (fn: () => void) => median(Array.from({ length: o.reps }, () => timeMs(fn)));
+    const contiguousMs = time(() => groupedGemmContiguousSync(a, b, idx, { into: out.c }));
+    const maskedMs = time(() => groupedGemmMaskedSync(a3, b, masked, { into: out.mk }));
+    const denseMs = time(() => gemmSync(dense, one, { into: out.d }));
+    const flops = 2 * G * m * n * k;
+    const gf = (ms: number) => flops / ms / 1e6;
+    const peak = native().benchPeak(peakKind(simd.gemm, m));
+    rows.push({
+      shape: [G, m, n, k], path: simd.gemm, contiguousMs, contiguousGflops: gf(contiguousMs), maskedMs, maskedGflops: gf(maskedMs), denseMs, denseGflops: gf(denseMs),
+      peakGflops: peak, ofPeak: gf(contiguousMs) / peak, ofDense: denseMs / contiguousMs,
+    });
+  }
+  return rows;
+}
+
+export function formatGrouped(rows: GroupedBenchRow[], title: string): string {
+  const head = `${'experts x rows x N x K'.padEnd(24)} ${'contiguous ms'.padStart(14)} ${'GFLOP/s'.padStart(8)} ${'of peak'.padStart(8)} ${'masked ms'.padStart(10)} ${'dense ms'.padStart(9)} ${'of dense'.padStart(9)}`;
+  return [title, head, ...rows.map((r) =>
+    `${r.shape.join(' x ').padEnd(24)} ${r.contiguousMs.toFixed(2).padStart(14)} ${r.contiguousGflops.toFixed(0).padStart(8)} ${`${(100 * r.ofPeak).toFixed(0)}%`.padStart(8)} ${r.maskedMs.toFixed(2).padStart(10)} ${r.denseMs.toFixed(2).padStart(9)} ${`${(100 * r.ofDense).toFixed(0)}%`.padStart(9)}`),
+    `path: ${rows[0]?.path ?? '?'}, peak ${rows[0] ? rows[0].peakGflops.toFixed(0) : '-'} GFLOP/s; GFLOP/s count the experts' rows only (not the padding); dense = one GEMM of the same rows and FLOPs on one packed B; of dense = dense time over contiguous time`,
+  ].join('\n');
+}
