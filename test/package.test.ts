@@ -129,7 +129,9 @@ describe('the fp8kit command', () => {
   });
 
   test('bench grouped-gemm: contiguous and masked next to a dense GEMM of the same FLOPs and the peak', () => {
-    const out = JSON.parse(execFileSync(process.execPath, [cli, 'bench', 'grouped-gemm', '--shape', '2x64x256x256', '--reps', '1', '--json'], { encoding: 'utf8' }));
+    const run = spawnSync(process.execPath, [cli, 'bench', 'grouped-gemm', '--shape', '2x64x256x256', '--reps', '1', '--json'], { encoding: 'utf8' });
+    expect(run.stderr).toBe('fp8kit bench: 1/2 grouped-gemm…\nfp8kit bench: 2/2 done\n');  // progress: plain lines off a terminal
+    const out = JSON.parse(run.stdout);
     const [r] = out.results['grouped-gemm'];
     expect(r.shape).toEqual([2, 64, 256, 256]);
     for (const v of [r.contiguousMs, r.maskedMs, r.denseMs, r.contiguousGflops, r.peakGflops]) expect(v).toBeGreaterThan(0);

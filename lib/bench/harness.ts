@@ -133,3 +133,14 @@ export function uniforms(seed: number): () => number {
     return ((s >>> 0) + 0.5) / 4294967296;
   };
 }
+
+/** Progress of a multi-part run on stderr: a bar redrawn in place on a terminal, one plain line per step otherwise. */
+export function progress(step: number, steps: number, label: string): void {
+  const err = process.stderr;
+  if (err.isTTY) {
+    const width = 24, done = Math.round((width * step) / steps);
+    err.write(`\r[${'#'.repeat(done)}${'.'.repeat(width - done)}] ${step}/${steps} ${label}`.padEnd(80) + (step === steps ? '\n' : ''));
+  } else {
+    err.write(`fp8kit bench: ${step}/${steps} ${label}\n`);
+  }
+}

@@ -8,7 +8,7 @@ import { backendOption } from '../backends.js';
 import { benchCast, BenchOptions } from '../bench/cast.js';
 import { benchDispatch, DISPATCH_DEFAULTS, DISPATCH_USAGE, formatDispatch, parseMoeArgs } from '../bench/dispatch.js';
 import { benchDispatchMpi, formatDispatchMpi } from '../bench/dispatch-mpi.js';
-import { BenchRow, formatTable } from '../bench/harness.js';
+import { BenchRow, formatTable, progress } from '../bench/harness.js';
 import { benchGemm, formatGemm, GEMM_SHAPES, Shape } from '../bench/gemm.js';
 import { benchCastTranspose, benchQuant } from '../bench/quant.js';
 import { benchRoute } from '../bench/route.js';
@@ -85,7 +85,11 @@ export function runBench(args: string[]): number | Promise<number> {
   if (names.includes('dispatch')) throw new Fp8kitError('ERR_ARGUMENT', "'bench dispatch' runs on its own: put it first, with its own options (see fp8kit bench dispatch --help)");
   for (const n of names) if (!known.includes(n)) throw new Fp8kitError('ERR_ARGUMENT', `unknown benchmark '${n}' (have: ${known.join(', ')})`);
   const results: Record<string, unknown> = {};
+  const plan = names.length ? names : Object.keys(BENCHES);
+  let step = 0;
+  const next = (name: string) => progress(++step, plan.length + 1, `${name}…`);
   if (names.includes('accumulation')) {
+    next('accumulation');
     const rows = accumulationStudy(opts.backend);
     results.accumulation = rows;
     if (!json) process.stdout.write(formatStudy(rows) + '\n');
@@ -95,16 +99,19 @@ export function runBench(args: string[]): number | Promise<number> {
     }
   }
   if (names.includes('gemm')) {
+    next('gemm');
     const rows = benchGemm({ reps: opts.reps, backend: opts.backend, shapes: shapeOption<Shape>(v.shape, 3) ?? GEMM_SHAPES, peers: v['no-peers'] !== true });
     results.gemm = rows;
     if (!json) process.stdout.write(formatGemm(rows, `gemm: backend ${opts.backend}, 1D2D e4m3, bf16 out, median of up to ${opts.reps}`) + '\n');
   }
   if (names.includes('grouped-gemm')) {
+    next('grouped-gemm');
     const rows = benchGroupedGemm({ reps: opts.reps, backend: opts.backend, shapes: shapeOption<GroupedShape>(v.shape, 4) });
     results['grouped-gemm'] = rows;
     if (!json) process.stdout.write(formatGrouped(rows, `grouped-gemm: backend ${opts.backend}, 1D2D e4m3, bf16 out, weights packed, median of ${opts.reps}`) + '\n');
   }
-  for (const name of names.length ? names.filter((n) => n !== 'accumulation' && n !== 'gemm' && n !== 'grouped-gemm') : Object.keys(BENCHES)) {
+  for (const name of plan.filter((n) => n !== 'accumulation' && n !== 'gemm' && n !== 'grouped-gemm')) {
+    next(name);
     const rows = BENCHES[name](opts);
     results[name] = rows;
     if (!json)
@@ -112,6 +119,7 @@ export function runBench(args: string[]): number | Promise<number> {
         formatTable(`${name}: backend ${opts.backend} (SIMD ${native().cpuSimd().name})${name === 'cast' ? `, n = ${opts.n}` : ''}, median of ${name === 'route' ? 50 * opts.reps : opts.reps}`, rows) + '\n',
       );
   }
+  progress(plan.length + 1, plan.length + 1, 'done');
   if (json) process.stdout.write(JSON.stringify({ options: opts, results }, null, 2) + '\n');
   return 0;
 }
