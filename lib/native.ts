@@ -2,6 +2,9 @@ import * as path from 'node:path';
 
 import { Fp8kitError } from './errors.js';
 
+/** What one peer of an mpi exchange sends or receives: nothing, a buffer, or buffers in order. */
+export type MpiBuffers = ArrayBufferView | null | (ArrayBufferView | null)[];
+
 /** The addon's exports (native/addon/addon.cc). */
 export interface NativeAddon {
   abiVersion: number;
@@ -42,7 +45,7 @@ export interface NativeAddon {
   /** which: 0 the cluster's ranks, 1 the node's (by local index), 2 the rail's (by node). */
   /** Finalizes MPI (at most timeoutSeconds, else exits the process with exitCode). */
   mpiShutdown(timeoutSeconds: number, exitCode: number): void;
-  mpiExchange(handle: object, which: number, sends: (ArrayBufferView | null)[], recvs: (ArrayBufferView | null)[], tag: number, timeoutSeconds: number): Promise<void>;
+  mpiExchange(handle: object, which: number, sends: MpiBuffers[], recvs: MpiBuffers[], tag: number, timeoutSeconds: number): Promise<void>;
 }
 
 export const packageRoot = path.join(__dirname, '..');

@@ -328,19 +328,24 @@ export class Cluster {
     const mv = rankDispatch(plan, me, N, G);
     const reuse = reusable(into, (r: Received) => [r.recvX, r.recvScales], fn);
 
-    // One part at a time (data, then scales): hop 1 over the rail, hop 2 over the node.
-    const move = async (src: Tensor, rowBytes: number, dtype: Tensor['dtype'], cols: number, part: number, reuseBuffer?: ArrayBufferLike) => {
-      const ibSend = await this.copy([src], { n: mv.ibSend.rowOf.length, srcOf: new Int32Array(mv.ibSend.rowOf.length), rowOf: mv.ibSend.rowOf }, rowBytes, dtype, cols, `mpi ib send ${part}`);
-      const ibRows = this.scratchTensor(`mpi ib ${part}`, dtype, plan.ibStart[me + 1] - plan.ibStart[me], cols);
-      await link.exchange(Comm.Rail, blocks(ibSend, mv.ibSend.count), blocks(ibRows, mv.ibRecv), seq, 2 + part);
-      const nvlSend = await this.copy([src, ibRows], { n: mv.nvlSend.rowOf.length, srcOf: mv.nvlSend.srcOf, rowOf: mv.nvlSend.rowOf }, rowBytes, dtype, cols, `mpi nvl send ${part}`);
-      const nvlRecv = Array.from(mv.nvlRecv, (n, q) => this.scratchTensor(`mpi nvl ${part} ${q}`, dtype, n, cols));
-      await link.exchange(Comm.Node, blocks(nvlSend, mv.nvlSend.count), nvlRecv.map((t) => (t.shape[0] ? t.data : null)), seq, 4 + part);
-      const n = plan.recvCount[me];
-      return this.copy([...nvlRecv, src, ibRows], { n, ...mv.assemble }, rowBytes, dtype, cols, undefined, reuseBuffer);
+    // Data and scales together, one exchange a hop: hop 1 over the rail, hop 2 over the node.
+    const parts: { src: Tensor; rowBytes: number; dtype: Tensor['dtype']; cols: number; reuse?: ArrayBufferLike }[] = [{ src: rows.data, rowBytes: g.dataBytes, dtype: fmt, cols: H, reuse: reuse[0] }];
+    if (g.scaleBytes) parts.push({ src: rows.scales!, rowBytes: g.scaleBytes, dtype: 'f32', cols: g.scaleCols, reuse: reuse[1] });
+    const perPeer = (ts: Tensor[], counts: Int32Array, skip = -1) => {
+      const b = ts.map((t) => blocks(t, counts, skip));
+      return Array.from(counts, (_, q) => b.map((x) => x[q]));
     };
-    const recvX = await move(rows.data, g.dataBytes, fmt, H, 0, reuse[0]);
-    const recvScales = g.scaleBytes ? ((await move(rows.scales!, g.scaleBytes, 'f32', g.scaleCols, 1, reuse[1])) as Tensor<'f32'>) : undefined;
+    const ibSends: Tensor[] = [], nvlSends: Tensor[] = [], out: Tensor[] = [];
+    for (const [i, x] of parts.entries())
+      ibSends.push(await this.copy([x.src], { n: mv.ibSend.rowOf.length, srcOf: new Int32Array(mv.ibSend.rowOf.length), rowOf: mv.ibSend.rowOf }, x.rowBytes, x.dtype, x.cols, `mpi ib send ${i}`));
+    const ibRows = parts.map((x, i) => this.scratchTensor(`mpi ib ${i}`, x.dtype, plan.ibStart[me + 1] - plan.ibStart[me], x.cols));
+    await link.exchange(Comm.Rail, perPeer(ibSends, mv.ibSend.count), perPeer(ibRows, mv.ibRecv), seq, 2);
+    for (const [i, x] of parts.entries())
+      nvlSends.push(await this.copy([x.src, ibRows[i]], { n: mv.nvlSend.rowOf.length, srcOf: mv.nvlSend.srcOf, rowOf: mv.nvlSend.rowOf }, x.rowBytes, x.dtype, x.cols, `mpi nvl send ${i}`));
+    const nvlRecv = parts.map((x, i) => Array.from(mv.nvlRecv, (n, q) => this.scratchTensor(`mpi nvl ${i} ${q}`, x.dtype, n, x.cols)));
+    await link.exchange(Comm.Node, perPeer(nvlSends, mv.nvlSend.count), Array.from(mv.nvlRecv, (n, q) => nvlRecv.map((r) => (n ? r[q].data : null))), seq, 4);
+    for (const [i, x] of parts.entries()) out.push(await this.copy([...nvlRecv[i], x.src, ibRows[i]], { n: plan.recvCount[me], ...mv.assemble }, x.rowBytes, x.dtype, x.cols, undefined, x.reuse));
+    const recvX = out[0], recvScales = out[1] as Tensor<'f32'> | undefined;
     this.traffic.endOperation();
 
     const [result, layout] = await this.received(plan, me, recvX, recvScales, alignment, k, fmt, H);

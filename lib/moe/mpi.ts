@@ -7,7 +7,7 @@
  * and reduceRows. Same rows, same order, same reductions as `sim`: the same bits and the same stats.
  */
 import { callAsync as callNative, ErrorCode, Fp8kitError } from '../errors.js';
-import { mpiStatus, native } from '../native.js';
+import { MpiBuffers, mpiStatus, native } from '../native.js';
 import type { Tensor } from '../tensor.js';
 import { CombinePlan, DispatchPlan } from './plan.js';
 import { RowList } from './rows.js';
@@ -58,8 +58,8 @@ export class MpiLink {
     return ++this.seq;
   }
 
-  /** One message to and from every peer of a communicator (null: none), tagged by operation and step. */
-  async exchange(which: Comm, sends: (ArrayBufferView | null)[], recvs: (ArrayBufferView | null)[], seq: number, step: number, timeoutSeconds = this.timeoutSeconds): Promise<void> {
+  /** Messages to and from every peer of a communicator (null: none; an array: several, in order), tagged by operation and step. */
+  async exchange(which: Comm, sends: MpiBuffers[], recvs: MpiBuffers[], seq: number, step: number, timeoutSeconds = this.timeoutSeconds): Promise<void> {
     try {
       await callNative(() => native().mpiExchange(this.handle, which, sends, recvs, (seq % 2000) * 16 + step, timeoutSeconds));
     } catch (e) {

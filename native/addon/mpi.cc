@@ -5,6 +5,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -128,8 +129,9 @@ Napi::Value MpiRank(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), c->rank);
 }
 
-// (handle, which, sends (TypedArray | null)[], recvs (TypedArray | null)[], tag, timeoutSeconds) -> Promise:
-// one message to and from every peer of communicator `which` (0 cluster, 1 node, 2 rail).
+// (handle, which, sends, recvs, tag, timeoutSeconds) -> Promise: messages to and from every peer of
+// communicator `which` (0 cluster, 1 node, 2 rail). sends[p] / recvs[p]: null, a typed array, or an array
+// of them (typed arrays or nulls), sent one after the other.
 Napi::Value MpiExchange(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const fp8k_mpi_api* api = api_or_fail(env);
@@ -138,18 +140,28 @@ Napi::Value MpiExchange(const Napi::CallbackInfo& info) {
   const int which = int_arg(info, 1, "which");
   const size_t peers = which == FP8K_MPI_NODE ? c->gpus : which == FP8K_MPI_RAIL ? c->nodes : (size_t)c->nodes * c->gpus;
   if (!info[2].IsArray() || !info[3].IsArray() || info[2].As<Napi::Array>().Length() != peers || info[3].As<Napi::Array>().Length() != peers)
-    fail(env, FP8K_ERR_ARGUMENT, "exchange: one send and one receive buffer (or null) per peer");
+    fail(env, FP8K_ERR_ARGUMENT, "exchange: one send and one receive entry per peer");
   std::vector<Napi::Value> keep{info[0], info[2], info[3]};
+  // The most parts any peer has, on either side.
+  uint32_t parts = 1;
+  for (int side = 2; side <= 3; side++)
+    for (uint32_t p = 0; p < peers; p++) {
+      Napi::Value v = info[side].As<Napi::Array>().Get(p);
+      if (v.IsArray()) parts = std::max(parts, v.As<Napi::Array>().Length());
+    }
   auto buffers = [&](Napi::Array a, std::vector<void*>& ptr, std::vector<size_t>& len) {
+    ptr.assign(peers * parts, nullptr), len.assign(peers * parts, 0);
     for (uint32_t p = 0; p < peers; p++) {
       Napi::Value v = a.Get(p);
-      ptr.push_back(nullptr), len.push_back(0);
-      if (v.IsNull() || v.IsUndefined()) continue;
-      if (!v.IsTypedArray()) fail(env, FP8K_ERR_ARGUMENT, "exchange: buffers must be typed arrays");
-      Napi::TypedArray t = v.As<Napi::TypedArray>();
-      ptr.back() = static_cast<char*>(t.ArrayBuffer().Data()) + t.ByteOffset();
-      len.back() = t.ByteLength();
-      keep.push_back(v);
+      for (uint32_t j = 0; j < parts; j++) {
+        Napi::Value x = v.IsArray() ? (j < v.As<Napi::Array>().Length() ? v.As<Napi::Array>().Get(j) : env.Null()) : j == 0 ? v : env.Null();
+        if (x.IsNull() || x.IsUndefined()) continue;
+        if (!x.IsTypedArray()) fail(env, FP8K_ERR_ARGUMENT, "exchange: buffers must be typed arrays");
+        Napi::TypedArray t = x.As<Napi::TypedArray>();
+        ptr[p * parts + j] = static_cast<char*>(t.ArrayBuffer().Data()) + t.ByteOffset();
+        len[p * parts + j] = t.ByteLength();
+        keep.push_back(x);
+      }
     }
   };
   std::vector<void*> sp, rp;
@@ -159,9 +171,10 @@ Napi::Value MpiExchange(const Napi::CallbackInfo& info) {
   const int tag = int_arg(info, 4, "tag");
   const double timeout = info[5].ToNumber().DoubleValue();
   fp8k_mpi_comms* comms = c->comms;
+  const int np = (int)parts;
   return run_job(env, true, keep, [=](fp8k_call* call) {
     std::vector<const void*> send(sp.begin(), sp.end());
-    const int s = api->exchange(comms, which, send.data(), sl.data(), rp.data(), rl.data(), tag, timeout, call->message, sizeof call->message);
+    const int s = api->exchange(comms, which, np, send.data(), sl.data(), rp.data(), rl.data(), tag, timeout, call->message, sizeof call->message);
     return s == 0 ? FP8K_OK : fp8k_fail(call, s == 1 ? FP8K_ERR_ARGUMENT : FP8K_ERR_TRANSPORT, "%s", std::string(call->message).c_str());
   }, env.Undefined());
 }

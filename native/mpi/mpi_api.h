@@ -9,7 +9,7 @@
 extern "C" {
 #endif
 
-#define FP8K_MPI_ABI 1
+#define FP8K_MPI_ABI 2
 
 // A cluster's communicators: the cluster's ranks (rank r = node · gpusPerNode + local), the node's
 // ranks (by local index: the NVLink domain) and the rail's (by node: the IB rail of equal local indices).
@@ -31,10 +31,11 @@ typedef struct {
   // process's node) waits at most timeout_s for the others.
   int (*comms_create)(int node, int nodes, int gpus_per_node, double timeout_s, fp8k_mpi_comms** out, int* rank, char* err, size_t cap);
   void (*comms_free)(fp8k_mpi_comms* c);
-  // For every peer p of communicator `which`: sends slen[p] bytes from send[p] and receives rlen[p]
-  // bytes into recv[p] (0: nothing), all at once. Fails after timeout_s naming the peers still owed,
-  // having cancelled its receives (a failed exchange leaves its buffers owned by MPI: do not reuse them).
-  int (*exchange)(fp8k_mpi_comms* c, int which, const void* const* send, const size_t* slen, void* const* recv, const size_t* rlen,
+  // For every peer p of communicator `which` and part j < parts (entry p · parts + j): sends slen bytes
+  // from send and receives rlen bytes into recv (0: nothing), all at once, the parts of a peer in order.
+  // Fails after timeout_s naming the peers still owed, having cancelled its receives (a failed exchange
+  // leaves its buffers owned by MPI: do not reuse them).
+  int (*exchange)(fp8k_mpi_comms* c, int which, int parts, const void* const* send, const size_t* slen, void* const* recv, const size_t* rlen,
                   int tag, double timeout_s, char* err, size_t cap);
   // Finishes the requests under way, finalizes MPI and stops the MPI thread: 0 when that took less
   // than timeout_s, else 1 (MPI_Finalize waits for every process of the job: one that hangs holds it).

@@ -162,8 +162,8 @@ class MpiThread {
 
 // Posts every receive and send, then polls until all are done or the deadline passes. On timeout the
 // receives still open are cancelled and the error names the peers they wait for.
-int exchange_now(const fp8k_mpi_comms* c, int which, const void* const* send, const size_t* slen, void* const* recv, const size_t* rlen, int tag,
-                 double timeout, char* err, size_t cap) {
+int exchange_now(const fp8k_mpi_comms* c, int which, int parts, const void* const* send, const size_t* slen, void* const* recv, const size_t* rlen,
+                 int tag, double timeout, char* err, size_t cap) {
   MPI_Comm comm = c->comm[which];
   int peers = 0;
   MPI_Comm_size(comm, &peers);
@@ -181,10 +181,11 @@ int exchange_now(const fp8k_mpi_comms* c, int which, const void* const* send, co
     return MPI_SUCCESS;
   };
   int rc = MPI_SUCCESS;
-  for (int p = 0; p < peers && rc == MPI_SUCCESS; p++)
-    if (rlen[p]) rc = post(true, p, static_cast<char*>(recv[p]), rlen[p]);
-  for (int p = 0; p < peers && rc == MPI_SUCCESS; p++)
-    if (slen[p]) rc = post(false, p, const_cast<char*>(static_cast<const char*>(send[p])), slen[p]);
+  // A peer's parts in order on both sides: MPI keeps messages of one sender, tag and communicator in order.
+  for (int i = 0; i < peers * parts && rc == MPI_SUCCESS; i++)
+    if (rlen[i]) rc = post(true, i / parts, static_cast<char*>(recv[i]), rlen[i]);
+  for (int i = 0; i < peers * parts && rc == MPI_SUCCESS; i++)
+    if (slen[i]) rc = post(false, i / parts, const_cast<char*>(static_cast<const char*>(send[i])), slen[i]);
 
   const double deadline = now() + timeout;
   std::vector<int> done(req.size());
@@ -245,7 +246,7 @@ int comms_now(int node, int nodes, int gpus, double timeout, fp8k_mpi_comms** ou
   std::vector<void*> recvs(world);
   std::vector<size_t> lens(world, sizeof(int));
   for (int p = 0; p < world; p++) recvs[p] = &asked[p];
-  if (int s = exchange_now(&hello, FP8K_MPI_CLUSTER, sends.data(), lens.data(), recvs.data(), lens.data(), 1, timeout, err, cap)) {
+  if (int s = exchange_now(&hello, FP8K_MPI_CLUSTER, 1, sends.data(), lens.data(), recvs.data(), lens.data(), 1, timeout, err, cap)) {
     return s;
   }
   std::vector<int> node_of(world);
@@ -316,10 +317,10 @@ void comms_free(fp8k_mpi_comms* c) {
   });
 }
 
-int exchange(fp8k_mpi_comms* c, int which, const void* const* send, const size_t* slen, void* const* recv, const size_t* rlen, int tag, double timeout,
-             char* err, size_t cap) {
-  if (!c || which < 0 || which > 2) return fail(err, cap, kArgument, "exchange: bad communicator");
-  const int s = MpiThread::get().run([&] { return exchange_now(c, which, send, slen, recv, rlen, tag, timeout, err, cap); });
+int exchange(fp8k_mpi_comms* c, int which, int parts, const void* const* send, const size_t* slen, void* const* recv, const size_t* rlen, int tag,
+             double timeout, char* err, size_t cap) {
+  if (!c || which < 0 || which > 2 || parts < 1) return fail(err, cap, kArgument, "exchange: bad communicator or part count");
+  const int s = MpiThread::get().run([&] { return exchange_now(c, which, parts, send, slen, recv, rlen, tag, timeout, err, cap); });
   return s < 0 ? fail(err, cap, kTransport, "MPI has been shut down (the process is exiting)") : s;
 }
 
