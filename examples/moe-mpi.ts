@@ -8,17 +8,10 @@
  */
 import * as fp8 from 'fp8kit';
 
+import { values } from './seeded.js';
+
 const nodes = Number(process.argv[2] ?? 2), gpusPerNode = Number(process.argv[3] ?? 2);
 const hidden = 512, experts = 8 * nodes * gpusPerNode, tokens = 256;
-
-/** Seeded values, the same on every run: rank r's activations and gate logits. */
-function values(n: number, seed: number, scale = 1): Float32Array {
-  let s = seed >>> 0 || 1;
-  return Float32Array.from({ length: n }, () => {
-    s ^= s << 13, s ^= s >>> 17, s ^= s << 5;
-    return ((s >>> 0) / 2 ** 32 - 0.5) * scale;
-  });
-}
 
 async function main(): Promise<void> {
   // One host can stand for several nodes: 'block' puts world ranks [n·G, (n+1)·G) on node n. On real

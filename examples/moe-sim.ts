@@ -6,16 +6,10 @@
  */
 import * as fp8 from 'fp8kit';
 
+import { values } from './seeded.js';
+
 const nodes = Number(process.argv[2] ?? 2), gpusPerNode = Number(process.argv[3] ?? 4);
 const hidden = 512, tokens = 128, ranks = nodes * gpusPerNode, experts = 8 * ranks;
-
-function values(n: number, seed: number, scale = 1): Float32Array {
-  let s = seed >>> 0 || 1;
-  return Float32Array.from({ length: n }, () => {
-    s ^= s << 13, s ^= s >>> 17, s ^= s << 5;
-    return ((s >>> 0) / 2 ** 32 - 0.5) * scale;
-  });
-}
 
 async function main(): Promise<void> {
   const cluster = new fp8.Cluster({ nodes, gpusPerNode }, { numExperts: experts });

@@ -121,3 +121,26 @@ export function compileExamples(): string {
   expect(r.status, r.stdout).toBe(0);
   return dir;
 }
+
+/** Uniform values in [-3, 3), seeded: the packed-weights tests' data. */
+export function packValues(n: number, s: number): Float32Array {
+  const u = uniform(rng(s));
+  return Float32Array.from({ length: n }, () => (u() - 0.5) * 6);
+}
+
+/**
+ * The packed-weights tests' cases: every shape, layout and B scaling (1D2D, 1D1D), A and B quantized
+ * where they lie (on ref, seeded by s); `bFormat` picks B's format per scaling.
+ */
+export function* packCases(s: number, bFormat: (lines: boolean) => 'e4m3' | 'e5m2' = () => 'e4m3') {
+  for (const [m, n, k] of [[1, 7, 130], [19, 70, 257], [3, 33, 1], [40, 129, 384]] as [number, number, number][])
+    for (const layout of ['nt', 'nn', 'tn', 'tt'] as const)
+      for (const lines of [false, true]) {
+        const aT = layout === 'tn' || layout === 'tt';
+        const bT = layout === 'nn' || layout === 'tn';
+        const qa = fp8.quantizeSync(fp8.tensor('f32', aT ? [k, m] : [m, k], packValues(m * k, s + m)), { tile: aT ? [128, 1] : [1, 128], backend: 'ref' });
+        const bTile: [number, number] = lines ? (bT ? [128, 1] : [1, 128]) : [128, 128];
+        const qb = fp8.quantizeSync(fp8.tensor('f32', bT ? [k, n] : [n, k], packValues(n * k, s + n)), { tile: bTile, format: bFormat(lines), backend: 'ref' });
+        yield { m, n, k, layout, bTile, qa, qb };
+      }
+}

@@ -5,14 +5,11 @@
  */
 import { describe, expect, test } from 'vitest';
 
-import { availableBackends, expectFp8kitError, firstMismatch, fp8, rng, seed, uniform, variants } from './helpers.js';
+import { availableBackends, expectFp8kitError, firstMismatch, fp8, packCases, packValues, seed, variants } from './helpers.js';
 
 const deviceBackends = availableBackends().filter((b) => b === 'cuda-emu' || b === 'cuda');
 
-function values(n: number, s: number): Float32Array {
-  const u = uniform(rng(s));
-  return Float32Array.from({ length: n }, () => (u() - 0.5) * 6);
-}
+const values = packValues;
 const bits = (t: fp8.Tensor) => (t.dtype === 'f32' ? new Uint32Array(t.data.buffer, t.data.byteOffset, t.data.length) : (t.data as Uint16Array));
 
 for (const backend of deviceBackends)
@@ -22,24 +19,17 @@ for (const backend of deviceBackends)
         within(() => {
           const s = seed(`pack device ${backend} ${label}`);
           // K = 130 and 257: A unaligned (bytewise copies) beside a padded B; 32 <= M: the small-M kernel for 'nt'/'nn'.
-          for (const [m, n, k] of [[1, 7, 130], [19, 70, 257], [3, 33, 1], [40, 129, 384]] as [number, number, number][])
-            for (const layout of ['nt', 'nn', 'tn', 'tt'] as const)
-              for (const lines of [false, true]) {
-                const aT = layout === 'tn' || layout === 'tt';
-                const bT = layout === 'nn' || layout === 'tn';
-                const qa = fp8.quantizeSync(fp8.tensor('f32', aT ? [k, m] : [m, k], values(m * k, s + m)), { tile: aT ? [128, 1] : [1, 128], backend: 'ref' });
-                const bTile: [number, number] = lines ? (bT ? [128, 1] : [1, 128]) : [128, 128];
-                const qb = fp8.quantizeSync(fp8.tensor('f32', bT ? [k, n] : [n, k], values(n * k, s + n)), { tile: bTile, format: lines ? 'e5m2' : 'e4m3', backend: 'ref' });
-                const packed = fp8.packWeightsSync(qb, { layout, backend });
-                expect(packed.location).toBe('device');
-                expect(packed.shape).toEqual([n, k]);
-                for (const out of ['f32', 'bf16'] as const) {
-                  const want = fp8.gemmSync(qa, qb, { out, layout, backend });
-                  const got = fp8.gemmSync(qa, packed, { out, layout });
-                  expect(got.data, 'a host A gives a host result').toBeInstanceOf(out === 'f32' ? Float32Array : Uint16Array);
-                  expect(firstMismatch(bits(got), bits(want)), `[${m}, ${n}, ${k}] ${layout} ${bTile} ${out}`).toBe(-1);
-                }
-              }
+          for (const { m, n, k, layout, bTile, qa, qb } of packCases(s, (lines) => (lines ? 'e5m2' : 'e4m3'))) {
+            const packed = fp8.packWeightsSync(qb, { layout, backend });
+            expect(packed.location).toBe('device');
+            expect(packed.shape).toEqual([n, k]);
+            for (const out of ['f32', 'bf16'] as const) {
+              const want = fp8.gemmSync(qa, qb, { out, layout, backend });
+              const got = fp8.gemmSync(qa, packed, { out, layout });
+              expect(got.data, 'a host A gives a host result').toBeInstanceOf(out === 'f32' ? Float32Array : Uint16Array);
+              expect(firstMismatch(bits(got), bits(want)), `[${m}, ${n}, ${k}] ${layout} ${bTile} ${out}`).toBe(-1);
+            }
+          }
         }), 120_000);
 
     test('device operands and a device result with device-packed weights; free() releases them and later calls are refused', () => {

@@ -4,15 +4,12 @@
  */
 import { describe, expect, test } from 'vitest';
 
-import { expectFp8kitError, firstMismatch, fp8, rng, seed, uniform, variants } from './helpers.js';
+import { expectFp8kitError, firstMismatch, fp8, packCases, packValues, seed, variants } from './helpers.js';
 
 type Q = ReturnType<typeof fp8.quantizeSync>;
 const backends = fp8.backends().filter((b) => b.available && b.name !== 'cuda-emu' && b.name !== 'cuda').map((b) => b.name);
 
-function values(n: number, s: number): Float32Array {
-  const u = uniform(rng(s));
-  return Float32Array.from({ length: n }, () => (u() - 0.5) * 6);
-}
+const values = packValues;
 
 const bits = (t: unknown) => {
   const d = (t as fp8.Tensor).data as Float32Array;
@@ -25,25 +22,18 @@ describe('packed B equals unpacked B, bit for bit', () => {
       test(`${backend} ${label}: layouts nt/nn/tn/tt, 1D2D and 1D1D, every accumulation`, () =>
         within(() => {
           const s = seed(`pack ${backend} ${label}`);
-          for (const [m, n, k] of [[1, 7, 130], [19, 70, 257], [3, 33, 1], [40, 129, 384]] as [number, number, number][])
-            for (const layout of ['nt', 'nn', 'tn', 'tt'] as const)
-              for (const lines of [false, true]) {
-                const aT = layout === 'tn' || layout === 'tt';
-                const bT = layout === 'nn' || layout === 'tn';
-                const qa = fp8.quantizeSync(fp8.tensor('f32', aT ? [k, m] : [m, k], values(m * k, s + m)), { tile: aT ? [128, 1] : [1, 128], backend: 'ref' });
-                const bTile: [number, number] = lines ? (bT ? [128, 1] : [1, 128]) : [128, 128];
-                const qb = fp8.quantizeSync(fp8.tensor('f32', bT ? [k, n] : [n, k], values(n * k, s + n)), { tile: bTile, backend: 'ref' });
-                const packed = fp8.packWeightsSync(qb, { layout, backend });
-                expect(packed.shape).toEqual([n, k]);
-                for (const accumulate of ['promoted', 'exact', 'limited'] as const)
-                  for (const out of ['f32', 'bf16'] as const) {
-                    const want = fp8.gemmSync(qa, qb, { out, layout, accumulate, backend });
-                    const got = fp8.gemmSync(qa, packed, { out, layout, accumulate });
-                    const w = out === 'f32' ? bits(want) : (want.data as Uint16Array);
-                    const g = out === 'f32' ? bits(got) : (got.data as Uint16Array);
-                    expect(firstMismatch(g, w), `[${m}, ${n}, ${k}] ${layout} ${bTile} ${accumulate} ${out}`).toBe(-1);
-                  }
+          for (const { m, n, k, layout, bTile, qa, qb } of packCases(s)) {
+            const packed = fp8.packWeightsSync(qb, { layout, backend });
+            expect(packed.shape).toEqual([n, k]);
+            for (const accumulate of ['promoted', 'exact', 'limited'] as const)
+              for (const out of ['f32', 'bf16'] as const) {
+                const want = fp8.gemmSync(qa, qb, { out, layout, accumulate, backend });
+                const got = fp8.gemmSync(qa, packed, { out, layout, accumulate });
+                const w = out === 'f32' ? bits(want) : (want.data as Uint16Array);
+                const g = out === 'f32' ? bits(got) : (got.data as Uint16Array);
+                expect(firstMismatch(g, w), `[${m}, ${n}, ${k}] ${layout} ${bTile} ${accumulate} ${out}`).toBe(-1);
               }
+          }
         }));
 });
 
