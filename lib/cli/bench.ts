@@ -12,6 +12,8 @@ import { BenchRow, formatTable, progress } from '../bench/harness.js';
 import { benchGemm, formatGemm, GEMM_SHAPES, Shape } from '../bench/gemm.js';
 import { benchCastTranspose, benchQuant } from '../bench/quant.js';
 import { benchRoute } from '../bench/route.js';
+import { reportHtml } from '../bench/report.js';
+import { simulate, trafficSvg } from './simulate.js';
 import { benchGroupedGemm, formatGrouped, GroupedShape } from '../bench/grouped.js';
 import { native } from '../native.js';
 
@@ -69,7 +71,7 @@ export function runBench(args: string[]): number | Promise<number> {
   try {
     parsed = parseArgs({
       args, allowPositionals: true, strict: true,
-      options: { n: { type: 'string' }, reps: { type: 'string' }, backend: { type: 'string' }, json: { type: 'boolean' }, plot: { type: 'string' }, shape: { type: 'string' }, 'no-peers': { type: 'boolean' } },
+      options: { n: { type: 'string' }, reps: { type: 'string' }, backend: { type: 'string' }, json: { type: 'boolean' }, plot: { type: 'string' }, shape: { type: 'string' }, 'no-peers': { type: 'boolean' }, report: { type: 'string' } },
     });
   } catch (e) {
     throw new Fp8kitError('ERR_ARGUMENT', `bench: ${(e as Error).message}`);
@@ -121,5 +123,16 @@ export function runBench(args: string[]): number | Promise<number> {
   }
   progress(plan.length + 1, plan.length + 1, 'done');
   if (json) process.stdout.write(JSON.stringify({ options: opts, results }, null, 2) + '\n');
+  if (v.report !== undefined) return writeReport(v.report, opts.backend, results);
+  return 0;
+}
+
+/** The HTML report, with the traffic heat map of a small simulated dispatch + combine (2 x 4 ranks). */
+async function writeReport(file: string, backend: string, results: Record<string, unknown>): Promise<number> {
+  if (!file) throw new Fp8kitError('ERR_ARGUMENT', '--report needs a file name (an .html)');
+  const shape = { ...DISPATCH_DEFAULTS, nodes: 2, gpus: 4, tokens: 128, hidden: 1024, experts: 64 };
+  const sim = await simulate(shape);
+  writeFileSync(file, reportHtml({ backend, results, trafficSvg: trafficSvg(sim), trafficTitle: `one dispatch + combine, 2 x 4 ranks, 128 tokens per rank, hidden 1024, top-8 of 64 experts (sim transport): bytes per link` }));
+  process.stderr.write(`fp8kit bench: report written to ${file}\n`);
   return 0;
 }

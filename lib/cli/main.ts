@@ -18,6 +18,7 @@ const BENCH_USAGE = `  bench [name…]        microbenchmarks next to a memory c
       --reps R         timed repetitions; medians are reported (default 7)
       --backend B      backend to measure (default cpu)
       --json           print the results as JSON
+      --report FILE    also write them as one self-contained HTML page (tables, charts, a traffic heat map)
 `;
 
 /** Each command's usage, for `fp8kit help <command>` and `fp8kit <command> --help`. */

@@ -24,7 +24,7 @@ export interface SimulateResult {
   svg: string;
 }
 
-export async function simulate(o: MoeShape, svgPath: string): Promise<SimulateResult> {
+export async function simulate(o: MoeShape, svgPath?: string): Promise<SimulateResult> {
   const R = o.nodes * o.gpus;
   const { cluster, inputs, routing } = prepareInputs(o);
   const r = summarizeRouting(o, routing);
@@ -39,8 +39,8 @@ export async function simulate(o: MoeShape, svgPath: string): Promise<SimulateRe
     dispatch: operationStats(dispatch, R, r.deepepRdmaRowsBusiestRank * r.dispatchRowBytes),
     combine: operationStats(combine, R, r.deepepRdmaRowsBusiestRank * r.combineRowBytes),
   };
-  const result: SimulateResult = { options: o, ranks: R, routing: r, dispatch, combine, summary, svg: svgPath };
-  writeFileSync(svgPath, trafficSvg(result));
+  const result: SimulateResult = { options: o, ranks: R, routing: r, dispatch, combine, summary, svg: svgPath ?? '' };
+  if (svgPath !== undefined) writeFileSync(svgPath, trafficSvg(result));
   return result;
 }
 
