@@ -43,17 +43,20 @@ export function planDispatch(topo: Topology, slotsPerRank: number, k: number, ph
   // Who reaches whom: each (s, t)'s row position at every rank it reaches (in order of (s, t) there), and its nodes.
   const recvPos = T.map((n) => new Int32Array(n * R).fill(-1));
   const nodeHit = T.map((n) => new Uint8Array(n * N));
+  const slotRank = T.map((n) => new Int32Array(n * k));  // the rank of each top-k slot, −1 for none
   const recvCount = new Int32Array(R);
-  for (let s = 0; s < R; s++)
+  for (let s = 0; s < R; s++) {
+    const ps = phys[s], rp = recvPos[s], hit = nodeHit[s], sr = slotRank[s];
     for (let t = 0; t < T[s]; t++)
       for (let j = 0; j < k; j++) {
-        const e = phys[s][t * k + j];
-        if (e < 0) continue;
-        const r = (e / S) | 0;
-        if (recvPos[s][t * R + r] >= 0) continue;
-        recvPos[s][t * R + r] = recvCount[r]++;
-        nodeHit[s][t * N + ((r / G) | 0)] = 1;
+        const e = ps[t * k + j];
+        const r = e < 0 ? -1 : (e / S) | 0;
+        sr[t * k + j] = r;
+        if (r < 0 || rp[t * R + r] >= 0) continue;
+        rp[t * R + r] = recvCount[r]++;
+        hit[t * N + ((r / G) | 0)] = 1;
       }
+  }
   const recvStart = starts(recvCount);
 
   // Hop 1 (IB): rank f = (b, l) receives, in order of (s, t), the tokens of rail-l ranks of other nodes
@@ -84,20 +87,21 @@ export function planDispatch(topo: Topology, slotsPerRank: number, k: number, ph
   const src = allocateOutput('i32', 2 * total), ids = allocateOutput('i32', total * k), ws = allocateOutput('f32', total * k);
   const perExpert = new Int32Array(R * S);
   const links = new LinkRows(R);
+  const { srcOf, rowOf } = finals;
   for (let s = 0; s < R; s++) {
-    const a = (s / G) | 0, weight = weights[s];
+    const a = (s / G) | 0, weight = weights[s], ps = phys[s], rp = recvPos[s], ir = ibRow[s], sr = slotRank[s];
     for (let t = 0; t < T[s]; t++)
       for (let r = 0; r < R; r++) {
-        const at = recvPos[s][t * R + r];
+        const at = rp[t * R + r];
         if (at < 0) continue;
         const i = recvStart[r] + at, node = (r / G) | 0, local = node === a, f = node * G + (s % G);
-        finals.srcOf[i] = local ? s : R;
-        finals.rowOf[i] = local ? t : ibRow[s][t * N + node];
+        srcOf[i] = local ? s : R;
+        rowOf[i] = local ? t : ir[t * N + node];
         if ((local ? s : f) !== r) links.nvl[(local ? s : f) * R + r]++;
         if (s !== r) links.flat[s * R + r]++;  // the flat alternative: straight there
         src[2 * i] = s, src[2 * i + 1] = t;
         for (let j = 0; j < k; j++) {
-          const e = phys[s][t * k + j], mine = e >= 0 && ((e / S) | 0) === r;
+          const mine = sr[t * k + j] === r, e = ps[t * k + j];
           ids[i * k + j] = mine ? e - r * S : -1;
           ws[i * k + j] = mine ? weight[t * k + j] : 0;
           if (mine) perExpert[e]++;
