@@ -3,7 +3,6 @@
 #include <dlfcn.h>
 #include <stdio.h>
 #include <unistd.h>
-#include <sys/stat.h>
 
 #include <algorithm>
 #include <string>
@@ -12,6 +11,7 @@
 #include "../mpi/mpi_api.h"
 #include "args.h"
 #include "job.h"
+#include "plugin.h"
 
 namespace fp8k::addon {
 
@@ -31,11 +31,6 @@ struct Comms {
   int rank = -1, nodes = 0, gpus = 0;
 };
 const napi_type_tag kCommsTag = {0x6670386b69744d50ULL, 0x49636f6d6d730001ULL};
-
-bool exists(const std::string& p) {
-  struct stat st;
-  return stat(p.c_str(), &st) == 0;
-}
 
 Comms* comms_arg(const Napi::CallbackInfo& info, size_t index) {
   Napi::Value v = info[index];
@@ -69,28 +64,13 @@ Napi::Value MpiLoad(const Napi::CallbackInfo& info) {
       g_mpi.reason = "no MPI library (" + tried + "); install OpenMPI (Debian: apt-get install openmpi-bin libopenmpi-dev) and rebuild fp8kit";
     } else {
       Napi::Array a = info[0].As<Napi::Array>();
+      std::vector<std::string> paths;
+      for (uint32_t i = 0; i < a.Length(); i++) paths.push_back(a.Get(i).ToString());
       std::string missing;
       tried.clear();
-      for (uint32_t i = 0; i < a.Length() && !g_mpi.api; i++) {
-        const std::string p = a.Get(i).ToString();
-        if (!exists(p)) {
-          missing += (missing.empty() ? "" : ", ") + p;
-          continue;
-        }
-        void* lib = dlopen(p.c_str(), RTLD_NOW | RTLD_LOCAL);
-        if (!lib) {
-          tried += (tried.empty() ? "" : "; ") + p + ": " + dlerror();
-          continue;
-        }
-        using Entry = const fp8k_mpi_api* (*)(void);
-        auto entry = reinterpret_cast<Entry>(dlsym(lib, "fp8k_mpi_entry"));
-        const fp8k_mpi_api* api = entry ? entry() : nullptr;
-        if (!api || api->abi_version != FP8K_MPI_ABI) {
-          tried += (tried.empty() ? "" : "; ") + p + (api ? ": another ABI version" : ": no fp8k_mpi_entry");
-          continue;
-        }
-        g_mpi.api = api;  // kept loaded for the life of the process
-      }
+      g_mpi.api = static_cast<const fp8k_mpi_api*>(open_first(paths, "fp8k_mpi_entry", [](const void* t) {
+        return static_cast<const fp8k_mpi_api*>(t)->abi_version == FP8K_MPI_ABI ? std::string() : std::string("another ABI version");
+      }, missing, tried));
       if (!g_mpi.api)
         g_mpi.reason = tried.empty() ? "libfp8kit_mpi.so is not built (looked for " + missing + "); build it with `node scripts/build-mpi.cjs` (needs mpicxx)"
                                      : "libfp8kit_mpi.so failed to load: " + tried;

@@ -9,7 +9,7 @@
 extern "C" {
 #endif
 
-#define FP8K_MPI_ABI 2
+#define FP8K_MPI_ABI 3
 
 // A cluster's communicators: the cluster's ranks (rank r = node · gpusPerNode + local), the node's
 // ranks (by local index: the NVLink domain) and the rail's (by node: the IB rail of equal local indices).
@@ -29,8 +29,9 @@ typedef struct {
   // The world must hold nodes x gpus_per_node processes, gpus_per_node on each node. Ranks are
   // numbered node-major, locals by world rank. Every process must call it; the first step (each
   // process's node) waits at most timeout_s for the others.
+  // A cluster's communicators live until the process exits (freeing them would be an MPI call that
+  // waits behind a running exchange; a process makes few clusters).
   int (*comms_create)(int node, int nodes, int gpus_per_node, double timeout_s, fp8k_mpi_comms** out, int* rank, char* err, size_t cap);
-  void (*comms_free)(fp8k_mpi_comms* c);
   // For every peer p of communicator `which` and part j < parts (entry p · parts + j): sends slen bytes
   // from send and receives rlen bytes into recv (0: nothing), all at once, the parts of a peer in order.
   // Fails after timeout_s naming the peers still owed, having cancelled its receives (a failed exchange

@@ -247,6 +247,7 @@ int comms_now(int node, int nodes, int gpus, double timeout, fp8k_mpi_comms** ou
   std::vector<size_t> lens(world, sizeof(int));
   for (int p = 0; p < world; p++) recvs[p] = &asked[p];
   if (int s = exchange_now(&hello, FP8K_MPI_CLUSTER, 1, sends.data(), lens.data(), recvs.data(), lens.data(), 1, timeout, err, cap)) {
+    MPI_Comm_free(&w);
     return s;
   }
   std::vector<int> node_of(world);
@@ -270,20 +271,19 @@ int comms_now(int node, int nodes, int gpus, double timeout, fp8k_mpi_comms** ou
   } else {
     node_of = asked;
   }
+  const char* hint = shared ? " (nodes found as shared-memory domains: give nodeOf or FP8KIT_MPI_NODE to place ranks yourself)" : "";
   std::vector<int> count(nodes, 0);
   for (int p = 0; p < world; p++) {
     if (node_of[p] >= nodes) {
       MPI_Comm_free(&w);
-      return fail(err, cap, kArgument, "world rank %d is on node %d; the topology has %d node(s)%s", p, node_of[p], nodes,
-                  shared ? " (nodes found as shared-memory domains: give nodeOf or FP8KIT_MPI_NODE to place ranks yourself)" : "");
+      return fail(err, cap, kArgument, "world rank %d is on node %d; the topology has %d node(s)%s", p, node_of[p], nodes, hint);
     }
     count[node_of[p]]++;
   }
   for (int b = 0; b < nodes; b++)
     if (count[b] != gpus) {
       MPI_Comm_free(&w);
-      return fail(err, cap, kArgument, "node %d has %d process(es); the topology has %d GPUs per node%s", b, count[b], gpus,
-                  shared ? " (nodes found as shared-memory domains: give nodeOf or FP8KIT_MPI_NODE to place ranks yourself)" : "");
+      return fail(err, cap, kArgument, "node %d has %d process(es); the topology has %d GPUs per node%s", b, count[b], gpus, hint);
     }
   c->node = node_of[me];
   for (int p = 0; p < me; p++) c->local += node_of[p] == c->node;
@@ -304,19 +304,6 @@ int comms_create(int node, int nodes, int gpus, double timeout, fp8k_mpi_comms**
   return s < 0 ? fail(err, cap, kTransport, "MPI has been shut down (the process is exiting)") : s;
 }
 
-void comms_free(fp8k_mpi_comms* c) {
-  if (!c) return;
-  MpiThread::get().run([c] {
-    int finalized = 0;
-    MPI_Finalized(&finalized);
-    if (!finalized)
-      for (MPI_Comm& x : c->comm)
-        if (x != MPI_COMM_NULL) MPI_Comm_free(&x);
-    delete c;
-    return 0;
-  });
-}
-
 int exchange(fp8k_mpi_comms* c, int which, int parts, const void* const* send, const size_t* slen, void* const* recv, const size_t* rlen, int tag,
              double timeout, char* err, size_t cap) {
   if (!c || which < 0 || which > 2 || parts < 1) return fail(err, cap, kArgument, "exchange: bad communicator or part count");
@@ -335,7 +322,7 @@ const char* describe() {
 
 int shutdown(double timeout_s) { return MpiThread::get().shutdown(timeout_s) ? 0 : 1; }
 
-const fp8k_mpi_api kApi = {FP8K_MPI_ABI, describe, comms_create, comms_free, exchange, shutdown};
+const fp8k_mpi_api kApi = {FP8K_MPI_ABI, describe, comms_create, exchange, shutdown};
 
 }  // namespace
 
