@@ -496,9 +496,10 @@ inline void launch_gemm(const uint8_t* a, const float* sa, const uint8_t* b, con
   launch_gemm_with(a, sa, b + L.data, reinterpret_cast<const float*>(b + L.scales), L.ldb, c, d, q, stream);
 }
 
-// The backend entries' part (plugin.cu, native/emu/gemm.cc): gemm_unsupported as the call's error, and
-// the launch.
+// The backend entries' part (plugin.cu, native/emu/gemm.cc): SPEC's checks of p, then gemm_unsupported,
+// as the call's error; and the launch.
 inline int gemm_refuse(const fp8k_gemm& p, fp8k_call* c) {
+  if (int s = fp8k_check_gemm(&p, c)) return s;
   const char* why = gemm_unsupported(p);
   return why ? fp8k_fail(c, FP8K_ERR_ARGUMENT, "gemm: %s", why) : FP8K_OK;
 }

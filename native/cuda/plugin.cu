@@ -156,7 +156,6 @@ int cast_transpose(const void* x, int x_dtype, const fp8k_quant* p, uint8_t* q_r
 
 // SPEC §4: 'nt', promoted (gemm.cuh).
 int gemm(const uint8_t* a, const float* sa, const uint8_t* b, const float* sb, const float* cm, void* d, const fp8k_gemm* p, fp8k_call* c) {
-  if (int s = fp8k_check_gemm(p, c)) return s;
   if (int s = fp8k::cuda::gemm_refuse(*p, c)) return s;
   fp8k::cuda::gemm(a, sa, b, sb, cm, d, *p, stream_of(c));
   return launched(c, "gemm");
@@ -166,7 +165,6 @@ int gemm(const uint8_t* a, const float* sa, const uint8_t* b, const float* sb, c
 // here (pageable memory: the copy has taken it when cudaMemcpyAsync returns).
 size_t pack_b_bytes(const fp8k_gemm* p) { return fp8k::cuda::gemm_packed(*p).bytes; }
 int pack_b(const uint8_t* b, const float* sb, const fp8k_gemm* p, uint8_t* packed, fp8k_call* c) {
-  if (int s = fp8k_check_gemm(p, c)) return s;
   if (int s = fp8k::cuda::gemm_refuse(*p, c)) return s;
   fp8k_packed_header h;
   fp8k_packed_init(&h, fp8k::cuda::kGemmPackTag, p, fp8k::cuda::gemm_packed(*p).bytes);
