@@ -10,10 +10,12 @@ export type ErrorCode =
   | 'ERR_TRANSPORT'
   | 'ERR_INTERNAL';
 
-const CODES = new Set<string>([
+/** Every code, in a fixed order (the mpi transport sends a code as its index here). */
+export const ERROR_CODES: readonly ErrorCode[] = [
   'ERR_ARGUMENT', 'ERR_SHAPE', 'ERR_DTYPE', 'ERR_NON_FINITE',
   'ERR_BACKEND_UNAVAILABLE', 'ERR_OUT_OF_MEMORY', 'ERR_CUDA', 'ERR_TRANSPORT', 'ERR_INTERNAL',
-]);
+];
+const CODES = new Set<string>(ERROR_CODES);
 
 export class Fp8kitError extends Error {
   readonly code: ErrorCode;

@@ -10,7 +10,7 @@ import { Cluster, DispatchInput, Received } from '../moe/cluster.js';
 import { quantizeSync, QuantizedTensor } from '../quant.js';
 import type { Tensor } from '../tensor.js';
 import { benchDispatch, combineInputs, DispatchBenchOptions, DispatchBenchResult, makeActivations, makeRouting } from './dispatch.js';
-import { collectGarbage, median } from './harness.js';
+import { collectGarbage, median, timeAsync } from './harness.js';
 
 export interface MpiDispatchBenchResult {
   options: DispatchBenchOptions;
@@ -26,16 +26,11 @@ export interface MpiDispatchBenchResult {
   sameTraffic: boolean;
 }
 
-async function timeS(fn: () => Promise<unknown>): Promise<number> {
-  const t0 = process.hrtime.bigint();
-  await fn();
-  return Number(process.hrtime.bigint() - t0) / 1e9;
-}
-
 /** The result on rank 0; undefined on the others. */
 export async function benchDispatchMpi(o: DispatchBenchOptions, nodeOf: string | undefined): Promise<MpiDispatchBenchResult | undefined> {
   const R = o.nodes * o.gpus;
-  const cluster = await new Cluster({ nodes: o.nodes, gpusPerNode: o.gpus }, { transport: 'mpi', numExperts: o.experts, backend: o.backend, nodeOf: (nodeOf ?? process.env.FP8KIT_MPI_NODE ?? 'shared') as 'shared' }).connect();
+  const how = nodeOf ?? process.env.FP8KIT_MPI_NODE ?? 'shared';  // as Cluster reads it
+  const cluster = await new Cluster({ nodes: o.nodes, gpusPerNode: o.gpus }, { transport: 'mpi', numExperts: o.experts, backend: o.backend, nodeOf: how as 'shared' }).connect();
   const me = cluster.rank;
   const [routing] = makeRouting(o, [me]);
   const x = makeActivations(o, me);
@@ -52,8 +47,8 @@ export async function benchDispatchMpi(o: DispatchBenchOptions, nodeOf: string |
   for (let rep = 0; rep < o.reps; rep++) {
     collectGarbage();
     let rec: Received[] | undefined;
-    times[2 * rep] = await timeS(async () => (rec = await cluster.dispatch([input], { payload: o.payload, into: lastRec })));
-    times[2 * rep + 1] = await timeS(async () => (lastOut = await cluster.combine(y, rec!, { into: lastOut })));
+    times[2 * rep] = await timeAsync(async () => (rec = await cluster.dispatch([input], { payload: o.payload, into: lastRec })));
+    times[2 * rep + 1] = await timeAsync(async () => (lastOut = await cluster.combine(y, rec!, { into: lastOut })));
     lastRec = rec!;
   }
   // Rank 0 gathers the times, then measures sim while the others wait for its word to finish.
@@ -79,7 +74,7 @@ export async function benchDispatchMpi(o: DispatchBenchOptions, nodeOf: string |
   const mpiModel = dStats.modelSeconds + cStats.modelSeconds;
   const mpiGbps = bytes / both / 1e9;
   return {
-    options: o, ranks: R, nodeOf: nodeOf ?? process.env.FP8KIT_MPI_NODE ?? 'shared',
+    options: o, ranks: R, nodeOf: how,
     mpi: { dispatchS: median(d), combineS: median(c), bothS: both, payloadBytes: bytes, gbps: mpiGbps, modelSeconds: mpiModel, stats: { dispatch: dStats, combine: cStats } },
     sim: { dispatchS: sim.dispatch.medianS, combineS: sim.combine.medianS, bothS: sim.both.medianS, payloadBytes: simBytes, gbps: sim.both.gbps, modelSeconds: simModel },
     ofSim: mpiGbps / sim.both.gbps,

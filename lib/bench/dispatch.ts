@@ -16,7 +16,7 @@ import { routeSync } from '../moe/route.js';
 import type { TrafficStats } from '../moe/traffic.js';
 import { quantizeSync, QuantizedTensor } from '../quant.js';
 import { allocateOutput, Tensor, tensor } from '../tensor.js';
-import { collectGarbage, copyOf, median, timeMs, uniforms } from './harness.js';
+import { collectGarbage, copyOf, median, timeAsync, timeMs, uniforms } from './harness.js';
 
 export interface MoeShape {
   nodes: number;
@@ -285,12 +285,6 @@ function peakRss(): number {
 
 function bytesOf(ts: (Tensor | undefined)[]): number {
   return ts.reduce((s, t) => s + (t ? t.data.byteLength : 0), 0);
-}
-
-async function timeAsync(fn: () => Promise<unknown>): Promise<number> {
-  const t0 = process.hrtime.bigint();
-  await fn();
-  return Number(process.hrtime.bigint() - t0) / 1e9;
 }
 
 /** Builds the cluster, the routing and the inputs (quantized beforehand for an FP8 payload). */

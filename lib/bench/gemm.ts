@@ -7,7 +7,7 @@
 import { availableParallelism } from 'node:os';
 
 import type { BackendName } from '../backends.js';
-import { uploadSync } from '../device.js';
+import { isDeviceBackend, uploadSync } from '../device.js';
 import type { Fp8kitError } from '../errors.js';
 import { gemmSync } from '../gemm.js';
 import { native } from '../native.js';
@@ -72,7 +72,7 @@ export function benchGemm(o: GemmBenchOptions): GemmBenchRow[] {
   const peerNames: GemmPeerName[] = o.peers ? ['onednn', 'openblas'] : [];
   const rows: GemmBenchRow[] = [];
   // A device backend's operands and outputs stay on the device (uploaded once), so no copy is timed.
-  const device = o.backend === 'cuda' || o.backend === 'cuda-emu';
+  const device = isDeviceBackend(o.backend);
   const place = (q: QuantizedTensor): QuantizedTensor =>
     device ? ({ ...q, data: uploadSync(q.data as never, { backend: o.backend }), scales: uploadSync(q.scales as never, { backend: o.backend }) } as QuantizedTensor) : q;
   for (const [m, n, k] of o.shapes) {

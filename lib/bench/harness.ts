@@ -36,6 +36,13 @@ export function timeMs(fn: () => void): number {
   return Number(process.hrtime.bigint() - t0) / 1e6;
 }
 
+/** Seconds an asynchronous call takes to settle. */
+export async function timeAsync(fn: () => Promise<unknown>): Promise<number> {
+  const t0 = process.hrtime.bigint();
+  await fn();
+  return Number(process.hrtime.bigint() - t0) / 1e9;
+}
+
 /**
  * A full collection before each case: the garbage of the one before (a peer's hundreds of MB) is
  * otherwise swept by V8's background threads during the next measurement, on the same cores.

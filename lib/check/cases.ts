@@ -6,6 +6,7 @@
  */
 import { backends } from '../backends.js';
 import { castFromFp8Sync, castToBf16Sync, castToFp8Sync } from '../cast.js';
+import { isDeviceBackend } from '../device.js';
 import { Fp8kitError } from '../errors.js';
 import { calcDiff, GemmLayout, gemmSync } from '../gemm.js';
 import { groupedGemmContiguousSync, groupedGemmMaskedSync } from '../grouped.js';
@@ -15,6 +16,7 @@ import { routeSync } from '../moe/route.js';
 import { packWeightsSync } from '../pack.js';
 import { castTransposeSync, dequantizeSync, QuantizedTensor, quantizeSync, Tile } from '../quant.js';
 import { Fp8Format, Tensor, tensor } from '../tensor.js';
+import { uniforms } from '../bench/harness.js';
 
 export interface CheckRow {
   op: string;
@@ -32,15 +34,6 @@ export interface CheckOptions {
   backend: string;
   seed: number;
   quick: boolean;
-}
-
-/** A seeded xorshift stream of uniforms in [0, 1). */
-function uniforms(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13, s ^= s >>> 17, s ^= s << 5;
-    return (s >>> 0) / 4294967296;
-  };
 }
 
 /** Normal values times 2^e for e in [-spread, spread]: a range the scales must follow. */
@@ -70,14 +63,19 @@ function below(d: number, bar: number): { ok: boolean; detail: string } {
   return { ok: d < bar, detail: `calcDiff ${d === 0 ? '0' : d.toExponential(2)}` };
 }
 
+/** A backend that can be checked here: known and available, else the error saying which and why. */
+export function checkableBackend(name: string): void {
+  const info = backends().find((b) => b.name === name);
+  if (!info) throw new Fp8kitError('ERR_ARGUMENT', `check: no backend '${name}' (have: ${backends().map((b) => b.name).join(', ')})`);
+  if (!info.available) throw new Fp8kitError('ERR_BACKEND_UNAVAILABLE', `check: backend '${name}' is unavailable here: ${info.reason}`);
+}
+
 /** The checks of one backend, in order; each row catches its own errors (an exception is a failure). */
 export function runChecks(o: CheckOptions, progress?: (row: CheckRow) => void): CheckRow[] {
-  const info = backends().find((b) => b.name === o.backend);
-  if (!info) throw new Fp8kitError('ERR_ARGUMENT', `check: no backend '${o.backend}' (have: ${backends().map((b) => b.name).join(', ')})`);
-  if (!info.available) throw new Fp8kitError('ERR_BACKEND_UNAVAILABLE', `check: backend '${o.backend}' is unavailable here: ${info.reason}`);
+  checkableBackend(o.backend);
   const backend = o.backend as 'cpu';
   const onGpu = backend === ('cuda' as string);
-  const cudaLike = onGpu || backend === ('cuda-emu' as string);
+  const cudaLike = isDeviceBackend(backend);  // the CUDA kernels: promoted GEMMs only, no column-tile dequantize
   const rows: CheckRow[] = [];
   let n = 0;
   // fn: '' (bits equal) or where they differ; a measure against the bar; or why the backend does not offer the case.

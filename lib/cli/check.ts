@@ -1,8 +1,7 @@
 /** `fp8kit check [--backend B] [--seed S] [--quick] [--json]`: lib/check/cases.ts as a table; exit 1 on any failure. */
 import { parseArgs } from 'node:util';
 
-import { backends } from '../backends.js';
-import { CheckRow, runChecks, runClusterChecks } from '../check/cases.js';
+import { checkableBackend, CheckRow, runChecks, runClusterChecks } from '../check/cases.js';
 import { Fp8kitError } from '../errors.js';
 
 export const CHECK_USAGE = `  check                every operation of a backend against ref on seeded random inputs: bit for bit
@@ -28,9 +27,7 @@ export async function runCheck(args: string[]): Promise<number> {
   const seed = v.seed === undefined ? (Math.random() * 2 ** 32) >>> 0 : Number(v.seed);
   if (!Number.isSafeInteger(seed) || seed < 0) throw new Fp8kitError('ERR_ARGUMENT', `check: --seed needs a non-negative integer; got '${v.seed}'`);
   const o = { backend: v.backend ?? 'cpu', seed, quick: v.quick === true };
-  const info = backends().find((b) => b.name === o.backend);
-  if (!info) throw new Fp8kitError('ERR_ARGUMENT', `check: no backend '${o.backend}' (have: ${backends().map((b) => b.name).join(', ')})`);
-  if (!info.available) throw new Fp8kitError('ERR_BACKEND_UNAVAILABLE', `check: backend '${o.backend}' is unavailable here: ${info.reason}`);
+  checkableBackend(o.backend);  // before the header line
   const json = v.json === true;
   const line = (r: CheckRow) => `${(r.result === 'pass' ? 'ok' : r.result === 'fail' ? 'FAIL' : 'n/a').padEnd(5)} ${r.op.padEnd(22)} ${r.case.padEnd(52)} ${r.bar.padEnd(22)} ${r.detail} (${r.ms} ms)`;
   if (!json) process.stdout.write(`fp8kit check: backend ${o.backend} against ref, seed ${seed}${o.quick ? ', quick' : ''}\n`);

@@ -216,8 +216,13 @@ export class Cluster {
 
   /** @internal mpi: every rank's numbers at rank 0, undefined elsewhere (the dispatch benchmark's gather and release). */
   async gatherAtZero(values: Float64Array, timeoutSeconds: number): Promise<Float64Array[] | undefined> {
+    return gatherAtZero(await this.mpiLink(), this.ranks, values, timeoutSeconds);
+  }
+
+  /** mpi: this process's link, connecting first if need be. */
+  private async mpiLink(): Promise<MpiLink> {
     await this.connect();
-    return gatherAtZero(this.connected!, this.ranks, values, timeoutSeconds);
+    return this.connected!;
   }
 
   /** Payload bytes per link and the cost-model time, summed since the cluster was made or resetStats() (mpi: the whole cluster's, the same on every rank). */
@@ -282,7 +287,7 @@ export class Cluster {
 
   /** mpi: this process's part of the dispatch the whole cluster plans alike (lib/moe/mpi.ts). */
   private async dispatchMpi(inputs: DispatchInput[], payload: 'fp8' | 'bf16', format: Fp8Format, alignment: number | undefined, into: Received[] | undefined, fn: string): Promise<Received[]> {
-    const link = await this.connect().then(() => this.connected!);
+    const link = await this.mpiLink();
     const me = link.rank, R = this.ranks, G = this.topology.gpusPerNode, N = this.topology.nodes;
     const seq = link.begin(fn);
     // This rank's checks; a failure is announced in the header, so every rank fails before data moves.
@@ -331,8 +336,8 @@ export class Cluster {
     // Data and scales together, one exchange a hop: hop 1 over the rail, hop 2 over the node.
     const parts: { src: Tensor; rowBytes: number; dtype: Tensor['dtype']; cols: number; reuse?: ArrayBufferLike }[] = [{ src: rows.data, rowBytes: g.dataBytes, dtype: fmt, cols: H, reuse: reuse[0] }];
     if (g.scaleBytes) parts.push({ src: rows.scales!, rowBytes: g.scaleBytes, dtype: 'f32', cols: g.scaleCols, reuse: reuse[1] });
-    const perPeer = (ts: Tensor[], counts: Int32Array, skip = -1) => {
-      const b = ts.map((t) => blocks(t, counts, skip));
+    const perPeer = (ts: Tensor[], counts: Int32Array) => {
+      const b = ts.map((t) => blocks(t, counts));
       return Array.from(counts, (_, q) => b.map((x) => x[q]));
     };
     const ibSends: Tensor[] = [], nvlSends: Tensor[] = [], out: Tensor[] = [];
@@ -421,7 +426,7 @@ export class Cluster {
 
   /** mpi: this process's part of the combine the whole cluster plans alike. */
   private async combineMpi(y: Tensor<'bf16'>[], received: Received[], o: CombineOptions, fn: string): Promise<Tensor<'bf16'>[]> {
-    const link = await this.connect().then(() => this.connected!);
+    const link = await this.mpiLink();
     const me = link.rank, R = this.ranks, G = this.topology.gpusPerNode, N = this.topology.nodes;
     const seq = link.begin(fn);
     let h: DispatchHandle | undefined, ys: Tensor<'bf16'> | undefined, layout: 'tokens' | 'expanded' = 'tokens', weighted = false, failure: unknown;

@@ -6,8 +6,8 @@
  * communicator, each hop one exchange of per-peer buffers packed and unpacked by the backend's copyRows
  * and reduceRows. Same rows, same order, same reductions as `sim`: the same bits and the same stats.
  */
-import { callAsync as callNative, ErrorCode, Fp8kitError } from '../errors.js';
-import { MpiBuffers, mpiStatus, native } from '../native.js';
+import { callAsync, ERROR_CODES, ErrorCode, Fp8kitError } from '../errors.js';
+import { MpiBuffers, native } from '../native.js';
 import type { Tensor } from '../tensor.js';
 import { CombinePlan, DispatchPlan } from './plan.js';
 import { RowList } from './rows.js';
@@ -27,7 +27,6 @@ let shutdownHooked = false;
 const MAGIC = 0x46503858;
 export const HEADER_INTS = 16;
 const MESSAGE_BYTES = 256;
-const CODES: ErrorCode[] = ['ERR_ARGUMENT', 'ERR_SHAPE', 'ERR_DTYPE', 'ERR_NON_FINITE', 'ERR_BACKEND_UNAVAILABLE', 'ERR_OUT_OF_MEMORY', 'ERR_CUDA', 'ERR_TRANSPORT', 'ERR_INTERNAL'];
 
 /** Fields of the header every rank sends before an operation (the rest of the 16 ints are the operation's). */
 export const H_MAGIC = 0, H_OP = 1, H_SEQ = 2, H_STATUS = 3;
@@ -39,16 +38,14 @@ export class MpiLink {
   private seq = 0;
   private constructor(readonly handle: object, readonly rank: number, readonly timeoutSeconds: number) {}
 
-  /** Makes the cluster's communicators (every process of the job must, with the same topology). */
+  /** Makes the cluster's communicators (every process of the job must, with the same topology); Cluster has checked that the transport is available. */
   static async connect(node: number, nodes: number, gpusPerNode: number, timeoutSeconds: number): Promise<MpiLink> {
-    const s = mpiStatus();
-    if (!s.available) throw new Fp8kitError('ERR_BACKEND_UNAVAILABLE', `Cluster: the mpi transport is unavailable: ${s.reason}`);
     if (!shutdownHooked) {
       shutdownHooked = true;
       // MPI_Finalize waits for every process of the job: bounded, so that no process hangs in exit.
       process.on('exit', (code) => native().mpiShutdown(Math.max(10, 2 * timeoutSeconds), code));
     }
-    const { handle } = await callNative(() => native().mpiComms(node, nodes, gpusPerNode, timeoutSeconds));
+    const { handle } = await callAsync(() => native().mpiComms(node, nodes, gpusPerNode, timeoutSeconds));
     return new MpiLink(handle, native().mpiRank(handle), timeoutSeconds);
   }
 
@@ -61,7 +58,7 @@ export class MpiLink {
   /** Messages to and from every peer of a communicator (null: none; an array: several, in order), tagged by operation and step. */
   async exchange(which: Comm, sends: MpiBuffers[], recvs: MpiBuffers[], seq: number, step: number, timeoutSeconds = this.timeoutSeconds): Promise<void> {
     try {
-      await callNative(() => native().mpiExchange(this.handle, which, sends, recvs, (seq % 2000) * 16 + step, timeoutSeconds));
+      await callAsync(() => native().mpiExchange(this.handle, which, sends, recvs, (seq % 2000) * 16 + step, timeoutSeconds));
     } catch (e) {
       if (e instanceof Fp8kitError && e.code === 'ERR_TRANSPORT') {
         this.broken = e.message;
@@ -81,7 +78,7 @@ export class MpiLink {
     mine[H_MAGIC] = MAGIC, mine[H_SEQ] = seq;
     if (failure !== undefined) {
       const err = failure instanceof Fp8kitError ? failure : new Fp8kitError('ERR_INTERNAL', String(failure));
-      mine[H_STATUS] = 1 + Math.max(0, CODES.indexOf(err.code));
+      mine[H_STATUS] = 1 + Math.max(0, ERROR_CODES.indexOf(err.code));
       new TextEncoder().encodeInto(err.message.slice(0, MESSAGE_BYTES / 2), new Uint8Array(mine.buffer, 4 * HEADER_INTS, MESSAGE_BYTES));
     }
     const all = Array.from({ length: ranks }, () => new Int32Array(mine.length));
@@ -95,7 +92,7 @@ export class MpiLink {
       }
       if (h[H_STATUS]) {
         const text = new TextDecoder().decode(new Uint8Array(h.buffer, 4 * HEADER_INTS, MESSAGE_BYTES)).replace(/\0+$/, '');
-        throw new Fp8kitError(CODES[h[H_STATUS] - 1] ?? 'ERR_INTERNAL', `rank ${r} failed, so no rank sent anything: ${text}`);
+        throw new Fp8kitError(ERROR_CODES[h[H_STATUS] - 1] ?? 'ERR_INTERNAL', `rank ${r} failed, so no rank sent anything: ${text}`);
       }
     }
     return all;
@@ -197,8 +194,6 @@ export interface RankCombine {
   first: RowList;
   /** My partials for each source node a (rail peer a), a block each in order of a; my own node's stay. */
   partCount: Int32Array;
-  /** Where my own node's partials start among mine. */
-  ownStart: number;
   /** Partials I receive from each node's forwarder of my rail. */
   partRecv: Int32Array;
   /** Reduction 2 at me: over the received partials (source b) and my own (b = my node). */
@@ -229,24 +224,25 @@ export function rankCombine(plan: CombinePlan, tokens: number[], nodeHit: Uint8A
   }
   // My partials go back to their sources: the rail's ranks of each node, in order of node (the plan's).
   const partCount = new Int32Array(nodes);
-  for (let b2 = 0; b2 < nodes; b2++) {
-    const s = b2 * G + l;
-    for (let t = 0; t < tokens[s]; t++) if (nodeHit[s][t * nodes + a]) partCount[b2]++;
+  for (let b = 0; b < nodes; b++) {
+    const s = b * G + l;
+    for (let t = 0; t < tokens[s]; t++) if (nodeHit[s][t * nodes + a]) partCount[b]++;
   }
-  let ownStart = 0;
-  for (let b2 = 0; b2 < a; b2++) ownStart += partCount[b2];
-  // Reduction 2 at me: for each of my tokens, its node partials in ascending node order.
-  const partRecv = new Int32Array(nodes), own = { at: ownStart };
+  // Reduction 2 at me: for each of my tokens, its node partials in ascending node order; my own node's
+  // come from my partials, after those of the rail's ranks on lower nodes.
+  const partRecv = new Int32Array(nodes);
+  let own = 0;
+  for (let b = 0; b < a; b++) own += partCount[b];
   const second = new RowList(true);
   for (let t = 0; t < tokens[me]; t++) {
     for (let b = 0; b < nodes; b++) {
       if (!nodeHit[me][t * nodes + b]) continue;
-      if (b === a) second.push(b, own.at++);
+      if (b === a) second.push(b, own++);
       else second.push(b, partRecv[b]++);
     }
     second.end();
   }
-  return { ySend: { rowOf: Int32Array.from(rows), count }, yRecv, first: mine, partCount, ownStart, partRecv, second };
+  return { ySend: { rowOf: Int32Array.from(rows), count }, yRecv, first: mine, partCount, partRecv, second };
 }
 
 /** Views of consecutive blocks of `rows`-row counts in t (null for empty blocks, and for `skip`). */
