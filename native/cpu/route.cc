@@ -47,6 +47,22 @@ FP8K_TARGET_AVX512 inline __attribute__((always_inline)) __m512 sigmoid16(__m512
   return _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_add_ps(_mm512_set1_ps(1.0f), exp16(_mm512_sub_ps(_mm512_setzero_ps(), x))));
 }
 
+// Where every lane's |x| <= kNear, every 2^n of exp(-x) is a normal float (|n| <= 126) and no clamp
+// selects, so sigmoid16 is this: the same rounded operations, the negation folded in exactly
+// ((-x) c = x (-c), and (-x) + y = y - x), 2^n from n's bits.
+constexpr float kNear = 87.0f;
+FP8K_TARGET_AVX512 inline __attribute__((always_inline)) __m512 sigmoid16_near(__m512 x) {
+  const __m512 n = _mm512_roundscale_ps(_mm512_add_ps(_mm512_mul_ps(x, _mm512_set1_ps(-1.44269504f)), _mm512_set1_ps(0.5f)), _MM_FROUND_TO_NEG_INF);
+  const __m512 r = _mm512_add_ps(_mm512_sub_ps(_mm512_mul_ps(n, _mm512_set1_ps(-0.693359375f)), x), _mm512_mul_ps(n, _mm512_set1_ps(2.12194440e-4f)));
+  __m512 q = _mm512_set1_ps(1.9875691500e-4f);
+  for (float c : {1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f})
+    q = _mm512_add_ps(_mm512_mul_ps(q, r), _mm512_set1_ps(c));
+  const __m512 p = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(q, _mm512_mul_ps(r, r)), r), _mm512_set1_ps(1.0f));
+  // n + 2^23 + 127 is exact and holds n + 127 in its low bits: shifted into the exponent, that is 2^n
+  const __m512 pow2n = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_castps_si512(_mm512_add_ps(n, _mm512_set1_ps(8388735.0f))), 23));
+  return _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_add_ps(_mm512_set1_ps(1.0f), _mm512_mul_ps(p, pow2n)));
+}
+
 // exp(x - m) over n elements: softmax's numerators (the sigmoid gate's scores come from sigmoid_row_avx512).
 FP8K_TARGET_AVX512 void exp_row_avx512(const float* x, size_t n, float m, float* s) {
   size_t i = 0;
@@ -70,10 +86,16 @@ inline void insert(float* best, int* ids, int& have, int k, float v, int id) {
   best[j] = v, ids[j] = id;
 }
 
-// One thread's working rows.
+// Tokens a thread takes through each stage of the pick together (a few KiB each: the batch stays in L1).
+constexpr size_t kBatch = 8;
+
+// One token's working rows.
 struct Scratch {
   std::vector<float> x, s, sel, group_best, group_top, best, cand;
   std::vector<int> group_ids, kept, ids, cand_ids, rank;
+  const float* pick_sel = nullptr;  // sel, or s without a bias
+  int groups = 0, n = 0;            // kept groups, candidates
+  float floor = 0;
   explicit Scratch(const fp8k_route* p)
       : x(p->experts), s(p->experts), sel(p->experts), group_best(std::max(p->topk_groups, p->groups)), group_top(2 * (size_t)p->groups), best(p->topk), cand(p->experts + 16), group_ids(p->topk_groups),
         kept(p->groups), ids(std::max(p->topk, 32)), cand_ids(p->experts + 16), rank(std::max(p->groups, 32)) {}
@@ -146,6 +168,41 @@ FP8K_TARGET_AVX512 void top2_avx512(const float* v, int n, float* best, float* s
   *second = _mm512_reduce_max_ps(_mm512_mask_mov_ps(hi, (__mmask16)(eq & -eq), lo));
 }
 
+// top2_avx512 for 8 groups at once (per a multiple of 16): each lane's top two per group, then the
+// groups' lanes merged pairwise in 4 rounds of shuffles, two groups a vector, four, eight, then
+// neighbours, where 8 separate reductions would take 16. The top two of a union: the larger best, and
+// the larger of the smaller best and both seconds.
+FP8K_TARGET_AVX512 inline void merge2(__m512 h1, __m512 l1, __m512 h2, __m512 l2, __m512* h, __m512* l) {
+  *h = _mm512_max_ps(h1, h2);
+  *l = _mm512_max_ps(_mm512_min_ps(h1, h2), _mm512_max_ps(l1, l2));
+}
+FP8K_TARGET_AVX512 void top2_groups8_avx512(const float* v, int per, float* best, float* second) {
+  __m512 hi[8], lo[8];
+  for (int g = 0; g < 8; g++) {
+    hi[g] = _mm512_loadu_ps(v + (size_t)g * per), lo[g] = _mm512_set1_ps(-INFINITY);
+    for (int i = 16; i < per; i += 16) {
+      const __m512 x = _mm512_loadu_ps(v + (size_t)g * per + i);
+      lo[g] = _mm512_max_ps(lo[g], _mm512_min_ps(hi[g], x));
+      hi[g] = _mm512_max_ps(hi[g], x);
+    }
+  }
+  // groups 2m, 2m+1 -> m: [2m in lanes 0-7, 2m+1 in 8-15], from their 256-bit halves
+  for (int m = 0; m < 4; m++)
+    merge2(_mm512_shuffle_f32x4(hi[2 * m], hi[2 * m + 1], 0x44), _mm512_shuffle_f32x4(lo[2 * m], lo[2 * m + 1], 0x44),
+           _mm512_shuffle_f32x4(hi[2 * m], hi[2 * m + 1], 0xEE), _mm512_shuffle_f32x4(lo[2 * m], lo[2 * m + 1], 0xEE), &hi[m], &lo[m]);
+  // -> 128-bit quarter q of vector m holds group 4m + q
+  for (int m = 0; m < 2; m++)
+    merge2(_mm512_shuffle_f32x4(hi[2 * m], hi[2 * m + 1], 0x88), _mm512_shuffle_f32x4(lo[2 * m], lo[2 * m + 1], 0x88),
+           _mm512_shuffle_f32x4(hi[2 * m], hi[2 * m + 1], 0xDD), _mm512_shuffle_f32x4(lo[2 * m], lo[2 * m + 1], 0xDD), &hi[m], &lo[m]);
+  // -> in quarter q, lanes 0-1 group q, lanes 2-3 group q + 4
+  merge2(_mm512_shuffle_ps(hi[0], hi[1], 0x44), _mm512_shuffle_ps(lo[0], lo[1], 0x44), _mm512_shuffle_ps(hi[0], hi[1], 0xEE), _mm512_shuffle_ps(lo[0], lo[1], 0xEE), &hi[0], &lo[0]);
+  // -> neighbours: lanes 4q and 4q + 2 hold groups q and q + 4
+  merge2(hi[0], lo[0], _mm512_permute_ps(hi[0], 0xB1), _mm512_permute_ps(lo[0], 0xB1), &hi[0], &lo[0]);
+  const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 2, 6, 10, 14, 0, 0, 0, 0, 0, 0, 0, 0);
+  _mm256_storeu_ps(best, _mm512_castps512_ps256(_mm512_permutexvar_ps(order, hi[0])));
+  _mm256_storeu_ps(second, _mm512_castps512_ps256(_mm512_permutexvar_ps(order, lo[0])));
+}
+
 // Logits e..e+16 of a row (lanes outside t zero) as f32.
 FP8K_TARGET_AVX512 inline __m512 logits16(const void* row, bool bf16, int e, __mmask16 t) {
   return bf16 ? _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(t, static_cast<const uint16_t*>(row) + e)), 16))
@@ -175,8 +232,10 @@ FP8K_TARGET_AVX512 bool sigmoid_row_avx512(const void* row, bool bf16, int E, co
   for (int e = 0; e < E; e += 16) {
     const __mmask16 t = tail(E - e);
     const __m512 v = logits16(row, bf16, e, t);
-    bad |= nonfinite16(v, t);
-    const __m512 y = sigmoid16(v);
+    // |v| > kNear, inf or NaN in some lane: the general path (lanes outside t are zero)
+    const bool far = _mm512_cmp_ps_mask(_mm512_abs_ps(v), _mm512_set1_ps(kNear), _CMP_NLE_UQ);
+    if (far) bad |= nonfinite16(v, t);
+    const __m512 y = far ? sigmoid16(v) : sigmoid16_near(v);
     // plain stores where they can be: a masked store does not forward to the loads that follow
     t == 0xFFFF ? _mm512_storeu_ps(s + e, y) : _mm512_mask_storeu_ps(s + e, t, y);
     if (!bias) continue;
@@ -234,17 +293,22 @@ FP8K_TARGET_AVX512 void pick_rounds(float* cand, int n, int k, int* ids, const i
   }
 }
 
-// Steps 2 to 6 with 16 lanes: group maxima by vector reductions, then topk rounds of "first position
-// holding the maximum" over the kept groups' experts laid out in ascending id (so ties go to the lower id).
-// sel: the selection scores (w.s plus the bias, or w.s itself).
-FP8K_TARGET_AVX512 void pick_avx512(const fp8k_route* p, bool bias, const float* sel, Scratch& w, int32_t* idx, float* weights) {
+// Steps 2 to 6 with 16 lanes, in three stages so that a batch of tokens can run each stage in turn:
+// one token's pick is a chain of dependent reductions, and tokens side by side let the core overlap
+// them. w.sel: the selection scores (w.s plus the bias, or w.s itself).
+//
+// Stage 1: group maxima by vector reductions, then the topkGroups best groups, and the floor below
+// which no expert can be among the k best.
+FP8K_TARGET_AVX512 void rank_groups_avx512(const fp8k_route* p, bool bias, Scratch& w) {
   const int E = p->experts, G = p->groups, per = E / G, k = p->topk;
-  const float* s = w.s.data();
+  const float* sel = w.pick_sel;
   // Each group's best and second best (counting repeats) first, all groups independent of each other,
   // then the topkGroups best groups.
   float* best = w.group_top.data();
   float* second = best + G;
-  if (bias && per % 16 == 0) {
+  if (bias && per % 16 == 0 && G == 8) {
+    top2_groups8_avx512(sel, per, best, second);
+  } else if (bias && per % 16 == 0) {
     for (int g = 0; g < G; g++) top2_avx512(sel + (size_t)g * per, per, &best[g], &second[g]);
   } else {
     for (int g = 0; g < G; g++) {
@@ -265,6 +329,7 @@ FP8K_TARGET_AVX512 void pick_avx512(const fp8k_route* p, bool bias, const float*
     std::copy(w.group_ids.begin(), w.group_ids.begin() + groups, w.kept.begin());
     std::sort(w.kept.begin(), w.kept.begin() + groups);
   }
+  w.groups = groups;
   // Every kept group holds two experts at or above its second best, so at least 2 x groups experts are at
   // or above the least of those: when that covers k, the k best are among them, and only they are kept
   // as candidates (in ascending id, so the tie rule holds) — about 2k of the 128 at DeepSeek-V3's shape.
@@ -273,26 +338,39 @@ FP8K_TARGET_AVX512 void pick_avx512(const fp8k_route* p, bool bias, const float*
     floor = INFINITY;
     for (int i = 0; i < groups; i++) floor = second[w.kept[i]] < floor ? second[w.kept[i]] : floor;
   }
+  w.floor = floor;
+}
+
+// Stage 2: the kept groups' experts at or above the floor, in ascending id, into w.cand.
+FP8K_TARGET_AVX512 void gather_candidates_avx512(const fp8k_route* p, Scratch& w) {
+  const int per = p->experts / p->groups;
+  const float* sel = w.pick_sel;
   int n = 0;
   const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  for (int i = 0; i < groups; i++)
+  for (int i = 0; i < w.groups; i++)
     for (int j = 0, e = w.kept[i] * per; j < per; j += 16) {
       const __m512 v = _mm512_maskz_loadu_ps(tail(per - j), sel + e + j);
-      const __mmask16 keep = _mm512_mask_cmp_ps_mask(tail(per - j), v, _mm512_set1_ps(floor), _CMP_GE_OQ);
+      const __mmask16 keep = _mm512_mask_cmp_ps_mask(tail(per - j), v, _mm512_set1_ps(w.floor), _CMP_GE_OQ);
       // compress in registers, then a plain store: a compressing store to memory is microcoded on Zen 4
       _mm512_storeu_ps(w.cand.data() + n, _mm512_maskz_compress_ps(keep, v));
       _mm512_storeu_si512(w.cand_ids.data() + n, _mm512_maskz_compress_epi32(keep, _mm512_add_epi32(iota, _mm512_set1_epi32(e + j))));
       n += __builtin_popcount(keep);
     }
+  w.n = n;
+}
+
+// Stage 3: the k best candidates in order, then their weights.
+FP8K_TARGET_AVX512 void pick_candidates_avx512(const fp8k_route* p, Scratch& w, int32_t* idx, float* weights) {
+  const int n = w.n;
   if (n <= 32) {  // few: each candidate's rank is its place (candidates arrive in ascending id)
     int* rank = w.rank.data();
     (n <= 16 ? rank_avx512<1> : rank_avx512<2>)(w.cand.data(), n, rank);
     int* place = w.ids.data();
     for (int i = 0; i < n; i++) place[rank[i]] = w.cand_ids[i];
   } else {
-    pick_rounds(w.cand.data(), n, k, w.ids.data(), w.cand_ids.data());
+    pick_rounds(w.cand.data(), n, p->topk, w.ids.data(), w.cand_ids.data());
   }
-  weigh(p, s, w.ids.data(), idx, weights);
+  weigh(p, w.s.data(), w.ids.data(), idx, weights);
 }
 
 // Steps 2 to 6 for one token, from its scores w.s.
@@ -323,13 +401,44 @@ void pick(const fp8k_route* p, const float* bias, Scratch& w, int32_t* idx, floa
   weigh(p, s, w.ids.data(), idx, weights);
 }
 
+// Step 1 (and 2 where the pick is vectorized) for one row of logits into w; false if a logit is not finite.
+bool score_row(const fp8k_route* p, int level, const void* row, bool bf16, const float* bias, Scratch& w) {
+  const size_t E = p->experts;
+  const bool sigmoid = p->score_func == FP8K_SCORE_SIGMOID;
+  float* s = w.s.data();
+  w.pick_sel = bias ? w.sel.data() : s;
+  if (level >= FP8K_SIMD_AVX512 && sigmoid) return sigmoid_row_avx512(row, bf16, (int)E, bias, s, w.sel.data());
+  float* x = w.x.data();
+  float m = -INFINITY;
+  bool finite = true;
+  if (level >= FP8K_SIMD_AVX512) {
+    finite = load_avx512(row, bf16, (int)E, x, &m);
+  } else {
+    for (size_t e = 0; e < E; e++) {
+      x[e] = load_elem(row, bf16, e);
+      finite &= isfinite(x[e]);
+      m = x[e] > m ? x[e] : m;
+    }
+  }
+  if (!finite) return false;
+  scores(level, x, E, sigmoid, m, s);
+  if (!sigmoid) {
+    float sum = 0;
+    for (size_t e = 0; e < E; e++) sum += s[e];  // ascending expert order, as ref sums
+    for (size_t e = 0; e < E; e++) s[e] = s[e] / sum;
+  }
+  if (level >= FP8K_SIMD_AVX512 && bias)  // pick() adds the bias itself
+    for (size_t e = 0; e < E; e++) w.sel[e] = s[e] + bias[e];
+  return true;
+}
+
 }  // namespace
 
 int route(const void* logits, int dtype, const float* bias, const fp8k_route* p, int32_t* topk_idx, float* topk_weights, fp8k_call* c) {
   if (int s = fp8k_check_route(p, c)) return s;
   const size_t E = p->experts;
   if (int s = fp8k_check_bias(bias, p, c)) return s;
-  const bool bf16 = dtype == FP8K_BF16, sigmoid = p->score_func == FP8K_SCORE_SIGMOID;
+  const bool bf16 = dtype == FP8K_BF16;
   const int level = fp8k_cpu_vector_level();
   if (!p->has_bias) bias = nullptr;
   std::atomic<size_t> bad{SIZE_MAX};
@@ -337,48 +446,24 @@ int route(const void* logits, int dtype, const float* bias, const fp8k_route* p,
     size_t seen = bad.load();
     while (t < seen && !bad.compare_exchange_weak(seen, t)) {}
   };
+  // Tokens in batches: each pick stage runs across the batch before the next one.
+  const size_t batch = level >= FP8K_SIMD_AVX512 ? kBatch : 1;
   parallel_units(p->tokens, p->tokens * E, [&](size_t t0, size_t t1) {
-    Scratch w(p);
-    std::vector<float>& x = w.x;
-    std::vector<float>& s = w.s;
-    for (size_t t = t0; t < t1; t++) {
-      const void* row = static_cast<const char*>(logits) + t * E * (bf16 ? 2 : 4);
-      if (level >= FP8K_SIMD_AVX512 && sigmoid) {
-        if (!sigmoid_row_avx512(row, bf16, (int)E, bias, s.data(), w.sel.data())) {
+    std::vector<Scratch> ws(batch, Scratch(p));
+    for (size_t b0 = t0; b0 < t1; b0 += batch) {
+      const size_t b1 = std::min(b0 + batch, t1);
+      for (size_t t = b0; t < b1; t++)
+        if (!score_row(p, level, static_cast<const char*>(logits) + t * E * (bf16 ? 2 : 4), bf16, bias, ws[t - b0])) {
           note_bad(t);
           return;
         }
-        pick_avx512(p, bias, bias ? w.sel.data() : s.data(), w, topk_idx + t * p->topk, topk_weights + t * p->topk);
+      if (level < FP8K_SIMD_AVX512) {
+        pick(p, bias, ws[0], topk_idx + b0 * p->topk, topk_weights + b0 * p->topk);
         continue;
       }
-      float m = -INFINITY;
-      bool finite = true;
-      if (level >= FP8K_SIMD_AVX512) {
-        finite = load_avx512(row, bf16, (int)E, x.data(), &m);
-      } else {
-        for (size_t e = 0; e < E; e++) {
-          x[e] = load_elem(logits, bf16, t * E + e);
-          finite &= isfinite(x[e]);
-          m = x[e] > m ? x[e] : m;
-        }
-      }
-      if (!finite) {
-        note_bad(t);
-        return;
-      }
-      scores(level, x.data(), E, sigmoid, m, s.data());
-      if (!sigmoid) {
-        float sum = 0;
-        for (size_t e = 0; e < E; e++) sum += s[e];  // ascending expert order, as ref sums
-        for (size_t e = 0; e < E; e++) s[e] = s[e] / sum;
-      }
-      if (level >= FP8K_SIMD_AVX512) {
-        if (bias)
-          for (size_t e = 0; e < E; e++) w.sel[e] = s[e] + bias[e];
-        pick_avx512(p, bias, bias ? w.sel.data() : s.data(), w, topk_idx + t * p->topk, topk_weights + t * p->topk);
-      } else {
-        pick(p, bias, w, topk_idx + t * p->topk, topk_weights + t * p->topk);
-      }
+      for (size_t t = b0; t < b1; t++) rank_groups_avx512(p, bias, ws[t - b0]);
+      for (size_t t = b0; t < b1; t++) gather_candidates_avx512(p, ws[t - b0]);
+      for (size_t t = b0; t < b1; t++) pick_candidates_avx512(p, ws[t - b0], topk_idx + t * p->topk, topk_weights + t * p->topk);
     }
   });
   if (bad.load() != SIZE_MAX) {
