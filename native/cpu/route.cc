@@ -98,7 +98,7 @@ struct Scratch {
   float floor = 0;
   explicit Scratch(const fp8k_route* p)
       : x(p->experts), s(p->experts), sel(p->experts), group_best(std::max(p->topk_groups, p->groups)), group_top(2 * (size_t)p->groups), best(p->topk), cand(p->experts + 16), group_ids(p->topk_groups),
-        kept(p->groups), ids(std::max(p->topk, 32)), cand_ids(p->experts + 16), rank(std::max(p->groups, 32)) {}
+        kept(std::max(p->groups, 16)), ids(std::max(p->topk, 32)), cand_ids(p->experts + 16), rank(std::max(p->groups, 32)) {}
 };
 
 // A row of logits as f32 into x; returns whether all are finite, and their maximum in *m.
@@ -176,7 +176,7 @@ FP8K_TARGET_AVX512 inline void merge2(__m512 h1, __m512 l1, __m512 h2, __m512 l2
   *h = _mm512_max_ps(h1, h2);
   *l = _mm512_max_ps(_mm512_min_ps(h1, h2), _mm512_max_ps(l1, l2));
 }
-FP8K_TARGET_AVX512 void top2_groups8_avx512(const float* v, int per, float* best, float* second) {
+FP8K_TARGET_AVX512 inline __attribute__((always_inline)) void top2_groups8_avx512(const float* v, int per, __m512* best, __m512* second) {
   __m512 hi[8], lo[8];
   for (int g = 0; g < 8; g++) {
     hi[g] = _mm512_loadu_ps(v + (size_t)g * per), lo[g] = _mm512_set1_ps(-INFINITY);
@@ -198,9 +198,10 @@ FP8K_TARGET_AVX512 void top2_groups8_avx512(const float* v, int per, float* best
   merge2(_mm512_shuffle_ps(hi[0], hi[1], 0x44), _mm512_shuffle_ps(lo[0], lo[1], 0x44), _mm512_shuffle_ps(hi[0], hi[1], 0xEE), _mm512_shuffle_ps(lo[0], lo[1], 0xEE), &hi[0], &lo[0]);
   // -> neighbours: lanes 4q and 4q + 2 hold groups q and q + 4
   merge2(hi[0], lo[0], _mm512_permute_ps(hi[0], 0xB1), _mm512_permute_ps(lo[0], 0xB1), &hi[0], &lo[0]);
+  // group g to lane g; lanes 8-15 -inf
   const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 2, 6, 10, 14, 0, 0, 0, 0, 0, 0, 0, 0);
-  _mm256_storeu_ps(best, _mm512_castps512_ps256(_mm512_permutexvar_ps(order, hi[0])));
-  _mm256_storeu_ps(second, _mm512_castps512_ps256(_mm512_permutexvar_ps(order, lo[0])));
+  *best = _mm512_mask_permutexvar_ps(_mm512_set1_ps(-INFINITY), 0xFF, order, hi[0]);
+  *second = _mm512_mask_permutexvar_ps(_mm512_set1_ps(-INFINITY), 0xFF, order, lo[0]);
 }
 
 // Logits e..e+16 of a row (lanes outside t zero) as f32.
@@ -297,6 +298,26 @@ FP8K_TARGET_AVX512 void pick_rounds(float* cand, int n, int k, int* ids, const i
 // one token's pick is a chain of dependent reductions, and tokens side by side let the core overlap
 // them. w.sel: the selection scores (w.s plus the bias, or w.s itself).
 //
+// Stage 1 for 8 groups with a bias (DeepSeek-V3's gate), in registers from the selection scores on:
+// the group scores' ranks computed in all lanes at once, the kept groups and the floor from masks.
+FP8K_TARGET_AVX512 void rank_groups8_avx512(const fp8k_route* p, Scratch& w) {
+  __m512 best, second;
+  top2_groups8_avx512(w.pick_sel, p->experts / 8, &best, &second);
+  const __m512 score = _mm512_add_ps(best, second);
+  __m512i rank = _mm512_setzero_si512();
+  for (int j = 0; j < 8; j++) {  // +1 where group j beats the lane's group (a tie: where the lane is after j)
+    const __m512 b = _mm512_permutexvar_ps(_mm512_set1_epi32(j), score);
+    const __mmask16 beats = _mm512_cmp_ps_mask(b, score, _CMP_GT_OQ) | _mm512_mask_cmp_ps_mask((__mmask16)(0xFFFEu << j), b, score, _CMP_EQ_OQ);
+    rank = _mm512_mask_sub_epi32(rank, beats, rank, _mm512_set1_epi32(-1));
+  }
+  const __mmask16 kept = _mm512_mask_cmplt_epi32_mask(0xFF, rank, _mm512_set1_epi32(p->topk_groups));
+  const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  _mm512_storeu_si512(w.kept.data(), _mm512_maskz_compress_epi32(kept, iota));
+  w.groups = __builtin_popcount(kept);
+  // as rank_groups_avx512's floor: the least second best of the kept groups
+  w.floor = p->topk <= 2 * w.groups ? _mm512_reduce_min_ps(_mm512_mask_mov_ps(_mm512_set1_ps(INFINITY), kept, second)) : -INFINITY;
+}
+
 // Stage 1: group maxima by vector reductions, then the topkGroups best groups, and the floor below
 // which no expert can be among the k best.
 FP8K_TARGET_AVX512 void rank_groups_avx512(const fp8k_route* p, bool bias, Scratch& w) {
@@ -306,9 +327,7 @@ FP8K_TARGET_AVX512 void rank_groups_avx512(const fp8k_route* p, bool bias, Scrat
   // then the topkGroups best groups.
   float* best = w.group_top.data();
   float* second = best + G;
-  if (bias && per % 16 == 0 && G == 8) {
-    top2_groups8_avx512(sel, per, best, second);
-  } else if (bias && per % 16 == 0) {
+  if (bias && per % 16 == 0) {
     for (int g = 0; g < G; g++) top2_avx512(sel + (size_t)g * per, per, &best[g], &second[g]);
   } else {
     for (int g = 0; g < G; g++) {
@@ -461,7 +480,10 @@ int route(const void* logits, int dtype, const float* bias, const fp8k_route* p,
         pick(p, bias, ws[0], topk_idx + b0 * p->topk, topk_weights + b0 * p->topk);
         continue;
       }
-      for (size_t t = b0; t < b1; t++) rank_groups_avx512(p, bias, ws[t - b0]);
+      if (bias && p->groups == 8 && p->experts % 128 == 0)
+        for (size_t t = b0; t < b1; t++) rank_groups8_avx512(p, ws[t - b0]);
+      else
+        for (size_t t = b0; t < b1; t++) rank_groups_avx512(p, bias, ws[t - b0]);
       for (size_t t = b0; t < b1; t++) gather_candidates_avx512(p, ws[t - b0]);
       for (size_t t = b0; t < b1; t++) pick_candidates_avx512(p, ws[t - b0], topk_idx + t * p->topk, topk_weights + t * p->topk);
     }
