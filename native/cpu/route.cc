@@ -176,12 +176,13 @@ FP8K_TARGET_AVX512 inline void merge2(__m512 h1, __m512 l1, __m512 h2, __m512 l2
   *h = _mm512_max_ps(h1, h2);
   *l = _mm512_max_ps(_mm512_min_ps(h1, h2), _mm512_max_ps(l1, l2));
 }
-FP8K_TARGET_AVX512 inline __attribute__((always_inline)) void top2_groups8_avx512(const float* v, int per, __m512* best, __m512* second) {
-  __m512 hi[8], lo[8];
+template <int PER>
+FP8K_TARGET_AVX512 inline __attribute__((always_inline)) void top2_groups8_avx512(const float* v, __m512* best, __m512* second) {
+  __m512 hi[8], lo[8];  // a fixed group size, so that these stay in registers
   for (int g = 0; g < 8; g++) {
-    hi[g] = _mm512_loadu_ps(v + (size_t)g * per), lo[g] = _mm512_set1_ps(-INFINITY);
-    for (int i = 16; i < per; i += 16) {
-      const __m512 x = _mm512_loadu_ps(v + (size_t)g * per + i);
+    hi[g] = _mm512_loadu_ps(v + g * PER), lo[g] = _mm512_set1_ps(-INFINITY);
+    for (int i = 16; i < PER; i += 16) {
+      const __m512 x = _mm512_loadu_ps(v + g * PER + i);
       lo[g] = _mm512_max_ps(lo[g], _mm512_min_ps(hi[g], x));
       hi[g] = _mm512_max_ps(hi[g], x);
     }
@@ -300,9 +301,10 @@ FP8K_TARGET_AVX512 void pick_rounds(float* cand, int n, int k, int* ids, const i
 //
 // Stage 1 for 8 groups with a bias (DeepSeek-V3's gate), in registers from the selection scores on:
 // the group scores' ranks computed in all lanes at once, the kept groups and the floor from masks.
+template <int PER>
 FP8K_TARGET_AVX512 void rank_groups8_avx512(const fp8k_route* p, Scratch& w) {
   __m512 best, second;
-  top2_groups8_avx512(w.pick_sel, p->experts / 8, &best, &second);
+  top2_groups8_avx512<PER>(w.pick_sel, &best, &second);
   const __m512 score = _mm512_add_ps(best, second);
   __m512i rank = _mm512_setzero_si512();
   for (int j = 0; j < 8; j++) {  // +1 where group j beats the lane's group (a tie: where the lane is after j)
@@ -480,10 +482,8 @@ int route(const void* logits, int dtype, const float* bias, const fp8k_route* p,
         pick(p, bias, ws[0], topk_idx + b0 * p->topk, topk_weights + b0 * p->topk);
         continue;
       }
-      if (bias && p->groups == 8 && p->experts % 128 == 0)
-        for (size_t t = b0; t < b1; t++) rank_groups8_avx512(p, ws[t - b0]);
-      else
-        for (size_t t = b0; t < b1; t++) rank_groups_avx512(p, bias, ws[t - b0]);
+      const auto stage1 = !bias || p->groups != 8 ? nullptr : p->experts == 128 ? rank_groups8_avx512<16> : p->experts == 256 ? rank_groups8_avx512<32> : p->experts == 512 ? rank_groups8_avx512<64> : nullptr;
+      for (size_t t = b0; t < b1; t++) stage1 ? stage1(p, ws[t - b0]) : rank_groups_avx512(p, bias, ws[t - b0]);
       for (size_t t = b0; t < b1; t++) gather_candidates_avx512(p, ws[t - b0]);
       for (size_t t = b0; t < b1; t++) pick_candidates_avx512(p, ws[t - b0], topk_idx + t * p->topk, topk_weights + t * p->topk);
     }
