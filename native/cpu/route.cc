@@ -134,6 +134,26 @@ FP8K_TARGET_AVX512 void rank_avx512(const float* v, int n, int* rank) {
   }
 }
 
+// The same ranks counted by "greater than" alone, every lane at once, where no two values are equal:
+// then each pair adds exactly one to the sum of the ranks, which is n(n - 1) / 2; an equal pair adds
+// nothing, so a smaller sum sends the caller to rank_avx512. Half the comparisons, and no counts of masks.
+template <int NV>
+FP8K_TARGET_AVX512 bool rank_distinct_avx512(const float* v, int n, int* rank) {
+  __m512 x[NV];
+  __m512i r[NV];
+  for (int q = 0; q < NV; q++) x[q] = _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), tail(n - 16 * q), v + 16 * q), r[q] = _mm512_setzero_si512();
+  for (int j = 0; j < n; j++) {
+    const __m512 b = _mm512_set1_ps(v[j]);
+    for (int q = 0; q < NV; q++) r[q] = _mm512_mask_sub_epi32(r[q], _mm512_cmp_ps_mask(b, x[q], _CMP_GT_OQ), r[q], _mm512_set1_epi32(-1));
+  }
+  __m512i sum = _mm512_setzero_si512();
+  for (int q = 0; q < NV; q++) {
+    sum = _mm512_mask_add_epi32(sum, tail(n - 16 * q), sum, r[q]);
+    _mm512_storeu_si512(rank + 16 * q, r[q]);  // rank holds 16 NV: plain stores forward
+  }
+  return _mm512_reduce_add_epi32(sum) == n * (n - 1) / 2;
+}
+
 // The largest of v[0..n), and (for a group's score with a bias) the second largest counting repeats.
 FP8K_TARGET_AVX512 float max_avx512(const float* v, int n) {
   __m512 m = _mm512_set1_ps(-INFINITY);
@@ -385,7 +405,7 @@ FP8K_TARGET_AVX512 void pick_candidates_avx512(const fp8k_route* p, Scratch& w, 
   const int n = w.n;
   if (n <= 32) {  // few: each candidate's rank is its place (candidates arrive in ascending id)
     int* rank = w.rank.data();
-    (n <= 16 ? rank_avx512<1> : rank_avx512<2>)(w.cand.data(), n, rank);
+    if (!(n <= 16 ? rank_distinct_avx512<1> : rank_distinct_avx512<2>)(w.cand.data(), n, rank)) (n <= 16 ? rank_avx512<1> : rank_avx512<2>)(w.cand.data(), n, rank);
     int* place = w.ids.data();
     for (int i = 0; i < n; i++) place[rank[i]] = w.cand_ids[i];
   } else {
