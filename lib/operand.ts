@@ -2,6 +2,7 @@
 import { BackendName, backendOption } from './backends.js';
 import { DeviceTensor, deviceEmpty, isDeviceTensor } from './device.js';
 import { Fp8kitError } from './errors.js';
+import { describe } from './options.js';
 import { allocateOutput, checkTensor, DType, numel, Tensor } from './tensor.js';
 
 export type Operand<D extends DType = DType> = Tensor<D> | DeviceTensor<D>;
@@ -61,4 +62,30 @@ export function outputOrGiven<D extends DType>(given: unknown, dtype: D, shape: 
     if (!isDeviceTensor(i) && (i.data.buffer === (t as Tensor).data?.buffer))
       throw new Fp8kitError('ERR_ARGUMENT', `${name} shares its buffer with an input`);
   return t;
+}
+
+/**
+ * The outputs of a call that returns several tensors: the fields of `given` (an earlier result of the same
+ * call: each field checked as outputOrGiven checks it, and no two overlapping) or new ones.
+ */
+export function outputsOrGiven<K extends string>(given: unknown, specs: Record<K, [DType, readonly number[]]>, backend: BackendName, inputs: Operand[], name: string): Record<K, Operand> {
+  const keys = Object.keys(specs) as K[];
+  if (given !== undefined && (given === null || typeof given !== 'object' || ArrayBuffer.isView(given) || keys.some((k) => !(k in given))))
+    throw new Fp8kitError('ERR_ARGUMENT', `${name} must be an earlier result of the same call, {${keys.join(', ')}}; got ${describe(given)}`);
+  const out = {} as Record<K, Operand>;
+  keys.forEach((k, i) => {
+    const [dtype, shape] = specs[k];
+    const t = outputOrGiven(given === undefined ? undefined : (given as Record<K, unknown>)[k], dtype, shape, backend, inputs, `${name}.${k}`);
+    for (const j of keys.slice(0, i))
+      if (overlap(t, out[j])) throw new Fp8kitError('ERR_ARGUMENT', `${name}.${k} overlaps ${j} in memory`);
+    out[k] = t;
+  });
+  return out;
+}
+
+/** Whether two host tensors' bytes overlap (views of one arena side by side do not). */
+function overlap(a: Operand, b: Operand): boolean {
+  if (isDeviceTensor(a) || isDeviceTensor(b)) return false;
+  const x = (a as Tensor).data, y = (b as Tensor).data;
+  return x.buffer === y.buffer && x.byteOffset < y.byteOffset + y.byteLength && y.byteOffset < x.byteOffset + x.byteLength;
 }

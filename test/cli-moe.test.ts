@@ -103,12 +103,16 @@ describe('fp8kit bench dispatch', () => {
 });
 
 describe('fp8kit bench route', () => {
-  test('times route (f32 and bf16 logits) and dispatchLayout on DeepSeek-V3 shapes, next to a copy', () => {
+  test('times route (f32 and bf16 logits) and dispatchLayout on DeepSeek-V3 shapes, into and with new outputs, next to a copy', () => {
     const out = JSON.parse(run(['bench', 'route', '--reps', '1', '--json']));
     const rows = out.results.route as { name: string; bytes: number; medianMs: number; gbps: number; copyGbps: number; ofCopy: number }[];
-    expect(rows.map((r) => r.name)).toEqual(['route 4096x256 f32 (V3 gate)', 'route 4096x256 bf16 (V3 gate)', 'dispatchLayout 4096x8 on 2x8 ranks']);
+    // each case into an earlier result, then with new outputs
+    const names = ['route 4096x256 f32 (V3 gate)', 'route 4096x256 bf16 (V3 gate)', 'dispatchLayout 4096x8 on 2x8 ranks'];
+    expect(rows.map((r) => r.name)).toEqual(names.flatMap((n) => [n, `${n} (new output)`]));
     // logits read, ids and weights written; ids read, counts and the token-in-rank map written
-    expect(rows.map((r) => r.bytes)).toEqual([4096 * 256 * 4 + 4096 * 8 * 8, 4096 * 256 * 2 + 4096 * 8 * 8, 4096 * 8 * 4 + (16 + 2 + 256) * 4 + 4096 * 16]);
+    const bytes = [4096 * 256 * 4 + 4096 * 8 * 8, 4096 * 256 * 2 + 4096 * 8 * 8, 4096 * 8 * 4 + (16 + 2 + 256) * 4 + 4096 * 16];
+    expect(rows.map((r) => r.bytes)).toEqual(bytes.flatMap((b) => [b, b]));
+    for (let i = 1; i < rows.length; i += 2) expect((rows[i] as { overInto?: number }).overInto).toBeCloseTo(rows[i].medianMs / rows[i - 1].medianMs, 9);
     for (const r of rows) {
       expect(r.medianMs).toBeGreaterThan(0);
       expect(r.gbps).toBeCloseTo(r.bytes / r.medianMs / 1e6, 9);

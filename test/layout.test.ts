@@ -21,9 +21,9 @@ function counts(idx: Int32Array, T: number, k: number, E: number, nodes: number,
 describe('dispatchLayout (SPEC §7)', () => {
   for (const backend of backends)
     for (const [vname, within] of variants(backend))
-      it(`${backend} (${vname}) counts per rank, node and expert as SPEC says, -1 skipped`, () => {
+      it(`${backend} (${vname}) counts per rank, node and expert as SPEC says, -1 skipped, up to 64 ranks and past`, () => {
         const next = rng(seed(`layout ${backend} ${vname}`));
-        for (const [T, k, nodes, gpus, E] of [[300, 8, 2, 4, 256], [77, 3, 3, 3, 18], [1, 1, 1, 1, 1], [513, 8, 8, 8, 256], [0, 4, 2, 2, 8]]) {
+        for (const [T, k, nodes, gpus, E] of [[300, 8, 2, 4, 256], [77, 3, 3, 3, 18], [1, 1, 1, 1, 1], [513, 8, 8, 8, 256], [0, 4, 2, 2, 8], [90, 6, 5, 16, 160]]) {
           const idx = new Int32Array(T * k);
           for (let t = 0; t < T; t++) {
             const used = new Set<number>();
@@ -52,6 +52,38 @@ describe('dispatchLayout (SPEC §7)', () => {
     const idx = { dtype: 'i32' as const, shape: [1, 1], data: Int32Array.from([0]) };
     expectFp8kitError(() => fp8.dispatchLayoutSync(idx, 10, { nodes: 2, gpusPerNode: 2 }), 'ERR_ARGUMENT', /multiple of the 4 ranks/);
     expectFp8kitError(() => fp8.dispatchLayoutSync(idx, 8, { nodes: 0, gpusPerNode: 2 }), 'ERR_ARGUMENT', /nodes/);
+  });
+
+  it('writes into an earlier result when given one (options.into), on every backend, and checks it', () => {
+    const next = rng(seed('layout into'));
+    const T = 129, k = 8, E = 256, topo = { nodes: 2, gpusPerNode: 8 };
+    const idx = { dtype: 'i32' as const, shape: [T, k], data: Int32Array.from({ length: T * k }, (_, i) => (i % k === 0 ? -1 : next() % E)) };
+    const want = counts(idx.data, T, k, E, 2, 8);
+    for (const backend of backends) {
+      // stale contents: the counts must start from zero, every isTokenInRank byte be written
+      const into = fp8.dispatchLayoutSync(idx, E, topo, { backend: 'ref' });
+      for (const t of [into.tokensPerRank, into.tokensPerNode, into.tokensPerExpert, into.isTokenInRank]) t.data.fill(3);
+      const got = fp8.dispatchLayoutSync(idx, E, topo, { into, backend: backend as fp8.BackendName });
+      expect(got.isTokenInRank).toBe(into.isTokenInRank);
+      expect([...got.tokensPerRank.data]).toEqual(want.rank);
+      expect([...got.tokensPerNode.data]).toEqual(want.node);
+      expect([...got.tokensPerExpert.data]).toEqual(want.expert);
+      expect([...got.isTokenInRank.data]).toEqual(want.inRank);
+    }
+    const good = fp8.dispatchLayoutSync(idx, E, topo);
+    expectFp8kitError(() => fp8.dispatchLayoutSync(idx, E, { nodes: 4, gpusPerNode: 4 }, { into: good }), 'ERR_SHAPE', /options\.into\.tokensPerNode has shape \[2\]; the result has shape \[4\]/);
+    expectFp8kitError(() => fp8.dispatchLayoutSync(idx, E, topo, { into: { ...good, tokensPerExpert: good.tokensPerRank } }), 'ERR_SHAPE', /tokensPerExpert/);
+    expectFp8kitError(() => fp8.dispatchLayoutSync(idx, E, topo, { into: { ...good, tokensPerNode: { dtype: 'i32', shape: [2], data: new Int32Array(good.tokensPerRank.data.buffer, 0, 2) } } }), 'ERR_ARGUMENT', /tokensPerNode overlaps tokensPerRank in memory/);
+    expectFp8kitError(() => fp8.dispatchLayoutSync(idx, E, topo, { into: { tokensPerRank: good.tokensPerRank } as never }), 'ERR_ARGUMENT', /must be an earlier result of the same call/);
+    // views of one arena side by side are fine
+    const arena = new ArrayBuffer(4 * (16 + 2 + E) + T * 16);
+    const views = {
+      tokensPerRank: { dtype: 'i32' as const, shape: [16], data: new Int32Array(arena, 0, 16) },
+      tokensPerNode: { dtype: 'i32' as const, shape: [2], data: new Int32Array(arena, 64, 2) },
+      tokensPerExpert: { dtype: 'i32' as const, shape: [E], data: new Int32Array(arena, 72, E) },
+      isTokenInRank: { dtype: 'u8' as const, shape: [T, 16], data: new Uint8Array(arena, 72 + 4 * E, T * 16) },
+    };
+    expect([...fp8.dispatchLayoutSync(idx, E, topo, { into: views }).tokensPerExpert.data]).toEqual(want.expert);
   });
 
   it('the Promise form gives the same counts', async () => {

@@ -94,6 +94,30 @@ describe('route (SPEC §5)', () => {
     }
   });
 
+  it('writes into an earlier result when given one (options.into), on every backend, and checks it', () => {
+    const T = 37, E = 256;
+    const x = { dtype: 'f32' as const, shape: [T, E], data: logits(T, E, seed('route into'), 'plain') };
+    const gateOpts = { topk: 8, groups: 8, topkGroups: 4, routeScale: 2.5 };
+    for (const backend of backends) {
+      const want = fp8.routeSync(x, { ...gateOpts, backend: 'ref' });
+      // stale contents that a partial write would leave behind
+      const into = { topkIdx: { dtype: 'i32' as const, shape: [T, 8], data: new Int32Array(T * 8).fill(-7) }, topkWeights: { dtype: 'f32' as const, shape: [T, 8], data: new Float32Array(T * 8).fill(NaN) } };
+      const r = fp8.routeSync(x, { ...gateOpts, into, backend: backend as fp8.BackendName });
+      expect(r.topkIdx).toBe(into.topkIdx);
+      expect(r.topkWeights).toBe(into.topkWeights);
+      expect([...into.topkIdx.data]).toEqual([...want.topkIdx.data]);
+      expect([...into.topkWeights.data]).toEqual([...want.topkWeights.data]);
+    }
+    const idx = (shape: number[]) => ({ dtype: 'i32' as const, shape, data: new Int32Array(shape[0] * shape[1]) });
+    const w = { dtype: 'f32' as const, shape: [T, 8], data: new Float32Array(T * 8) };
+    expectFp8kitError(() => fp8.routeSync(x, { ...gateOpts, into: { topkIdx: idx([T, 7]), topkWeights: w } }), 'ERR_SHAPE', /options\.into\.topkIdx has shape \[37, 7\]/);
+    expectFp8kitError(() => fp8.routeSync(x, { ...gateOpts, into: { topkIdx: w, topkWeights: w } as never }), 'ERR_DTYPE', /topkIdx/);
+    const shared = new ArrayBuffer(T * 8 * 4);
+    expectFp8kitError(() => fp8.routeSync(x, { ...gateOpts, into: { topkIdx: { dtype: 'i32', shape: [T, 8], data: new Int32Array(shared) }, topkWeights: { dtype: 'f32', shape: [T, 8], data: new Float32Array(shared) } } }), 'ERR_ARGUMENT', /route: options\.into\.topkWeights overlaps topkIdx in memory/);
+    expectFp8kitError(() => fp8.routeSync(x, { ...gateOpts, into: { topkIdx: idx([T, 8]), topkWeights: { dtype: 'f32', shape: [T, 8], data: new Float32Array(x.data.buffer, 0, T * 8) } } }), 'ERR_ARGUMENT', /shares its buffer with an input/);
+    expectFp8kitError(() => fp8.routeSync(x, { ...gateOpts, into: w as never }), 'ERR_ARGUMENT', /options\.into must be an earlier result of the same call, \{topkIdx, topkWeights\}/);
+  });
+
   it('the Promise form gives the same result', async () => {
     const x = { dtype: 'f32' as const, shape: [64, 256], data: logits(64, 256, seed('route async'), false) };
     const a = await fp8.route(x, { topk: 8, groups: 8, topkGroups: 4, routeScale: 2.5 });

@@ -3,12 +3,14 @@ import type { BackendName } from '../backends.js';
 import { DeviceTensor, Stream, streamHandle } from '../device.js';
 import { Fp8kitError, NativeCall, runAsync, runSync } from '../errors.js';
 import { native } from '../native.js';
-import { checkOperand, nativeArg, newOutput, Operand, operandBackend } from '../operand.js';
+import { checkOperand, nativeArg, Operand, operandBackend, outputsOrGiven } from '../operand.js';
 import { checkOptions } from '../options.js';
 import { Tensor } from '../tensor.js';
 import { checkExperts, checkTopology, Topology } from './topology.js';
 
 export interface DispatchLayoutOptions {
+  /** An earlier result of the same shapes to write into (and return) instead of new tensors. */
+  into?: DispatchLayout<Operand>;
   backend?: BackendName;
   stream?: Stream;
 }
@@ -27,7 +29,7 @@ export interface DispatchLayout<T = Tensor> {
 
 function prepare(topkIdx: Operand, numExperts: number, topology: Topology, opts: DispatchLayoutOptions | undefined): [DispatchLayout<Operand>, NativeCall] {
   const fn = 'dispatchLayout';
-  const o = checkOptions(opts, ['backend', 'stream'], fn);
+  const o = checkOptions(opts, ['into', 'backend', 'stream'], fn);
   const idx = checkOperand(topkIdx, 'topkIdx', ['i32'] as const);
   if (idx.shape.length !== 2 || idx.shape[1] < 1) throw new Fp8kitError('ERR_SHAPE', `${fn}: topkIdx must be [tokens, k] with k >= 1; got [${idx.shape.join(', ')}]`);
   const t = checkTopology(topology, `${fn}: topology`);
@@ -36,12 +38,11 @@ function prepare(topkIdx: Operand, numExperts: number, topology: Topology, opts:
   const stream = streamHandle(o.stream, backend);
   const [tokens, topk] = idx.shape;
   const ranks = t.nodes * t.gpusPerNode;
-  const out = {
-    tokensPerRank: newOutput('i32', [ranks], backend, [idx]),
-    tokensPerNode: newOutput('i32', [t.nodes], backend, [idx]),
-    tokensPerExpert: newOutput('i32', [experts], backend, [idx]),
-    isTokenInRank: newOutput('u8', [tokens, ranks], backend, [idx]),
-  } as DispatchLayout<Operand>;
+  const out = outputsOrGiven(
+    o.into,
+    { tokensPerRank: ['i32', [ranks]], tokensPerNode: ['i32', [t.nodes]], tokensPerExpert: ['i32', [experts]], isTokenInRank: ['u8', [tokens, ranks]] },
+    backend, [idx], `${fn}: options.into`,
+  ) as DispatchLayout<Operand>;
   const params = { tokens, topk, experts, nodes: t.nodes, gpusPerNode: t.gpusPerNode };
   return [out, (a) => native().dispatchLayout(backend, nativeArg(idx), params, nativeArg(out.tokensPerRank), nativeArg(out.tokensPerNode), nativeArg(out.tokensPerExpert), nativeArg(out.isTokenInRank), stream, a)];
 }

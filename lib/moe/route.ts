@@ -3,7 +3,7 @@ import type { BackendName } from '../backends.js';
 import { DeviceTensor, Stream, streamHandle } from '../device.js';
 import { Fp8kitError, NativeCall, runAsync, runSync } from '../errors.js';
 import { native } from '../native.js';
-import { checkOperand, nativeArg, newOutput, Operand, operandBackend } from '../operand.js';
+import { checkOperand, nativeArg, outputsOrGiven, Operand, operandBackend } from '../operand.js';
 import { checkOptions, choice, integer } from '../options.js';
 import { dtypeCode, Tensor } from '../tensor.js';
 
@@ -22,6 +22,8 @@ export interface RouteOptions {
   bias?: Operand<'f32'>;
   /** Weights are multiplied by it (default 1; DeepSeek-V3: 2.5). */
   routeScale?: number;
+  /** An earlier result of the same shapes to write into (and return) instead of new tensors. */
+  into?: Routing<Operand>;
   backend?: BackendName;
   stream?: Stream;
 }
@@ -36,7 +38,7 @@ export interface Routing<T = Tensor> {
 function prepare(logits: Operand, opts: RouteOptions): [Routing<Operand>, NativeCall] {
   const fn = 'route';
   if (opts === undefined) throw new Fp8kitError('ERR_ARGUMENT', `${fn}: options.topk is required`);
-  const o = checkOptions(opts, ['topk', 'groups', 'topkGroups', 'scoreFunc', 'bias', 'routeScale', 'backend', 'stream'], fn);
+  const o = checkOptions(opts, ['topk', 'groups', 'topkGroups', 'scoreFunc', 'bias', 'routeScale', 'into', 'backend', 'stream'], fn);
   const x = checkOperand(logits, 'logits', ['f32', 'bf16'] as const);
   if (x.shape.length !== 2) throw new Fp8kitError('ERR_SHAPE', `${fn}: logits must be [tokens, experts]; got [${x.shape.join(', ')}]`);
   const [tokens, experts] = x.shape;
@@ -51,10 +53,7 @@ function prepare(logits: Operand, opts: RouteOptions): [Routing<Operand>, Native
     throw new Fp8kitError('ERR_SHAPE', `${fn}: options.bias must be [${experts}]; got [${bias.shape.join(', ')}]`);
   const backend = operandBackend(o.backend, bias ? [x, bias] : [x], fn);
   const stream = streamHandle(o.stream, backend);
-  const out = {
-    topkIdx: newOutput('i32', [tokens, topk], backend, [x]),
-    topkWeights: newOutput('f32', [tokens, topk], backend, [x]),
-  } as Routing<Operand>;
+  const out = outputsOrGiven(o.into, { topkIdx: ['i32', [tokens, topk]], topkWeights: ['f32', [tokens, topk]] }, backend, bias ? [x, bias] : [x], `${fn}: options.into`) as Routing<Operand>;
   const params = { tokens, experts, topk, groups, topkGroups, scoreFunc: scoreFunc === 'sigmoid' ? 0 : 1, routeScale };
   return [out, (a) => native().route(backend, nativeArg(x), dtypeCode(x.dtype), bias ? nativeArg(bias) : null, params, nativeArg(out.topkIdx), nativeArg(out.topkWeights), stream, a)];
 }
