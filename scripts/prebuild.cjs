@@ -1,5 +1,6 @@
 // `npm run prebuild`: the prebuilt binaries `npm pack` ships and node-gyp-build loads. prebuildify
-// (N-API, stripped) builds the addon into prebuilds/<platform>-<arch>/; beside it go the libraries the
+// (N-API, stripped) builds the addon into prebuilds/<platform>-<arch>/ (and on linux-x64 a cross-compiled
+// linux-arm64 one); beside it go the libraries the
 // addon opens at run time when they were built: the mpi transport's (built here where mpicxx exists) and
 // the CUDA plugin (npm run build:cuda). Run through npm, so node-gyp and the npm config's nodedir (the
 // local Node headers: nothing is downloaded) are there.
@@ -22,4 +23,11 @@ for (const lib of [path.join(root, 'build', 'Release', 'libfp8kit_mpi.so'), path
   fs.copyFileSync(lib, path.join(dir, path.basename(lib)));
   spawnSync('strip', ['--strip-unneeded', path.join(dir, path.basename(lib))], { stdio: 'inherit' });
 }
-for (const f of fs.readdirSync(dir)) console.log(`prebuild: ${path.join('prebuilds', path.basename(dir), f)} (${(fs.statSync(path.join(dir, f)).size / 1e6).toFixed(1)} MB)`);
+// linux-arm64 too, cross-compiled, where Debian's g++-aarch64-linux-gnu is installed (the portable addon:
+// the cpu backend on the reference kernels; no mpi library or CUDA plugin for it).
+const dirs = [dir];
+if (process.platform === 'linux' && process.arch === 'x64' && spawnSync('aarch64-linux-gnu-g++', ['--version'], { stdio: 'ignore' }).status === 0) {
+  run(process.execPath, [path.join(__dirname, 'build-arm64.cjs'), path.join(root, 'prebuilds', 'linux-arm64', 'fp8kit.node'), '--strip']);
+  dirs.push(path.join(root, 'prebuilds', 'linux-arm64'));
+}
+for (const dir of dirs) for (const f of fs.readdirSync(dir)) console.log(`prebuild: ${path.join('prebuilds', path.basename(dir), f)} (${(fs.statSync(path.join(dir, f)).size / 1e6).toFixed(1)} MB)`);
