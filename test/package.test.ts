@@ -137,6 +137,12 @@ describe('the fp8kit command', () => {
     for (const v of [r.contiguousMs, r.newOutputMs, r.maskedMs, r.denseMs, r.contiguousGflops, r.peakGflops]) expect(v).toBeGreaterThan(0);
     expect(r.contiguousGflops).toBeCloseTo((2 * 2 * 64 * 256 * 256) / r.contiguousMs / 1e6, 6);
     expect(r.ofDense).toBeCloseTo(r.denseMs / r.contiguousMs, 9);
+    // each peer timed on the dense GEMM of the same rows, or named with how to install it
+    for (const name of ['onednn', 'openblas']) {
+      const p = r.peers.find((x: { name: string }) => x.name === name);
+      if (p) expect(p.fp8kitSpeedup).toBeCloseTo(p.ms / r.contiguousMs, 9);
+      else expect(r.notes.join('\n')).toMatch(new RegExp(`${name} not available .*install it with: apt-get install`));
+    }
   }, 120_000);
 
   test('bad usage exits non-zero with a message', () => {

@@ -16,7 +16,7 @@ import type { PackedWeights } from '../packed.js';
 import { quantizeSync, QuantizedTensor } from '../quant.js';
 import { tensor } from '../tensor.js';
 import { copyOf, median, timeMs, uniforms } from './harness.js';
-import { gemmPeer, GemmPeerName, runGemmPeer } from './peers/gemm.js';
+import { GemmPeerName, PeerTime, timePeers } from './peers/gemm.js';
 
 export type Shape = [number, number, number];
 
@@ -49,7 +49,7 @@ export interface GemmBenchRow {
   ofCopy?: number;
   unpackedMs: number;
   packMs: number;
-  peers: { name: string; impl: string; ms: number; fp8kitSpeedup: number }[];
+  peers: PeerTime[];
   notes: string[];
 }
 
@@ -119,20 +119,9 @@ export function benchGemm(o: GemmBenchOptions): GemmBenchRow[] {
       row.copyGbps = copy.copyBytes / median(c) / 1e6;
       row.ofCopy = row.weightGbps / row.copyGbps;
     }
-    for (const name of peerNames) {
-      const peer = gemmPeer(name);
-      if (!peer.exe) {
-        if (!rows.some((r) => r.notes.includes(peer.reason!))) row.notes.push(peer.reason!);
-        continue;
-      }
-      try {
-        const r = runGemmPeer(peer, m, n, k, reps, threads);
-        const ms = median(r.ms);
-        row.peers.push({ name, impl: r.impl, ms, fp8kitSpeedup: ms / packedMs });
-      } catch (e) {
-        row.notes.push(`${name} failed on [${m}, ${n}, ${k}]: ${(e as Error).message.split('\n')[0]}`);
-      }
-    }
+    const compared = timePeers(peerNames, m, n, k, reps, threads, packedMs, rows.flatMap((r) => r.notes));
+    row.peers.push(...compared.peers);
+    row.notes.push(...compared.notes);
     rows.push(row);
   }
   return rows;

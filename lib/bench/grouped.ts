@@ -3,8 +3,12 @@
  * expert shapes — G experts of `m` rows each, gate+up (N 4096, K 7168) and down (N 7168, K 2048) — with
  * the experts' weights packed once: the contiguous layout (with DeepGEMM's 128-row alignment and a padding
  * block per expert, as dispatch lays rows out) and the masked one, next to one dense GEMM of the same
- * useful FLOPs and the peak of the instruction the path runs on, measured in the same run.
+ * useful FLOPs and the peak of the instruction the path runs on, measured in the same run. No peer has a
+ * grouped FP8 GEMM, so the peers (oneDNN's bf16 matmul, OpenBLAS sgemm, where installed) run that dense
+ * GEMM of the same rows and FLOPs.
  */
+import { availableParallelism } from 'node:os';
+
 import type { BackendName } from '../backends.js';
 import { gemmSync } from '../gemm.js';
 import { groupedGemmContiguousSync, groupedGemmMaskedSync } from '../grouped.js';
@@ -14,6 +18,7 @@ import { quantizeSync } from '../quant.js';
 import { tensor } from '../tensor.js';
 import { median, timeMs, uniforms } from './harness.js';
 import { peakKind } from './gemm.js';
+import { GemmPeerName, PeerTime, timePeers } from './peers/gemm.js';
 
 /** [experts, rows per expert, N, K]. */
 export type GroupedShape = [number, number, number, number];
@@ -39,6 +44,10 @@ export interface GroupedBenchRow {
   /** contiguous GFLOP/s over the peak, and over the dense GEMM's. */
   ofPeak: number;
   ofDense: number;
+  /** The peers' dense GEMM of the same rows and FLOPs: median ms, and that over fp8kit's contiguous ms. */
+  peers: PeerTime[];
+  /** Why a peer is missing (with the command that installs it), or how it failed. */
+  notes: string[];
 }
 
 function values(n: number, seed: number): Float32Array {
@@ -46,8 +55,10 @@ function values(n: number, seed: number): Float32Array {
   return Float32Array.from({ length: n }, () => u() - 0.5);
 }
 
-export function benchGroupedGemm(o: { reps: number; backend: BackendName; shapes?: GroupedShape[] }): GroupedBenchRow[] {
+export function benchGroupedGemm(o: { reps: number; backend: BackendName; shapes?: GroupedShape[]; peers?: boolean }): GroupedBenchRow[] {
   const simd = native().cpuSimd();
+  const threads = Number(process.env.FP8KIT_THREADS) || availableParallelism();
+  const peerNames: GemmPeerName[] = o.peers === false ? [] : ['onednn', 'openblas'];
   const rows: GroupedBenchRow[] = [];
   for (const [G, m, n, k] of o.shapes ?? GROUPED_SHAPES) {
     const b = packWeightsSync(quantizeSync(tensor('f32', [G, n, k], values(G * n * k, 1)), { tile: [128, 128], backend: o.backend }), { backend: o.backend });
@@ -70,18 +81,31 @@ export function benchGroupedGemm(o: { reps: number; backend: BackendName; shapes
     const flops = 2 * G * m * n * k;
     const gf = (ms: number) => flops / ms / 1e6;
     const peak = native().benchPeak(peakKind(simd.gemm, m));
-    rows.push({
+    const row: GroupedBenchRow = {
       shape: [G, m, n, k], path: simd.gemm, contiguousMs, contiguousGflops: gf(contiguousMs), newOutputMs, maskedMs, maskedGflops: gf(maskedMs), denseMs, denseGflops: gf(denseMs),
-      peakGflops: peak, ofPeak: gf(contiguousMs) / peak, ofDense: denseMs / contiguousMs,
-    });
+      peakGflops: peak, ofPeak: gf(contiguousMs) / peak, ofDense: denseMs / contiguousMs, peers: [], notes: [],
+    };
+    // a peer's dense GEMM of the same rows and FLOPs
+    const compared = timePeers(peerNames, G * m, n, k, o.reps, threads, contiguousMs, rows.flatMap((r) => r.notes));
+    row.peers.push(...compared.peers);
+    row.notes.push(...compared.notes);
+    rows.push(row);
   }
   return rows;
 }
 
 export function formatGrouped(rows: GroupedBenchRow[], title: string): string {
-  const head = `${'experts x rows x N x K'.padEnd(24)} ${'contiguous ms'.padStart(14)} ${'GFLOP/s'.padStart(8)} ${'of peak'.padStart(8)} ${'new out ms'.padStart(11)} ${'masked ms'.padStart(10)} ${'dense ms'.padStart(9)} ${'of dense'.padStart(9)}`;
+  const peerNames = [...new Set(rows.flatMap((r) => r.peers.map((p) => p.name)))];
+  const head = `${'experts x rows x N x K'.padEnd(24)} ${'contiguous ms'.padStart(14)} ${'GFLOP/s'.padStart(8)} ${'of peak'.padStart(8)} ${'new out ms'.padStart(11)} ${'masked ms'.padStart(10)} ${'dense ms'.padStart(9)} ${'of dense'.padStart(9)}` +
+    peerNames.map((p) => ` ${`${p} ms`.padStart(12)} ${'fp8kit x'.padStart(9)}`).join('');
   return [title, head, ...rows.map((r) =>
-    `${r.shape.join(' x ').padEnd(24)} ${r.contiguousMs.toFixed(2).padStart(14)} ${r.contiguousGflops.toFixed(0).padStart(8)} ${`${(100 * r.ofPeak).toFixed(0)}%`.padStart(8)} ${r.newOutputMs.toFixed(2).padStart(11)} ${r.maskedMs.toFixed(2).padStart(10)} ${r.denseMs.toFixed(2).padStart(9)} ${`${(100 * r.ofDense).toFixed(0)}%`.padStart(9)}`),
+    `${r.shape.join(' x ').padEnd(24)} ${r.contiguousMs.toFixed(2).padStart(14)} ${r.contiguousGflops.toFixed(0).padStart(8)} ${`${(100 * r.ofPeak).toFixed(0)}%`.padStart(8)} ${r.newOutputMs.toFixed(2).padStart(11)} ${r.maskedMs.toFixed(2).padStart(10)} ${r.denseMs.toFixed(2).padStart(9)} ${`${(100 * r.ofDense).toFixed(0)}%`.padStart(9)}` +
+    peerNames.map((name) => {
+      const p = r.peers.find((x) => x.name === name);
+      return p ? ` ${p.ms.toFixed(2).padStart(12)} ${p.fp8kitSpeedup.toFixed(2).padStart(9)}` : ` ${'-'.padStart(12)} ${'-'.padStart(9)}`;
+    }).join('')),
     `path: ${rows[0]?.path ?? '?'}, peak ${rows[0] ? rows[0].peakGflops.toFixed(0) : '-'} GFLOP/s; GFLOP/s count the experts' rows only (not the padding); dense = one GEMM of the same rows and FLOPs on one packed B; of dense = dense time over contiguous time; new out = contiguous with a new output per call (the others reuse theirs with into)`,
+    ...(peerNames.length ? ["peers: the dense GEMM of the same rows and FLOPs (no peer has a grouped FP8 GEMM); fp8kit x = the peer's median over fp8kit's contiguous time (above 1: fp8kit is faster)"] : []),
+    ...rows.flatMap((r) => r.notes),
   ].join('\n');
 }

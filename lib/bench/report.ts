@@ -60,8 +60,8 @@ export function reportHtml(r: ReportInput): string {
       if (peers.length) sections.push(bars(peers, 'fp8kit against its peers (the 100% line is twice as fast as the peer)'));
     } else if (name === 'grouped-gemm') {
       const rows = value as GroupedBenchRow[];
-      sections.push(`<h2>grouped-gemm</h2>`, table(['experts x rows x N x K', 'contiguous ms', 'GFLOP/s', 'of peak', 'new output ms', 'masked ms', 'dense ms'],
-        rows.map((x) => [x.shape.join(' x '), x.contiguousMs.toFixed(2), x.contiguousGflops.toFixed(0), pct(x.ofPeak), x.newOutputMs.toFixed(2), x.maskedMs.toFixed(2), x.denseMs.toFixed(2)])),
+      sections.push(`<h2>grouped-gemm</h2>`, table(['experts x rows x N x K', 'contiguous ms', 'GFLOP/s', 'of peak', 'new output ms', 'masked ms', 'dense ms', 'peers, dense (ms, fp8kit x)'],
+        rows.map((x) => [x.shape.join(' x '), x.contiguousMs.toFixed(2), x.contiguousGflops.toFixed(0), pct(x.ofPeak), x.newOutputMs.toFixed(2), x.maskedMs.toFixed(2), x.denseMs.toFixed(2), (x.peers ?? []).map((p) => `${p.name} ${p.ms.toFixed(2)} (${p.fp8kitSpeedup.toFixed(2)}x)`).join(', ') || '-'])),
       bars(rows.map((x) => ({ label: x.shape.join(' x '), value: x.ofPeak, note: `${x.contiguousGflops.toFixed(0)} GFLOP/s` })), 'grouped GEMM against the instruction peak'));
     } else if (name === 'accumulation') {
       sections.push(`<h2>accumulation</h2>`, studySvg(value as StudyRow[]));

@@ -108,7 +108,7 @@ export function runBench(args: string[]): number | Promise<number> {
   }
   if (names.includes('grouped-gemm')) {
     next('grouped-gemm');
-    const rows = benchGroupedGemm({ reps: opts.reps, backend: opts.backend, shapes: shapeOption<GroupedShape>(v.shape, 4) });
+    const rows = benchGroupedGemm({ reps: opts.reps, backend: opts.backend, shapes: shapeOption<GroupedShape>(v.shape, 4), peers: v['no-peers'] !== true });
     results['grouped-gemm'] = rows;
     if (!json) process.stdout.write(formatGrouped(rows, `grouped-gemm: backend ${opts.backend}, 1D2D e4m3, bf16 out, weights packed, median of ${opts.reps}`) + '\n');
   }

@@ -78,3 +78,30 @@ void fp8k_parallel_tasks(size_t tasks, const std::function<void(size_t, size_t)>
   }
   run_chunks(tasks, (tasks + threads - 1) / threads, fn);
 }
+
+void fp8k_parallel_chunks(size_t units, size_t chunk, size_t elems, const std::function<void(const fp8k_next_chunk&)>& worker) {
+  if (units == 0) return;
+  if (chunk == 0) chunk = 1;
+  size_t threads = static_cast<size_t>(fp8k_parallel_threads());
+  if (threads > (units + chunk - 1) / chunk) threads = (units + chunk - 1) / chunk;
+  std::atomic<size_t> next{0};
+  const fp8k_next_chunk take = [&](size_t& u0, size_t& u1) {
+    u0 = next.fetch_add(chunk, std::memory_order_relaxed);
+    if (u0 >= units) return false;
+    u1 = u0 + chunk < units ? u0 + chunk : units;
+    return true;
+  };
+  std::vector<std::thread> pool;
+  if (threads >= 2 && elems >= FP8K_PARALLEL_MIN) {
+    pool.reserve(threads - 1);
+    for (size_t i = 1; i < threads; i++) {
+      try {
+        pool.emplace_back([&] { worker(take); });
+      } catch (const std::system_error&) {
+        break;  // no thread to be had: the caller takes its chunks
+      }
+    }
+  }
+  worker(take);
+  for (auto& t : pool) t.join();
+}

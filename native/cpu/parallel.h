@@ -16,6 +16,13 @@ void fp8k_parallel_for(size_t n, size_t grain, const std::function<void(size_t, 
 // cost is not a count of elements (a GEMM's column panels).
 void fp8k_parallel_tasks(size_t tasks, const std::function<void(size_t, size_t)>& fn);
 int fp8k_parallel_threads(void);
+
+// Chunks of `chunk` units handed out in order from one counter to up to fp8k_parallel_threads() workers,
+// the caller among them: each worker sets itself up once, then calls next(u0, u1) until it returns
+// false. A worker the machine slows (another process on its core) takes fewer chunks instead of an equal
+// share that everyone waits for. `elems` decides whether threads are worth it, as for fp8k_parallel_for.
+using fp8k_next_chunk = std::function<bool(size_t&, size_t&)>;
+void fp8k_parallel_chunks(size_t units, size_t chunk, size_t elems, const std::function<void(const fp8k_next_chunk&)>& worker);
 // Overrides the count (benchmarks); 0 goes back to the default.
 void fp8k_parallel_set_threads(int n);
 

@@ -14,6 +14,7 @@
 #include "../common/expf.h"
 #include "../common/moe_check.h"
 #include "ops.h"
+#include "parallel.h"
 #include "quant_simd.h"
 #include "simd.h"
 
@@ -482,37 +483,33 @@ int route(const void* logits, int dtype, const float* bias, const fp8k_route* p,
   const bool bf16 = dtype == FP8K_BF16;
   const int level = fp8k_cpu_vector_level();
   if (!p->has_bias) bias = nullptr;
-  std::atomic<size_t> bad{SIZE_MAX};
-  auto note_bad = [&](size_t t) {  // the first bad token, whichever thread finds it
-    size_t seen = bad.load();
-    while (t < seen && !bad.compare_exchange_weak(seen, t)) {}
-  };
-  // Tokens in batches: each pick stage runs across the batch before the next one.
+  std::atomic<bool> bad{false};
+  // Tokens in chunks from a shared counter (chunks of a few batches), each worker with its own rows; a
+  // batch takes each pick stage across its tokens before the next one.
   const size_t batch = level >= FP8K_SIMD_AVX512 ? kBatch : 1;
-  parallel_units(p->tokens, p->tokens * E, [&](size_t t0, size_t t1) {
+  fp8k_parallel_chunks(p->tokens, 8 * kBatch, p->tokens * E, [&](const fp8k_next_chunk& next) {
     std::vector<Scratch> ws(batch, Scratch(p));
-    for (size_t b0 = t0; b0 < t1; b0 += batch) {
-      const size_t b1 = std::min(b0 + batch, t1);
-      for (size_t t = b0; t < b1; t++)
-        if (!score_row(p, level, static_cast<const char*>(logits) + t * E * (bf16 ? 2 : 4), bf16, bias, ws[t - b0])) {
-          note_bad(t);
-          return;
+    for (size_t t0, t1; next(t0, t1);)
+      for (size_t b0 = t0; b0 < t1; b0 += batch) {
+        const size_t b1 = std::min(b0 + batch, t1);
+        for (size_t t = b0; t < b1; t++)
+          if (!score_row(p, level, static_cast<const char*>(logits) + t * E * (bf16 ? 2 : 4), bf16, bias, ws[t - b0])) {
+            bad = true;
+            return;
+          }
+        if (level < FP8K_SIMD_AVX512) {
+          pick(p, bias, ws[0], topk_idx + b0 * p->topk, topk_weights + b0 * p->topk);
+          continue;
         }
-      if (level < FP8K_SIMD_AVX512) {
-        pick(p, bias, ws[0], topk_idx + b0 * p->topk, topk_weights + b0 * p->topk);
-        continue;
+        const auto stage1 = !bias || p->groups != 8 ? nullptr : p->experts == 128 ? rank_groups8_avx512<16> : p->experts == 256 ? rank_groups8_avx512<32> : p->experts == 512 ? rank_groups8_avx512<64> : nullptr;
+        for (size_t t = b0; t < b1; t++) stage1 ? stage1(p, ws[t - b0]) : rank_groups_avx512(p, bias, ws[t - b0]);
+        for (size_t t = b0; t < b1; t++) gather_candidates_avx512(p, ws[t - b0]);
+        for (size_t t = b0; t < b1; t++) pick_candidates_avx512(p, ws[t - b0], topk_idx + t * p->topk, topk_weights + t * p->topk);
       }
-      const auto stage1 = !bias || p->groups != 8 ? nullptr : p->experts == 128 ? rank_groups8_avx512<16> : p->experts == 256 ? rank_groups8_avx512<32> : p->experts == 512 ? rank_groups8_avx512<64> : nullptr;
-      for (size_t t = b0; t < b1; t++) stage1 ? stage1(p, ws[t - b0]) : rank_groups_avx512(p, bias, ws[t - b0]);
-      for (size_t t = b0; t < b1; t++) gather_candidates_avx512(p, ws[t - b0]);
-      for (size_t t = b0; t < b1; t++) pick_candidates_avx512(p, ws[t - b0], topk_idx + t * p->topk, topk_weights + t * p->topk);
-    }
   });
-  if (bad.load() != SIZE_MAX) {
-    const size_t t = bad.load();
-    for (size_t e = 0; e < E; e++)
-      if (!isfinite(load_elem(logits, bf16, t * E + e))) return fp8k_fail_nonfinite_logit(t, (int)e, c);
-  }
+  if (bad)  // the first non-finite logit, in order (a worker stops at the first it meets, not the first there is)
+    for (size_t i = 0; i < p->tokens * E; i++)
+      if (!isfinite(load_elem(logits, bf16, i))) return fp8k_fail_nonfinite_logit(i / E, (int)(i % E), c);
   return FP8K_OK;
 }
 

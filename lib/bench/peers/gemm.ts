@@ -12,6 +12,7 @@ import { join } from 'node:path';
 
 import { cpuFlags } from '../../cpuinfo.js';
 import { packageRoot } from '../../native.js';
+import { median } from '../harness.js';
 
 export interface GemmPeer {
   name: string;
@@ -58,4 +59,35 @@ export function runGemmPeer(peer: GemmPeer, m: number, n: number, k: number, rep
   if (peer.name === 'openblas' && !env.OPENBLAS_CORETYPE && cpuFlags().includes('avx512f')) env.OPENBLAS_CORETYPE = 'SkylakeX';
   const out = execFileSync(peer.exe, [String(m), String(n), String(k), String(reps)], { env, encoding: 'utf8', maxBuffer: 1 << 20 });
   return JSON.parse(out.trim().split('\n').at(-1) ?? '{}');
+}
+
+/** A peer's median time for a shape, and that over fp8kit's (above 1: fp8kit is faster). */
+export interface PeerTime {
+  name: string;
+  impl: string;
+  ms: number;
+  fp8kitSpeedup: number;
+}
+
+/**
+ * The peers on D[M,N] = A·Bᵀ beside fp8kit's median `ms` for the same shape: their times, and a note for
+ * each that is missing (once: `seen` holds the notes earlier rows gave) or failed.
+ */
+export function timePeers(names: GemmPeerName[], m: number, n: number, k: number, reps: number, threads: number, ms: number, seen: string[]): { peers: PeerTime[]; notes: string[] } {
+  const peers: PeerTime[] = [], notes: string[] = [];
+  for (const name of names) {
+    const peer = gemmPeer(name);
+    if (!peer.exe) {
+      if (!seen.includes(peer.reason!)) notes.push(peer.reason!);
+      continue;
+    }
+    try {
+      const r = runGemmPeer(peer, m, n, k, reps, threads);
+      const t = median(r.ms);
+      peers.push({ name, impl: r.impl, ms: t, fp8kitSpeedup: t / ms });
+    } catch (e) {
+      notes.push(`${name} failed on [${m}, ${n}, ${k}]: ${(e as Error).message.split('\n')[0]}`);
+    }
+  }
+  return { peers, notes };
 }
