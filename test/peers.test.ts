@@ -1,14 +1,14 @@
 /**
- * The onnxruntime-node peer of `fp8kit bench quant`: the hand-written ONNX protobuf encoder, checked
- * byte by byte against the protobuf wire format and onnx.proto3, and (when onnxruntime-node is
- * installed: ONNXRUNTIME_NODE_INSTALL=skip npm install --no-save onnxruntime-node) a small blocked
- * QuantizeLinear run through onnxruntime, whose float8 codes must agree with fp8kit's.
+ * The onnxruntime-node peer of `fp8kit bench quant` and `bench cast`: the hand-written ONNX protobuf
+ * encoder, checked byte by byte against the protobuf wire format and onnx.proto3, and (when
+ * onnxruntime-node is installed: ONNXRUNTIME_NODE_INSTALL=skip npm install --no-save onnxruntime-node) a
+ * small blocked QuantizeLinear and Casts run through onnxruntime, whose float8 codes must agree with fp8kit's.
  */
 import { describe, expect, test } from 'vitest';
 
 import { formatTable } from '../dist/bench/harness.js';
-import { encodeModel, ONNX_FLOAT, ONNX_FLOAT8E4M3FN, ProtoWriter, quantizeLinearModel } from '../dist/bench/peers/onnx-model.js';
-import { countDiffering, kernelTimes, loadOnnxruntime, ORT_INSTALL, ortQuantizeLinear } from '../dist/bench/peers/onnxruntime.js';
+import { castModel, encodeModel, ONNX_FLOAT, ONNX_FLOAT8E4M3FN, ONNX_FLOAT8E5M2, ProtoWriter, quantizeLinearModel } from '../dist/bench/peers/onnx-model.js';
+import { countDiffering, kernelTimes, loadOnnxruntime, ORT_INSTALL, ortQuantizeLinear, ortRunModel } from '../dist/bench/peers/onnxruntime.js';
 import { fp8, rng, seed, uniform } from './helpers.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
@@ -126,6 +126,20 @@ describe('ONNX model encoding (onnx.proto3 field numbers)', () => {
     expect(() => quantizeLinearModel(2, 256, 128, new Float32Array(3))).toThrow(RangeError);
   });
 
+  test('the Cast model: to float8 with saturate, then back to float; the first node is the timed one', () => {
+    for (const [format, saturate] of [[ONNX_FLOAT8E4M3FN, true], [ONNX_FLOAT8E5M2, false]] as const) {
+      const m = castModel(1000, format, saturate);
+      expect([m.timedNode, m.timedOp, m.input, m.output]).toEqual(['to_fp8', 'Cast', 'x', 'y']);
+      const graph = one(m.bytes, 7) as Uint8Array;
+      const [a, b] = all(graph, 1) as Uint8Array[];
+      expect([str(one(a, 3)), str(one(a, 4)), str(one(a, 1)), str(one(a, 2))]).toEqual(['to_fp8', 'Cast', 'x', 'q']);
+      const attrs = Object.fromEntries((all(a, 5) as Uint8Array[]).map((x) => [str(one(x, 1)), one(x, 3)]));
+      expect(attrs).toEqual({ to: BigInt(format), saturate: saturate ? 1n : 0n });
+      expect(all(b, 5).map((x) => one(x as Uint8Array, 3))).toEqual([BigInt(ONNX_FLOAT)]);
+      expect(all(graph, 5)).toEqual([]);  // no initializers
+    }
+  });
+
   test('kernel times come from the profiler trace of the named node', () => {
     const trace = [
       { cat: 'Session', name: 'model_run', dur: 999 },
@@ -164,4 +178,32 @@ test.skipIf(!ort.ok)(`onnxruntime-node ${ort.ok ? ort.ort.version : `(not instal
   const diff = countDiffering(ours, r.decoded);
   console.log(`onnxruntime vs fp8kit: ${diff} of ${m * k} codes differ`);
   expect(diff / (m * k)).toBeLessThanOrEqual(0.01);
+});
+
+test.skipIf(!ort.ok)(`onnxruntime-node ${ort.ok ? ort.ort.version : `(not installed, skipped: ${ORT_INSTALL})`}: Cast f32 -> e4m3fn / e5m2 gives fp8kit's codes, but for non-saturating overflow`, () => {
+  if (!ort.ok) return;
+  const u = uniform(rng(seed('ort Cast')));
+  // every magnitude from below the subnormals to past the largest finite values, both signs, inf and NaN
+  const x = Float32Array.from({ length: 8192 }, () => (u() < 0.5 ? -1 : 1) * 2 ** (u() * 44 - 26) * (1 + u()));
+  x.set([Infinity, -Infinity, NaN, 448, 464, 480, 496, 57344, 61440, 61441, 65536]);
+  for (const [format, code, saturate] of [['e4m3', ONNX_FLOAT8E4M3FN, true], ['e4m3', ONNX_FLOAT8E4M3FN, false], ['e5m2', ONNX_FLOAT8E5M2, true], ['e5m2', ONNX_FLOAT8E5M2, false]] as const) {
+    const ours = fp8.castFromFp8Sync(fp8.castToFp8Sync(fp8.tensor('f32', [x.length], x), { format, saturate, backend: 'ref' }), { backend: 'ref' }).data as Float32Array;
+    const r = ortRunModel(ort.ort, castModel(x.length, code, saturate), x, [x.length], 2, 1024);
+    expect(r.kernelMs).toHaveLength(2);
+    expect(ours.filter((v) => v !== 0 && Number.isFinite(v)).length).toBeGreaterThan(x.length / 3);
+    const differ = [...x.keys()].filter((i) => !Object.is(ours[i], r.decoded[i]));
+    if (saturate) {
+      expect(differ.map((i) => x[i]), `${format} saturating`).toEqual([]);
+      continue;
+    }
+    // Where the two part (cuda_fp8.h's __NV_NOSAT against onnxruntime's saturate = 0), and only there:
+    // e4m3 |x| in [480, 496) is NaN for NVIDIA, 448 for onnxruntime; e5m2 |x| in [61440, 65536) is inf
+    // for NVIDIA, NaN for onnxruntime.
+    expect(differ.length, `${format} non-saturating`).toBeGreaterThan(0);
+    for (const i of differ) {
+      const a = Math.abs(x[i]);
+      if (format === 'e4m3') expect([a >= 480 && a < 496, ours[i], r.decoded[i]], `x = ${x[i]}`).toEqual([true, NaN, Math.sign(x[i]) * 448]);
+      else expect([a >= 61440 && a < 65536, ours[i], r.decoded[i]], `x = ${x[i]}`).toEqual([true, Math.sign(x[i]) * Infinity, NaN]);
+    }
+  }
 });

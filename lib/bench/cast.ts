@@ -3,6 +3,7 @@ import type { BackendName } from '../backends.js';
 import { castFromFp8Sync, castToBf16Sync, castToF32Sync, castToFp8Sync } from '../cast.js';
 import { bytesPerElement, DType, Tensor, tensor } from '../tensor.js';
 import { BenchRow, measurePair, uniforms } from './harness.js';
+import { benchCastPeers } from './peers/onnxruntime.js';
 
 export interface BenchOptions {
   n: number;
@@ -47,5 +48,13 @@ export function benchCast(o: BenchOptions): BenchRow[] {
     ['f32 -> bf16', 'f32', 'bf16', (into) => castToBf16Sync(f32, { backend, into }), bf16Out],
     ['bf16 -> f32', 'bf16', 'f32', (into) => castToF32Sync(bf16, { backend, into }), f32Out],
   ];
-  return cases.flatMap(([name, a, b, fn, out]) => measurePair(name, moved(a, b), reps, () => fn(out), () => fn()));
+  const rows = cases.flatMap(([name, a, b, fn, out]) => measurePair(name, moved(a, b), reps, () => fn(out), () => fn()));
+  // the onnxruntime peer's Cast of the same input, against the rows above
+  const peers = benchCastPeers(o, f32.data, (format, saturate) => ({
+    ms: rows.find((r) => r.name === `f32 -> ${format}${saturate ? '' : ' (no saturate)'}`)!.medianMs,
+    decoded: (castFromFp8Sync(castToFp8Sync(f32, { format, saturate, backend: 'ref' })) as Tensor<'f32'>).data,
+  }));
+  rows.push(...peers.rows);
+  if (peers.notes.length) rows[rows.length - 1] = { ...rows[rows.length - 1], notes: [...(rows[rows.length - 1].notes ?? []), ...peers.notes] };
+  return rows;
 }

@@ -1,7 +1,8 @@
 /**
- * A tiny protobuf writer and just enough of onnx.proto3 to build the one model the onnxruntime peer
- * benchmark needs: QuantizeLinear (opset 21) with blocked f32 scales and a FLOAT8E4M3FN zero point,
- * followed by a Cast (onnxruntime cannot hand float8 tensors to JavaScript).
+ * A tiny protobuf writer and just enough of onnx.proto3 to build the two models the onnxruntime peer
+ * benchmarks need: QuantizeLinear (opset 21) with blocked f32 scales and a FLOAT8E4M3FN zero point, and
+ * a Cast to FLOAT8E4M3FN / FLOAT8E5M2; each followed by a Cast back (onnxruntime cannot hand float8
+ * tensors to JavaScript).
  *
  * Field numbers (onnx/onnx.proto3): ModelProto{ir_version=1, graph=7, opset_import=8},
  * OperatorSetIdProto{domain=1, version=2}, GraphProto{node=1, name=2, initializer=5, input=11, output=12},
@@ -15,6 +16,7 @@
 export const ONNX_FLOAT = 1;
 export const ONNX_FLOAT16 = 10;
 export const ONNX_FLOAT8E4M3FN = 17;
+export const ONNX_FLOAT8E5M2 = 19;
 /** AttributeProto.AttributeType.INT. */
 const ATTR_INT = 2;
 
@@ -162,10 +164,10 @@ export function encodeModel(graph: OnnxGraph, opts: { irVersion: number; opset: 
   return w.finish();
 }
 
-export interface QuantizeLinearModel {
-  /** Node names, for finding them in the profiler's trace. */
-  quantizeNode: string;
-  castNode: string;
+export interface PeerModel {
+  /** The node whose kernel time is the peer's, and its op type, for finding it in the profiler's trace. */
+  timedNode: string;
+  timedOp: string;
   input: string;
   output: string;
   bytes: Uint8Array;
@@ -175,7 +177,7 @@ export interface QuantizeLinearModel {
  * x f32 [rows, cols] → QuantizeLinear(x, y_scale [rows, cols/block] f32, y_zero_point float8e4m3fn zeros;
  * axis 1, block_size `block`, saturate 1) → Cast(to `castTo`) → y. Opset 21, IR version 10.
  */
-export function quantizeLinearModel(rows: number, cols: number, block: number, scales: Float32Array, castTo: number = ONNX_FLOAT): QuantizeLinearModel {
+export function quantizeLinearModel(rows: number, cols: number, block: number, scales: Float32Array, castTo: number = ONNX_FLOAT): PeerModel {
   const nb = Math.ceil(cols / block);
   if (scales.length !== rows * nb) throw new RangeError(`quantizeLinearModel: ${scales.length} scales for [${rows}, ${nb}] blocks`);
   const scaleBytes = new Uint8Array(scales.buffer, scales.byteOffset, scales.byteLength);
@@ -192,5 +194,20 @@ export function quantizeLinearModel(rows: number, cols: number, block: number, s
     inputs: [{ name: 'x', elemType: ONNX_FLOAT, dims: [rows, cols] }],
     outputs: [{ name: 'y', elemType: castTo, dims: [rows, cols] }],
   };
-  return { quantizeNode: 'quantize', castNode: 'cast', input: 'x', output: 'y', bytes: encodeModel(graph, { irVersion: 10, opset: 21 }) };
+  return { timedNode: 'quantize', timedOp: 'QuantizeLinear', input: 'x', output: 'y', bytes: encodeModel(graph, { irVersion: 10, opset: 21 }) };
+}
+
+/** x f32 [n] → Cast(to `format`, saturate `saturate`) → Cast(to float) → y. Opset 21, IR version 10. */
+export function castModel(n: number, format: typeof ONNX_FLOAT8E4M3FN | typeof ONNX_FLOAT8E5M2, saturate: boolean): PeerModel {
+  const graph: OnnxGraph = {
+    name: 'fp8kit_peer_cast',
+    nodes: [
+      { name: 'to_fp8', opType: 'Cast', inputs: ['x'], outputs: ['q'], intAttributes: { to: format, saturate: saturate ? 1 : 0 } },
+      { name: 'to_float', opType: 'Cast', inputs: ['q'], outputs: ['y'], intAttributes: { to: ONNX_FLOAT } },
+    ],
+    initializers: [],
+    inputs: [{ name: 'x', elemType: ONNX_FLOAT, dims: [n] }],
+    outputs: [{ name: 'y', elemType: ONNX_FLOAT, dims: [n] }],
+  };
+  return { timedNode: 'to_fp8', timedOp: 'Cast', input: 'x', output: 'y', bytes: encodeModel(graph, { irVersion: 10, opset: 21 }) };
 }

@@ -1,6 +1,7 @@
 /**
- * The onnxruntime-node peer of `fp8kit bench quant`: blocked QuantizeLinear f32 → float8e4m3fn, timed by
- * onnxruntime's own profiler (the QuantizeLinear node's kernel time), as in MEASURING.md "Peers".
+ * The onnxruntime-node peer of `fp8kit bench quant` (blocked QuantizeLinear f32 → float8e4m3fn) and of
+ * `fp8kit bench cast` (Cast f32 → float8e4m3fn / float8e5m2), timed by onnxruntime's own profiler (the
+ * node's kernel time), as in MEASURING.md "Peers".
  *
  * onnxruntime-node is not a dependency of fp8kit (its install script downloads from outside the npm
  * registry); it is loaded with a guarded require when present:
@@ -19,7 +20,7 @@ import { quantizeSync } from '../../quant.js';
 import { Tensor, tensor } from '../../tensor.js';
 import { BenchOptions } from '../cast.js';
 import { BenchRow, copyOf, measure, median, uniforms } from '../harness.js';
-import { ONNX_FLOAT, quantizeLinearModel } from './onnx-model.js';
+import { castModel, ONNX_FLOAT, ONNX_FLOAT8E4M3FN, ONNX_FLOAT8E5M2, PeerModel, quantizeLinearModel } from './onnx-model.js';
 
 export const ORT_INSTALL = 'ONNXRUNTIME_NODE_INSTALL=skip npm install --no-save onnxruntime-node';
 
@@ -99,14 +100,10 @@ export function kernelTimes(trace: unknown, node: string, opType: string): numbe
 }
 
 /**
- * Runs QuantizeLinear(x [rows, cols] f32, scales [rows, cols/block]) → Cast(float) `reps` + 1 times
- * (the first a warm-up), with a copy of `bytes` bytes timed between runs.
+ * Runs `model` on x (dims `dims`) `reps` + 1 times (the first a warm-up), with a copy of `bytes` bytes
+ * timed between runs; the kernel times are the model's timed node's, from onnxruntime's profiler.
  */
-export function ortQuantizeLinear(
-  ort: Ort, x: Float32Array, rows: number, cols: number, block: number, scales: Float32Array, reps: number, bytes: number,
-  threads = availableParallelism(),
-): OrtQuantizeResult {
-  const model = quantizeLinearModel(rows, cols, block, scales, ONNX_FLOAT);
+export function ortRunModel(ort: Ort, model: PeerModel, x: Float32Array, dims: readonly number[], reps: number, bytes: number, threads = availableParallelism()): OrtQuantizeResult {
   const dir = mkdtempSync(join(tmpdir(), 'fp8kit-ort-'));
   const session = ort.newSession();
   const { copy, copyBytes } = copyOf(bytes);
@@ -120,7 +117,7 @@ export function ortQuantizeLinear(
       // Idle pool threads must not spin into the measurements that follow in this process.
       extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
     });
-    const feeds = { [model.input]: ort.tensor('float32', x, [rows, cols]) };
+    const feeds = { [model.input]: ort.tensor('float32', x, dims) };
     const fetches = { [model.output]: null };
     let out = session.run(feeds, fetches, {});
     copy();
@@ -137,8 +134,8 @@ export function ortQuantizeLinear(
     session.endProfiling();
     const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
     if (files.length !== 1) throw new Error(`expected one profile in ${dir}, found ${files.length}`);
-    const all = kernelTimes(JSON.parse(readFileSync(join(dir, files[0]), 'utf8')), model.quantizeNode, 'QuantizeLinear');
-    if (all.length !== reps + 1) throw new Error(`profile holds ${all.length} QuantizeLinear kernel times for ${reps + 1} runs`);
+    const all = kernelTimes(JSON.parse(readFileSync(join(dir, files[0]), 'utf8')), model.timedNode, model.timedOp);
+    if (all.length !== reps + 1) throw new Error(`profile holds ${all.length} ${model.timedOp} kernel times for ${reps + 1} runs`);
     const y = out[model.output];
     if (y.type !== 'float32' || !(y.data instanceof Float32Array)) throw new Error(`Cast output is ${y.type}, not float32`);
     return { kernelMs: all.slice(1), runMs, copyMs, copyBytes, decoded: y.data, threads };
@@ -146,6 +143,14 @@ export function ortQuantizeLinear(
     session.dispose();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** QuantizeLinear(x [rows, cols] f32, scales [rows, cols/block]) → Cast(float), through ortRunModel. */
+export function ortQuantizeLinear(
+  ort: Ort, x: Float32Array, rows: number, cols: number, block: number, scales: Float32Array, reps: number, bytes: number,
+  threads = availableParallelism(),
+): OrtQuantizeResult {
+  return ortRunModel(ort, quantizeLinearModel(rows, cols, block, scales, ONNX_FLOAT), x, [rows, cols], reps, bytes, threads);
 }
 
 /** The peer's BenchRow: bytes over the median kernel time, with the interleaved copy. */
@@ -216,4 +221,35 @@ export function benchQuantPeers(o: BenchOptions, m = 4096, k = 7168, block = 128
     `fp8 codes differing from onnxruntime's (it rounds x / scale, SPEC x * (1 / scale)): ${diff} of ${m * k} (${((100 * diff) / (m * k)).toPrecision(2)}%)`,
   ];
   return [mine, { ...row, notes }];
+}
+
+/**
+ * What `fp8kit bench cast` adds for the onnxruntime peer: its Cast f32 → e4m3fn (saturating and not) and
+ * → e5m2 of the bench's input (kernel time), each against fp8kit's median for the same cast (`mine`, from
+ * the bench's rows) and with how many codes differ from fp8kit's (SPEC §1: cuda_fp8.h's, bit for bit);
+ * or, without onnxruntime-node, the note that says how to install it.
+ */
+export function benchCastPeers(o: BenchOptions, x: Float32Array, mine: (format: 'e4m3' | 'e5m2', saturate: boolean) => { ms: number; decoded: Float32Array }): { rows: BenchRow[]; notes: string[] } {
+  const peer = loadOnnxruntime();
+  if (!peer.ok) return { rows: [], notes: [peer.reason] };
+  const rows: BenchRow[] = [], notes: string[] = [];
+  for (const [format, saturate] of [['e4m3', true], ['e4m3', false], ['e5m2', true]] as const) {
+    const bytes = 5 * x.length;  // f32 read, one byte written
+    const name = `f32 -> ${format}${saturate ? '' : ' (no saturate)'}`;
+    let r: OrtQuantizeResult;
+    try {
+      r = ortRunModel(peer.ort, castModel(x.length, format === 'e4m3' ? ONNX_FLOAT8E4M3FN : ONNX_FLOAT8E5M2, saturate), x, [x.length], o.reps, bytes);
+    } catch (e) {
+      notes.push(`peer onnxruntime-node ${peer.ort.version} failed on Cast ${name}: ${(e as Error).message.split('\n')[0]}`);
+      continue;
+    }
+    const ours = mine(format, saturate);
+    const row = ortRow(`onnxruntime Cast ${name} (kernel time)`, bytes, r);
+    rows.push(row);
+    notes.push(
+      `fp8kit / onnxruntime-node ${peer.ort.version} Cast ${name}: ${(row.medianMs / ours.ms).toFixed(1)}x (fp8kit ${ours.ms.toFixed(2)} ms call time with into; ORT ${row.medianMs.toFixed(2)} ms kernel time, ` +
+        `${r.threads} intra-op threads, session.run median ${median(r.runMs).toFixed(2)} ms); codes differing from fp8kit's: ${countDiffering(ours.decoded, r.decoded)} of ${x.length}`,
+    );
+  }
+  return { rows, notes };
 }
