@@ -1,5 +1,6 @@
-// Splits a range over threads. Plain std::thread per call: the callers already
-// run on libuv worker threads, and a global pool could deadlock or starve them.
+// Splits a range over threads: one team of threads kept between calls, which one call uses at a time
+// (callers run on libuv's worker threads too, several at once); a call that finds the team busy starts
+// threads of its own, so no call waits for another's.
 #pragma once
 #include <stddef.h>
 
