@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -119,6 +119,19 @@ describe('fp8kit bench route', () => {
       expect(r.ofCopy).toBeCloseTo(r.gbps / r.copyGbps, 9);
     }
     expect(out.options.reps).toBe(1);
+  }, 30_000);
+
+  test('--shape TxE times the gate on other shapes; one it cannot take is an error naming why', () => {
+    const out = JSON.parse(run(['bench', 'route', '--shape', '64x256,100x128', '--reps', '1', '--json']));
+    const rows = out.results.route as { name: string; bytes: number }[];
+    expect(rows.filter((r) => !r.name.endsWith('(new output)')).map((r) => r.name)).toEqual([
+      'route 64x256 f32 (V3 gate)', 'route 64x256 bf16 (V3 gate)', 'dispatchLayout 64x8 on 2x8 ranks',
+      'route 100x128 f32 (V3 gate)', 'route 100x128 bf16 (V3 gate)', 'dispatchLayout 100x8 on 2x8 ranks',
+    ]);
+    expect(rows.find((r) => r.name === 'route 100x128 f32 (V3 gate)')!.bytes).toBe(100 * 128 * 4 + 100 * 8 * 8);
+    const bad = spawnSync(process.execPath, [cli, 'bench', 'route', '--shape', '64x7', '--reps', '1'], { encoding: 'utf8' });
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(/groups \(8\) must divide the 7 experts/);
   }, 30_000);
 });
 

@@ -141,6 +141,18 @@ describe('the fp8kit command', () => {
     }
   });
 
+  test('bench quant and cast-transpose take --shape MxK (the 3- and 4-dimension entries go to gemm and grouped-gemm)', () => {
+    const out = JSON.parse(execFileSync(process.execPath, [cli, 'bench', 'quant', 'cast-transpose', '--shape', '256x512,64x64x64', '--reps', '1', '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
+    const names = (rows: { name: string }[]) => rows.map((r) => r.name).filter((n) => !n.endsWith('(new output)') && !n.startsWith('onnxruntime'));
+    expect(names(out.results.quant)).toEqual(['1x128 bf16 [256, 512]', '128x128 bf16 [256, 512]', '1x128 f32 [256, 512]']);
+    expect(names(out.results['cast-transpose'])).toEqual(['1x128 bf16 [256, 512]', '128x128 bf16 [256, 512]']);
+    // bf16 read, e4m3 written, one f32 scale per 1x128 tile
+    expect(out.results.quant[0].bytes).toBe(256 * 512 * 3 + 4 * 256 * 4);
+    const bad = spawnSync(process.execPath, [cli, 'bench', 'quant', '--shape', '256', '--reps', '1'], { encoding: 'utf8' });
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(/--shape takes MxK \(quant, cast-transpose\), TxE \(route\)/);
+  }, 120_000);
+
   test('bench grouped-gemm: contiguous and masked next to a dense GEMM of the same FLOPs and the peak', () => {
     const run = spawnSync(process.execPath, [cli, 'bench', 'grouped-gemm', '--shape', '2x64x256x256', '--reps', '1', '--json'], { encoding: 'utf8' });
     expect(run.stderr).toBe('fp8kit bench: 1/2 grouped-gemm…\nfp8kit bench: 2/2 done\n');  // progress: plain lines off a terminal

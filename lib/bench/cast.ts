@@ -9,6 +9,8 @@ export interface BenchOptions {
   n: number;
   reps: number;
   backend: BackendName;
+  /** `--shape`'s two-dimensional entries: [M, K] for quant and cast-transpose, [tokens, experts] for route. */
+  shapes?: [number, number][];
 }
 
 /** Normal random values (Box–Muller from a fixed-seed xorshift): the data the casts see in practice. */

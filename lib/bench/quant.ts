@@ -33,7 +33,8 @@ const label = ([tr, g]: Tile) => `${tr}x${g}`;
 
 export function benchQuant(o: BenchOptions): BenchRow[] {
   const rows: BenchRow[] = [];
-  for (const [m, k] of DEEPSEEK_SHAPES) {
+  const shapes = o.shapes ?? DEEPSEEK_SHAPES;
+  for (const [m, k] of shapes) {
     const x = randomBf16(m, k, m ^ k);
     for (const tile of [[1, 128], [128, 128]] as Tile[]) {
       const bytes = 2 * m * k + m * k + scaleBytes(m, k, tile);
@@ -41,14 +42,15 @@ export function benchQuant(o: BenchOptions): BenchRow[] {
       rows.push(...measurePair(`${label(tile)} bf16 [${m}, ${k}]`, bytes, o.reps, () => quantizeSync(x, { tile, backend: o.backend, into }), () => quantizeSync(x, { tile, backend: o.backend })));
     }
   }
-  // fp8kit on an f32 [4096, 7168] next to onnxruntime-node's QuantizeLinear of the same input (MEASURING.md "Peers").
-  rows.push(...benchQuantPeers(o));
+  // fp8kit on an f32 [4096, 7168] (or the first --shape) next to onnxruntime-node's QuantizeLinear of the
+  // same input (MEASURING.md "Peers").
+  rows.push(...benchQuantPeers(o, ...(o.shapes ? shapes[0] : [])));
   return rows;
 }
 
 export function benchCastTranspose(o: BenchOptions): BenchRow[] {
   const rows: BenchRow[] = [];
-  for (const [m, k] of DEEPSEEK_SHAPES) {
+  for (const [m, k] of o.shapes ?? DEEPSEEK_SHAPES) {
     const x = randomBf16(m, k, m + k);
     for (const tile of [[1, 128], [128, 128]] as Tile[]) {
       const bytes = 2 * m * k + 2 * m * k + scaleBytes(m, k, tile) + scaleBytes(k, m, tile);

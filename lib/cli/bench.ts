@@ -33,8 +33,8 @@ function shapeOption<T extends number[]>(text: string | undefined, dims: number)
   if (text === undefined) return undefined;
   const all = text.split(',').map((s) => {
     const d = s.split('x').map(Number);
-    if ((d.length !== 3 && d.length !== 4) || !d.every((x) => Number.isSafeInteger(x) && x >= 1))
-      throw new Fp8kitError('ERR_ARGUMENT', `--shape takes MxNxK (gemm) or GxMxNxK (grouped-gemm) with positive integers, comma separated; got '${text}'`);
+    if (d.length < 2 || d.length > 4 || !d.every((x) => Number.isSafeInteger(x) && x >= 1))
+      throw new Fp8kitError('ERR_ARGUMENT', `--shape takes MxK (quant, cast-transpose), TxE (route), MxNxK (gemm) or GxMxNxK (grouped-gemm) with positive integers, comma separated; got '${text}'`);
     return d;
   });
   const mine = all.filter((d) => d.length === dims) as T[];
@@ -81,6 +81,7 @@ export function runBench(args: string[]): number | Promise<number> {
     n: intOption(v.n, '--n', 64 * 1024 * 1024),
     reps: intOption(v.reps, '--reps', 7),
     backend: backendOption(v.backend, 'bench'),
+    shapes: shapeOption<[number, number]>(v.shape, 2),
   };
   const names = parsed.positionals;
   const known = [...Object.keys(BENCHES), 'accumulation', 'gemm', 'grouped-gemm'];

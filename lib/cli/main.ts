@@ -17,7 +17,7 @@ const BENCH_USAGE = `  bench [name…]        microbenchmarks next to a memory c
       --n N            elements per case of cast (default 67108864 = 64 Mi)
       --reps R         timed repetitions; medians are reported (default 7)
       --backend B      backend to measure (default cpu)
-      --shape S        gemm: MxNxK[,…]; grouped-gemm: GxMxNxK[,…] (experts x rows per expert x N x K) instead of DeepSeek-V3's
+      --shape S        instead of DeepSeek-V3's, comma separated, each to the benchmarks of its rank: MxK (quant, cast-transpose), TxE (route: tokens x experts), MxNxK (gemm), GxMxNxK (grouped-gemm: experts x rows per expert x N x K)
       --no-peers       gemm, grouped-gemm: leave out oneDNN and OpenBLAS
       --json           print the results as JSON
       --report FILE    also write them as one self-contained HTML page (tables, charts, a traffic heat map)
