@@ -61,6 +61,11 @@ describe('the fp8kit command', () => {
       expect(r.copyGbps, r.name).toBeGreaterThan(0);
       expect(r.ofCopy).toBeCloseTo(r.gbps / r.copyGbps, 6);
     }
+    for (const r of all as (Row & { medianMs: number; minMs: number; maxMs: number })[]) {
+      expect(r.minMs, r.name).toBeGreaterThan(0);
+      expect(r.minMs, r.name).toBeLessThanOrEqual(r.medianMs);
+      expect(r.maxMs, r.name).toBeGreaterThanOrEqual(r.medianMs);
+    }
     for (const r of rows) {
       expect(r.hugeCopyGbps, r.name).toBeGreaterThan(0);
       expect(r.ofHugeCopy).toBeCloseTo(r.gbps / r.hugeCopyGbps, 6);
@@ -108,6 +113,9 @@ describe('the fp8kit command', () => {
     for (const r of rows) {
       expect(r.path).toBe(addon.cpuSimd().gemm);
       for (const v of [r.packedMs, r.unpackedMs, r.packMs, r.gflops]) expect(v).toBeGreaterThan(0);
+      const t = r as unknown as { packedMinMs: number; packedMaxMs: number };
+      expect(t.packedMinMs).toBeLessThanOrEqual(r.packedMs);
+      expect(t.packedMaxMs).toBeGreaterThanOrEqual(r.packedMs);
       expect(r.ofPeak).toBeCloseTo(r.gflops / r.peakGflops, 10);
       // Each peer either ran or says how to install it.
       for (const peer of ['onednn', 'openblas'])
@@ -160,6 +168,8 @@ describe('the fp8kit command', () => {
     const [r] = out.results['grouped-gemm'];
     expect(r.shape).toEqual([2, 64, 256, 256]);
     for (const v of [r.contiguousMs, r.newOutputMs, r.maskedMs, r.denseMs, r.contiguousGflops, r.peakGflops]) expect(v).toBeGreaterThan(0);
+    expect(r.contiguousMinMs).toBeLessThanOrEqual(r.contiguousMs);
+    expect(r.contiguousMaxMs).toBeGreaterThanOrEqual(r.contiguousMs);
     expect(r.contiguousGflops).toBeCloseTo((2 * 2 * 64 * 256 * 256) / r.contiguousMs / 1e6, 6);
     expect(r.ofDense).toBeCloseTo(r.denseMs / r.contiguousMs, 9);
     // each peer timed on the dense GEMM of the same rows, or named with how to install it

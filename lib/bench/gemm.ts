@@ -39,6 +39,9 @@ export interface GemmBenchRow {
   /** The GEMM path that ran (the cpu backend's tier). */
   path: string;
   packedMs: number;
+  /** The fastest and slowest of the packed GEMM's timed calls. */
+  packedMinMs: number;
+  packedMaxMs: number;
   gflops: number;
   /** The peak (GFLOP/s) of the instruction the path runs on, measured at the start of the run, and gflops over it. */
   peakGflops: number;
@@ -113,7 +116,7 @@ export function benchGemm(o: GemmBenchOptions): GemmBenchRow[] {
     const kind = peakKind(simd.gemm, m);
     const top = device ? NaN : peak(kind);
     const path = device ? `${o.backend} gemm kernel` : simd.gemm;
-    const row: GemmBenchRow = { shape: [m, n, k], path, packedMs, gflops, peakGflops: top, ofPeak: gflops / top, unpackedMs, packMs, peers: [], notes };
+    const row: GemmBenchRow = { shape: [m, n, k], path, packedMs, packedMinMs: Math.min(...t), packedMaxMs: Math.max(...t), gflops, peakGflops: top, ofPeak: gflops / top, unpackedMs, packMs, peers: [], notes };
     if (copy) {
       row.weightGbps = (n * k) / packedMs / 1e6;
       row.copyGbps = copy.copyBytes / median(c) / 1e6;
@@ -130,7 +133,7 @@ export function benchGemm(o: GemmBenchOptions): GemmBenchRow[] {
 export function formatGemm(rows: GemmBenchRow[], title: string): string {
   const peerNames = [...new Set(rows.flatMap((r) => r.peers.map((p) => p.name)))];
   const head =
-    `${'M x N x K'.padEnd(20)} ${'packed ms'.padStart(10)} ${'GFLOP/s'.padStart(8)} ${'of peak'.padStart(8)} ${'weights GB/s'.padStart(12)} ${'of copy'.padStart(8)} ${'unpacked ms'.padStart(12)} ${'pack ms'.padStart(8)}` +
+    `${'M x N x K'.padEnd(20)} ${'packed ms'.padStart(10)} ${'min-max ms'.padStart(15)} ${'GFLOP/s'.padStart(8)} ${'of peak'.padStart(8)} ${'weights GB/s'.padStart(12)} ${'of copy'.padStart(8)} ${'unpacked ms'.padStart(12)} ${'pack ms'.padStart(8)}` +
     peerNames.map((p) => ` ${`${p} ms`.padStart(12)} ${'fp8kit x'.padStart(9)}`).join('');
   const body = rows.map((r) => {
     const peers = peerNames
@@ -140,7 +143,7 @@ export function formatGemm(rows: GemmBenchRow[], title: string): string {
       })
       .join('');
     return (
-      `${r.shape.join(' x ').padEnd(20)} ${r.packedMs.toFixed(2).padStart(10)} ${r.gflops.toFixed(0).padStart(8)} ${Number.isFinite(r.ofPeak) ? `${(100 * r.ofPeak).toFixed(0)}%`.padStart(8) : '-'.padStart(8)} ` +
+      `${r.shape.join(' x ').padEnd(20)} ${r.packedMs.toFixed(2).padStart(10)} ${`${r.packedMinMs.toFixed(2)}-${r.packedMaxMs.toFixed(2)}`.padStart(15)} ${r.gflops.toFixed(0).padStart(8)} ${Number.isFinite(r.ofPeak) ? `${(100 * r.ofPeak).toFixed(0)}%`.padStart(8) : '-'.padStart(8)} ` +
       `${r.weightGbps === undefined ? '-'.padStart(12) : r.weightGbps.toFixed(1).padStart(12)} ${r.ofCopy === undefined ? '-'.padStart(8) : `${(100 * r.ofCopy).toFixed(0)}%`.padStart(8)} ` +
       `${r.unpackedMs.toFixed(2).padStart(12)} ${Number.isFinite(r.packMs) ? r.packMs.toFixed(2).padStart(8) : '-'.padStart(8)}` +
       peers

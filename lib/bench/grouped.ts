@@ -33,6 +33,9 @@ export interface GroupedBenchRow {
   path: string;
   /** Milliseconds (median) and useful GFLOP/s (2·G·m·N·K over the time) of each form. */
   contiguousMs: number;
+  /** The fastest and slowest of the contiguous GEMM's timed calls. */
+  contiguousMinMs: number;
+  contiguousMaxMs: number;
   contiguousGflops: number;
   /** The contiguous GEMM with a new output per call (the other figures reuse theirs with `into`). */
   newOutputMs: number;
@@ -73,8 +76,10 @@ export function benchGroupedGemm(o: { reps: number; backend: BackendName; shapes
     const dense = quantizeSync(tensor('f32', [G * m, k], values(G * m * k, 4)), { backend: o.backend });
     const one = packWeightsSync(quantizeSync(tensor('f32', [n, k], values(n * k, 5)), { tile: [128, 128], backend: o.backend }), { backend: o.backend });
     const out = { c: groupedGemmContiguousSync(a, b, idx), mk: groupedGemmMaskedSync(a3, b, masked), d: gemmSync(dense, one) };
-    const time = (fn: () => void) => median(Array.from({ length: o.reps }, () => timeMs(fn)));
-    const contiguousMs = time(() => groupedGemmContiguousSync(a, b, idx, { into: out.c }));
+    const times = (fn: () => void) => Array.from({ length: o.reps }, () => timeMs(fn));
+    const time = (fn: () => void) => median(times(fn));
+    const contiguous = times(() => groupedGemmContiguousSync(a, b, idx, { into: out.c }));
+    const contiguousMs = median(contiguous);
     const newOutputMs = time(() => groupedGemmContiguousSync(a, b, idx));
     const maskedMs = time(() => groupedGemmMaskedSync(a3, b, masked, { into: out.mk }));
     const denseMs = time(() => gemmSync(dense, one, { into: out.d }));
@@ -82,7 +87,7 @@ export function benchGroupedGemm(o: { reps: number; backend: BackendName; shapes
     const gf = (ms: number) => flops / ms / 1e6;
     const peak = native().benchPeak(peakKind(simd.gemm, m));
     const row: GroupedBenchRow = {
-      shape: [G, m, n, k], path: simd.gemm, contiguousMs, contiguousGflops: gf(contiguousMs), newOutputMs, maskedMs, maskedGflops: gf(maskedMs), denseMs, denseGflops: gf(denseMs),
+      shape: [G, m, n, k], path: simd.gemm, contiguousMs, contiguousMinMs: Math.min(...contiguous), contiguousMaxMs: Math.max(...contiguous), contiguousGflops: gf(contiguousMs), newOutputMs, maskedMs, maskedGflops: gf(maskedMs), denseMs, denseGflops: gf(denseMs),
       peakGflops: peak, ofPeak: gf(contiguousMs) / peak, ofDense: denseMs / contiguousMs, peers: [], notes: [],
     };
     // a peer's dense GEMM of the same rows and FLOPs
@@ -96,10 +101,10 @@ export function benchGroupedGemm(o: { reps: number; backend: BackendName; shapes
 
 export function formatGrouped(rows: GroupedBenchRow[], title: string): string {
   const peerNames = [...new Set(rows.flatMap((r) => r.peers.map((p) => p.name)))];
-  const head = `${'experts x rows x N x K'.padEnd(24)} ${'contiguous ms'.padStart(14)} ${'GFLOP/s'.padStart(8)} ${'of peak'.padStart(8)} ${'new out ms'.padStart(11)} ${'masked ms'.padStart(10)} ${'dense ms'.padStart(9)} ${'of dense'.padStart(9)}` +
+  const head = `${'experts x rows x N x K'.padEnd(24)} ${'contiguous ms'.padStart(14)} ${'min-max ms'.padStart(15)} ${'GFLOP/s'.padStart(8)} ${'of peak'.padStart(8)} ${'new out ms'.padStart(11)} ${'masked ms'.padStart(10)} ${'dense ms'.padStart(9)} ${'of dense'.padStart(9)}` +
     peerNames.map((p) => ` ${`${p} ms`.padStart(12)} ${'fp8kit x'.padStart(9)}`).join('');
   return [title, head, ...rows.map((r) =>
-    `${r.shape.join(' x ').padEnd(24)} ${r.contiguousMs.toFixed(2).padStart(14)} ${r.contiguousGflops.toFixed(0).padStart(8)} ${`${(100 * r.ofPeak).toFixed(0)}%`.padStart(8)} ${r.newOutputMs.toFixed(2).padStart(11)} ${r.maskedMs.toFixed(2).padStart(10)} ${r.denseMs.toFixed(2).padStart(9)} ${`${(100 * r.ofDense).toFixed(0)}%`.padStart(9)}` +
+    `${r.shape.join(' x ').padEnd(24)} ${r.contiguousMs.toFixed(2).padStart(14)} ${`${r.contiguousMinMs.toFixed(2)}-${r.contiguousMaxMs.toFixed(2)}`.padStart(15)} ${r.contiguousGflops.toFixed(0).padStart(8)} ${`${(100 * r.ofPeak).toFixed(0)}%`.padStart(8)} ${r.newOutputMs.toFixed(2).padStart(11)} ${r.maskedMs.toFixed(2).padStart(10)} ${r.denseMs.toFixed(2).padStart(9)} ${`${(100 * r.ofDense).toFixed(0)}%`.padStart(9)}` +
     peerNames.map((name) => {
       const p = r.peers.find((x) => x.name === name);
       return p ? ` ${p.ms.toFixed(2).padStart(12)} ${p.fp8kitSpeedup.toFixed(2).padStart(9)}` : ` ${'-'.padStart(12)} ${'-'.padStart(9)}`;

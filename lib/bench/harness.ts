@@ -10,6 +10,9 @@ export interface BenchRow {
   /** Bytes the operation reads plus bytes it writes. */
   bytes: number;
   medianMs: number;
+  /** The fastest and slowest of the timed calls. */
+  minMs?: number;
+  maxMs?: number;
   gbps: number;
   /** Copy bandwidth (read + write bytes counted) measured interleaved with this case, between typed arrays (MEASURING.md's baseline). */
   copyGbps: number;
@@ -72,7 +75,7 @@ export function copyOf(bytes: number, huge = false): { copy: () => void; copyByt
  * Times each of `fns` (moving `bytes` bytes) and the two copies of the same bytes (copyOf), in turn
  * `reps` times after one warm-up each, so that all of them see the same machine load.
  */
-function timeInTurn(bytes: number, reps: number, fns: (() => void)[], warmups = 1): { plain: number; huge: number; copyBytes: number; hugeBytes: number; t: number[] } {
+function timeInTurn(bytes: number, reps: number, fns: (() => void)[], warmups = 1): { plain: number; huge: number; copyBytes: number; hugeBytes: number; t: number[]; all: number[][] } {
   collectGarbage();
   const plain = copyOf(bytes);
   const huge = copyOf(bytes, true);
@@ -87,20 +90,21 @@ function timeInTurn(bytes: number, reps: number, fns: (() => void)[], warmups = 
     h.push(timeMs(huge.copy));
     fns.forEach((fn, i) => t[i].push(timeMs(fn)));
   }
-  return { plain: median(c), huge: median(h), copyBytes: plain.copyBytes, hugeBytes: huge.copyBytes, t: t.map(median) };
+  return { plain: median(c), huge: median(h), copyBytes: plain.copyBytes, hugeBytes: huge.copyBytes, t: t.map(median), all: t };
 }
 
-function row(name: string, bytes: number, medianMs: number, m: ReturnType<typeof timeInTurn>): BenchRow {
+function row(name: string, bytes: number, times: number[], m: ReturnType<typeof timeInTurn>): BenchRow {
+  const medianMs = median(times);
   const gbps = bytes / medianMs / 1e6;
   const copyGbps = m.copyBytes / m.plain / 1e6;
   const hugeCopyGbps = m.hugeBytes / m.huge / 1e6;
-  return { name, bytes, medianMs, gbps, copyGbps, ofCopy: gbps / copyGbps, hugeCopyGbps, ofHugeCopy: gbps / hugeCopyGbps };
+  return { name, bytes, medianMs, minMs: Math.min(...times), maxMs: Math.max(...times), gbps, copyGbps, ofCopy: gbps / copyGbps, hugeCopyGbps, ofHugeCopy: gbps / hugeCopyGbps };
 }
 
 /** One case: `fn` next to a memory copy of the same bytes. */
 export function measure(name: string, bytes: number, reps: number, fn: () => void): BenchRow {
   const m = timeInTurn(bytes, reps, [fn]);
-  return row(name, bytes, m.t[0], m);
+  return row(name, bytes, m.all[0], m);
 }
 
 /**
@@ -110,7 +114,7 @@ export function measure(name: string, bytes: number, reps: number, fn: () => voi
 export function measurePair(name: string, bytes: number, reps: number, into: () => void, fresh: () => void): BenchRow[] {
   // Steady state: a few calls first, so the pool holds what the collector has taken back.
   const m = timeInTurn(bytes, reps, [into, fresh], 8);
-  return [row(name, bytes, m.t[0], m), { ...row(`${name} (new output)`, bytes, m.t[1], m), overInto: m.t[1] / m.t[0] }];
+  return [row(name, bytes, m.all[0], m), { ...row(`${name} (new output)`, bytes, m.all[1], m), overInto: m.t[1] / m.t[0] }];
 }
 
 export function formatTable(title: string, rows: BenchRow[]): string {
@@ -118,12 +122,12 @@ export function formatTable(title: string, rows: BenchRow[]): string {
   const huge = rows.some((r) => r.hugeCopyGbps !== undefined);
   const pairs = rows.some((r) => r.overInto !== undefined);
   const head =
-    `${'case'.padEnd(w)} ${'MB moved'.padStart(9)} ${'median ms'.padStart(10)} ${'GB/s'.padStart(7)} ${'copy GB/s'.padStart(10)} ${'of copy'.padStart(8)}` +
+    `${'case'.padEnd(w)} ${'MB moved'.padStart(9)} ${'median ms'.padStart(10)} ${'min-max ms'.padStart(13)} ${'GB/s'.padStart(7)} ${'copy GB/s'.padStart(10)} ${'of copy'.padStart(8)}` +
     (huge ? ` ${'huge-page copy'.padStart(15)} ${'of it'.padStart(6)}` : '') +
     (pairs ? ` ${'new/into'.padStart(9)}` : '');
   const body = rows.map(
     (r) =>
-      `${r.name.padEnd(w)} ${(r.bytes / 1e6).toFixed(0).padStart(9)} ${r.medianMs.toFixed(2).padStart(10)} ${r.gbps.toFixed(1).padStart(7)} ${r.copyGbps.toFixed(1).padStart(10)} ${(100 * r.ofCopy).toFixed(0).padStart(7)}%` +
+      `${r.name.padEnd(w)} ${(r.bytes / 1e6).toFixed(0).padStart(9)} ${r.medianMs.toFixed(2).padStart(10)} ${(r.minMs === undefined ? '' : `${r.minMs.toFixed(2)}-${r.maxMs!.toFixed(2)}`).padStart(13)} ${r.gbps.toFixed(1).padStart(7)} ${r.copyGbps.toFixed(1).padStart(10)} ${(100 * r.ofCopy).toFixed(0).padStart(7)}%` +
       (r.hugeCopyGbps === undefined ? '' : ` ${r.hugeCopyGbps.toFixed(1).padStart(15)} ${(100 * (r.ofHugeCopy ?? 0)).toFixed(0).padStart(5)}%`) +
       (pairs ? ` ${r.overInto === undefined ? '' : r.overInto.toFixed(2).padStart(9)}` : ''),
   );

@@ -158,7 +158,7 @@ export function ortRow(name: string, bytes: number, r: OrtQuantizeResult): Bench
   const medianMs = median(r.kernelMs);
   const gbps = bytes / medianMs / 1e6;
   const copyGbps = r.copyBytes / median(r.copyMs) / 1e6;
-  return { name, bytes, medianMs, gbps, copyGbps, ofCopy: gbps / copyGbps };
+  return { name, bytes, medianMs, minMs: Math.min(...r.kernelMs), maxMs: Math.max(...r.kernelMs), gbps, copyGbps, ofCopy: gbps / copyGbps };
 }
 
 /** How many of a and b differ (NaN equal to NaN). */
