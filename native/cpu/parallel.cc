@@ -110,10 +110,8 @@ Team& team() {
 // task on the caller and `helpers` other threads: the team's when it is free, else threads of its own
 // (as many as can be had).
 void run_team(size_t helpers, const std::function<void()>& task) {
-  if (helpers == 0 || team().run(helpers, task)) {
-    if (helpers == 0) task();
-    return;
-  }
+  if (helpers == 0) return task();
+  if (team().run(helpers, task)) return;
   std::vector<std::thread> own;
   own.reserve(helpers);
   for (size_t i = 0; i < helpers; i++) {
@@ -127,12 +125,22 @@ void run_team(size_t helpers, const std::function<void()>& task) {
   for (auto& t : own) t.join();
 }
 
+// worker on the caller and `helpers` other threads, all taking chunks of [0, units) from one counter.
+void run_claimed(size_t units, size_t chunk, size_t helpers, const std::function<void(const fp8k_next_chunk&)>& worker) {
+  std::atomic<size_t> next{0};
+  const fp8k_next_chunk take = [&](size_t& u0, size_t& u1) {
+    u0 = next.fetch_add(chunk, std::memory_order_relaxed);
+    if (u0 >= units) return false;
+    u1 = u0 + chunk < units ? u0 + chunk : units;
+    return true;
+  };
+  run_team(helpers, [&] { worker(take); });
+}
+
 // fn over [0, n) in ranges of `chunk`, each taken once by whichever thread comes for it first.
 void run_chunks(size_t n, size_t chunk, const std::function<void(size_t, size_t)>& fn) {
-  const size_t pieces = (n + chunk - 1) / chunk;
-  std::atomic<size_t> next{0};
-  run_team(pieces - 1, [&] {
-    for (size_t i = next++; i < pieces; i = next++) fn(i * chunk, (i + 1) * chunk < n ? (i + 1) * chunk : n);
+  run_claimed(n, chunk, (n + chunk - 1) / chunk - 1, [&](const fp8k_next_chunk& next) {
+    for (size_t u0, u1; next(u0, u1);) fn(u0, u1);
   });
 }
 
@@ -168,12 +176,5 @@ void fp8k_parallel_chunks(size_t units, size_t chunk, size_t elems, const std::f
   if (chunk == 0) chunk = 1;
   size_t threads = static_cast<size_t>(fp8k_parallel_threads());
   if (threads > (units + chunk - 1) / chunk) threads = (units + chunk - 1) / chunk;
-  std::atomic<size_t> next{0};
-  const fp8k_next_chunk take = [&](size_t& u0, size_t& u1) {
-    u0 = next.fetch_add(chunk, std::memory_order_relaxed);
-    if (u0 >= units) return false;
-    u1 = u0 + chunk < units ? u0 + chunk : units;
-    return true;
-  };
-  run_team(threads >= 2 && elems >= FP8K_PARALLEL_MIN ? threads - 1 : 0, [&] { worker(take); });
+  run_claimed(units, chunk, threads >= 2 && elems >= FP8K_PARALLEL_MIN ? threads - 1 : 0, worker);
 }

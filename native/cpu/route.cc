@@ -1,6 +1,7 @@
 // SPEC §5 on the cpu backend: scores 16 experts at a time (the same IEEE operations as
-// common/expf.h, lane by lane, so the same bits), then one pass per token for the group scores and
-// an insertion into the k best for the pick.
+// common/expf.h, lane by lane, so the same bits), then the pick in stages run across batches of
+// tokens: group scores, the candidates at or above a floor, their ranks. Below AVX-512 the pick inserts
+// into the k best, one token at a time.
 // GCC 12 warns falsely about the _mm512_undefined_* inside inlined intrinsics (GCC bug 105593).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -487,6 +488,8 @@ int route(const void* logits, int dtype, const float* bias, const fp8k_route* p,
   // Tokens in chunks from a shared counter (chunks of a few batches), each worker with its own rows; a
   // batch takes each pick stage across its tokens before the next one.
   const size_t batch = level >= FP8K_SIMD_AVX512 ? kBatch : 1;
+  // Stage 1 with the 8 groups' top two in registers, for DeepSeek-V3's shapes with a bias
+  const auto stage1 = !bias || p->groups != 8 ? nullptr : E == 128 ? rank_groups8_avx512<16> : E == 256 ? rank_groups8_avx512<32> : E == 512 ? rank_groups8_avx512<64> : nullptr;
   fp8k_parallel_chunks(p->tokens, 8 * kBatch, p->tokens * E, [&](const fp8k_next_chunk& next) {
     std::vector<Scratch> ws(batch, Scratch(p));
     for (size_t t0, t1; next(t0, t1);)
@@ -501,7 +504,6 @@ int route(const void* logits, int dtype, const float* bias, const fp8k_route* p,
           pick(p, bias, ws[0], topk_idx + b0 * p->topk, topk_weights + b0 * p->topk);
           continue;
         }
-        const auto stage1 = !bias || p->groups != 8 ? nullptr : p->experts == 128 ? rank_groups8_avx512<16> : p->experts == 256 ? rank_groups8_avx512<32> : p->experts == 512 ? rank_groups8_avx512<64> : nullptr;
         for (size_t t = b0; t < b1; t++) stage1 ? stage1(p, ws[t - b0]) : rank_groups_avx512(p, bias, ws[t - b0]);
         for (size_t t = b0; t < b1; t++) gather_candidates_avx512(p, ws[t - b0]);
         for (size_t t = b0; t < b1; t++) pick_candidates_avx512(p, ws[t - b0], topk_idx + t * p->topk, topk_weights + t * p->topk);
