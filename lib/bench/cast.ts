@@ -52,8 +52,8 @@ export function benchCast(o: BenchOptions): BenchRow[] {
   ];
   const rows = cases.flatMap(([name, a, b, fn, out]) => measurePair(name, moved(a, b), reps, () => fn(out), () => fn()));
   // the onnxruntime peer's Cast of the same input, against the rows above
-  const peers = benchCastPeers(o, f32.data, (format, saturate) => ({
-    ms: rows.find((r) => r.name === `f32 -> ${format}${saturate ? '' : ' (no saturate)'}`)!.medianMs,
+  const peers = benchCastPeers(o, f32.data, (name, format, saturate) => ({
+    ms: rows.find((r) => r.name === name)!.medianMs,
     decoded: (castFromFp8Sync(castToFp8Sync(f32, { format, saturate, backend: 'ref' })) as Tensor<'f32'>).data,
   }));
   rows.push(...peers.rows);

@@ -77,15 +77,15 @@ export function loadOnnxruntime(): OrtLoad {
   return loaded;
 }
 
-export interface OrtQuantizeResult {
-  /** QuantizeLinear kernel time of each timed run (the warm-up run left out), from the profiler. */
+export interface OrtRunResult {
+  /** The timed node's kernel time of each timed run (the warm-up run left out), from the profiler. */
   kernelMs: number[];
-  /** session.run wall time of each timed run (QuantizeLinear + Cast + binding overhead). */
+  /** session.run wall time of each timed run (the timed node + the Cast back + binding overhead). */
   runMs: number[];
   /** Copy of the same bytes timed between the runs, like harness.measure. */
   copyMs: number[];
   copyBytes: number;
-  /** ORT's float8e4m3fn output, decoded to f32 by its Cast node (from the last run). */
+  /** ORT's float8 output, decoded to f32 by the model's last Cast (from the last run). */
   decoded: Float32Array;
   threads: number;
 }
@@ -103,7 +103,7 @@ export function kernelTimes(trace: unknown, node: string, opType: string): numbe
  * Runs `model` on x (dims `dims`) `reps` + 1 times (the first a warm-up), with a copy of `bytes` bytes
  * timed between runs; the kernel times are the model's timed node's, from onnxruntime's profiler.
  */
-export function ortRunModel(ort: Ort, model: PeerModel, x: Float32Array, dims: readonly number[], reps: number, bytes: number, threads = availableParallelism()): OrtQuantizeResult {
+export function ortRunModel(ort: Ort, model: PeerModel, x: Float32Array, dims: readonly number[], reps: number, bytes: number, threads = availableParallelism()): OrtRunResult {
   const dir = mkdtempSync(join(tmpdir(), 'fp8kit-ort-'));
   const session = ort.newSession();
   const { copy, copyBytes } = copyOf(bytes);
@@ -149,12 +149,12 @@ export function ortRunModel(ort: Ort, model: PeerModel, x: Float32Array, dims: r
 export function ortQuantizeLinear(
   ort: Ort, x: Float32Array, rows: number, cols: number, block: number, scales: Float32Array, reps: number, bytes: number,
   threads = availableParallelism(),
-): OrtQuantizeResult {
+): OrtRunResult {
   return ortRunModel(ort, quantizeLinearModel(rows, cols, block, scales, ONNX_FLOAT), x, [rows, cols], reps, bytes, threads);
 }
 
 /** The peer's BenchRow: bytes over the median kernel time, with the interleaved copy. */
-export function ortRow(name: string, bytes: number, r: OrtQuantizeResult): BenchRow {
+export function ortRow(name: string, bytes: number, r: OrtRunResult): BenchRow {
   const medianMs = median(r.kernelMs);
   const gbps = bytes / medianMs / 1e6;
   const copyGbps = r.copyBytes / median(r.copyMs) / 1e6;
@@ -206,7 +206,7 @@ export function benchQuantPeers(o: BenchOptions, m = 4096, k = 7168, block = 128
   if (!ArrayBuffer.isView((q.data as Tensor).data)) q = quantizeSync(xt, { tile, backend: 'ref' });
   const scales = (q.scales as Tensor<'f32'>).data;
   const ours = (castFromFp8Sync(q.data as Tensor<'e4m3'>) as Tensor<'f32'>).data;
-  let r: OrtQuantizeResult;
+  let r: OrtRunResult;
   try {
     r = ortQuantizeLinear(peer.ort, x, m, k, block, scales, o.reps, bytes);
   } catch (e) {
@@ -225,25 +225,25 @@ export function benchQuantPeers(o: BenchOptions, m = 4096, k = 7168, block = 128
 
 /**
  * What `fp8kit bench cast` adds for the onnxruntime peer: its Cast f32 → e4m3fn (saturating and not) and
- * → e5m2 of the bench's input (kernel time), each against fp8kit's median for the same cast (`mine`, from
- * the bench's rows) and with how many codes differ from fp8kit's (SPEC §1: cuda_fp8.h's, bit for bit);
+ * → e5m2 of the bench's input (kernel time), each against fp8kit's median for the same cast (`mine`: the
+ * bench's row of that name) and with how many codes differ from fp8kit's (SPEC §1: cuda_fp8.h's, bit for bit);
  * or, without onnxruntime-node, the note that says how to install it.
  */
-export function benchCastPeers(o: BenchOptions, x: Float32Array, mine: (format: 'e4m3' | 'e5m2', saturate: boolean) => { ms: number; decoded: Float32Array }): { rows: BenchRow[]; notes: string[] } {
+export function benchCastPeers(o: BenchOptions, x: Float32Array, mine: (name: string, format: 'e4m3' | 'e5m2', saturate: boolean) => { ms: number; decoded: Float32Array }): { rows: BenchRow[]; notes: string[] } {
   const peer = loadOnnxruntime();
   if (!peer.ok) return { rows: [], notes: [peer.reason] };
   const rows: BenchRow[] = [], notes: string[] = [];
   for (const [format, saturate] of [['e4m3', true], ['e4m3', false], ['e5m2', true]] as const) {
     const bytes = 5 * x.length;  // f32 read, one byte written
     const name = `f32 -> ${format}${saturate ? '' : ' (no saturate)'}`;
-    let r: OrtQuantizeResult;
+    let r: OrtRunResult;
     try {
       r = ortRunModel(peer.ort, castModel(x.length, format === 'e4m3' ? ONNX_FLOAT8E4M3FN : ONNX_FLOAT8E5M2, saturate), x, [x.length], o.reps, bytes);
     } catch (e) {
       notes.push(`peer onnxruntime-node ${peer.ort.version} failed on Cast ${name}: ${(e as Error).message.split('\n')[0]}`);
       continue;
     }
-    const ours = mine(format, saturate);
+    const ours = mine(name, format, saturate);
     const row = ortRow(`onnxruntime Cast ${name} (kernel time)`, bytes, r);
     rows.push(row);
     notes.push(
