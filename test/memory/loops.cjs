@@ -42,6 +42,32 @@ const cases = {
     return [256 * 4096 * 2, () => fp8.gemmSync(a, b)];
   },
   packWeightsSync: () => { const b = fp8.quantizeSync(bf16([1024, 7168]), { tile: [128, 128] }); return [n([1024, 7168]), () => fp8.packWeightsSync(b)]; },
+  // The gate over 16384 tokens (1 MiB of picks and weights a call), and the layout of 65536 tokens on 64 ranks.
+  routeSync: () => {
+    const logits = f32([16384, 256]), bias = f32([256]);
+    return [16384 * 8 * 8, () => fp8.routeSync(logits, { topk: 8, groups: 8, topkGroups: 4, bias, routeScale: 2.5 })];
+  },
+  routePromise: () => { const logits = f32([16384, 256]); return [16384 * 8 * 8, () => fp8.route(logits, { topk: 8, groups: 8, topkGroups: 4 })]; },
+  dispatchLayoutSync: () => {
+    const T = 65536, R = 64, E = 256;
+    const idx = fp8.tensor('i32', [T, 8], new Int32Array(T * 8).map((_, i) => ((i >> 3) * 37 + (i & 7) * 32) % E));
+    return [T * R + 4 * (2 * R + 8 + E), () => fp8.dispatchLayoutSync(idx, E, { nodes: 8, gpusPerNode: 8 })];
+  },
+  // Four experts of 128 rows each; the masked form over the same rows as [G, 128, K].
+  groupedGemmContiguousSync: () => {
+    const G = 4, M = 128, N = 4096, K = 128;
+    const a = fp8.quantizeSync(bf16([G * M, K]));
+    const b = fp8.packWeightsSync(fp8.quantizeSync(bf16([G, N, K]), { tile: [128, 128] }));
+    const m = new Int32Array(G * M).map((_, i) => Math.floor(i / M));
+    return [G * M * N * 2, () => fp8.groupedGemmContiguousSync(a, b, m)];
+  },
+  groupedGemmMaskedSync: () => {
+    const G = 4, M = 128, N = 4096, K = 128;
+    const a = fp8.quantizeSync(bf16([G, M, K]));
+    const b = fp8.packWeightsSync(fp8.quantizeSync(bf16([G, N, K]), { tile: [128, 128] }));
+    const masked = new Int32Array([128, 100, 3, 64]);
+    return [G * M * N * 2, () => fp8.groupedGemmMaskedSync(a, b, masked)];
+  },
   // A 2 x 2 cluster: every token reaches all four ranks (experts 4 apart); combine of fixed expert outputs.
   dispatchCombinePromise: () => {
     const R = 4, T = 64, H = 7168, E = 16, k = 4;
