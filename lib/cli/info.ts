@@ -20,14 +20,15 @@ export interface CudaToolkit {
 /** The CUDA toolkit: CUDA_HOME / CUDA_PATH, else nvcc on PATH, else /usr/local/cuda. */
 export function findCudaToolkit(): CudaToolkit {
   const roots = [process.env.CUDA_HOME, process.env.CUDA_PATH].filter((r): r is string => !!r);
+  const exe = process.platform === 'win32' ? 'nvcc.exe' : 'nvcc';
   for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
-    if (dir && existsSync(path.join(dir, 'nvcc'))) roots.push(path.dirname(dir));
+    if (dir && existsSync(path.join(dir, exe))) roots.push(path.dirname(dir));
   }
-  roots.push('/usr/local/cuda');
+  if (process.platform !== 'win32') roots.push('/usr/local/cuda');
   let nvcc: string | null = null;
   let include: string | null = null;
   for (const r of roots) {
-    if (!nvcc && existsSync(path.join(r, 'bin', 'nvcc'))) nvcc = path.join(r, 'bin', 'nvcc');
+    if (!nvcc && existsSync(path.join(r, 'bin', exe))) nvcc = path.join(r, 'bin', exe);
     if (!include && existsSync(path.join(r, 'include', 'cuda_fp8.h'))) include = path.join(r, 'include');
   }
   if (!include && nvcc) {

@@ -1,11 +1,11 @@
 // The module: one export per binding. Context-aware (no global JS state), so it loads in worker_threads.
-#include <dlfcn.h>
 #include <napi.h>
 
 #include "../backend.h"
 #include "alloc.h"
 #include "cast.h"
 #include "device.h"
+#include "dl.h"
 #include "gemm.h"
 #include "info.h"
 #include "job.h"
@@ -38,10 +38,7 @@ static void add(Napi::Env env, Napi::Object exports, const char* name) {
 // Node unloads an addon when the last environment that loaded it goes away (a worker that exits, with
 // the main thread never having loaded fp8kit). The cached output buffers, the cpu backend's threads and
 // the CUDA plugin outlive any one environment, so the library stays loaded until the process ends.
-static void pin_library() {
-  Dl_info self;
-  if (dladdr(reinterpret_cast<void*>(&pin_library), &self) && self.dli_fname) dlopen(self.dli_fname, RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE);
-}
+static void pin_library() { dl::pin(reinterpret_cast<const void*>(&pin_library)); }
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   pin_library();

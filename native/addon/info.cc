@@ -1,13 +1,12 @@
 // What this process can run, for backends() and `fp8kit info`, and the copy baseline of the benchmarks.
 #include "info.h"
 
-#include <dlfcn.h>
-
 #include "../cpu/copy.h"
 #include "../cpu/ops.h"
 #include "../cpu/peak.h"
 #include "../cpu/simd.h"
 #include "args.h"
+#include "dl.h"
 #include "registry.h"
 
 namespace fp8k::addon {
@@ -45,17 +44,22 @@ Napi::Value LoadPlugin(const Napi::CallbackInfo& info) {
 Napi::Value CudaDriver(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
-  void* lib = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
+#ifdef _WIN32
+  const char* driver = "nvcuda.dll";
+#else
+  const char* driver = "libcuda.so.1";
+#endif
+  void* lib = dl::open(driver, false);
   o.Set("found", lib != nullptr);
   if (!lib) {
-    o.Set("reason", std::string("libcuda.so.1 not found: ") + dlerror());
+    o.Set("reason", std::string(driver) + " not found: " + dl::error());
     return o;
   }
   using InitFn = int (*)(unsigned);
   using IntFn = int (*)(int*);
-  auto init = reinterpret_cast<InitFn>(dlsym(lib, "cuInit"));
-  auto version = reinterpret_cast<IntFn>(dlsym(lib, "cuDriverGetVersion"));
-  auto count = reinterpret_cast<IntFn>(dlsym(lib, "cuDeviceGetCount"));
+  auto init = reinterpret_cast<InitFn>(dl::sym(lib, "cuInit"));
+  auto version = reinterpret_cast<IntFn>(dl::sym(lib, "cuDriverGetVersion"));
+  auto count = reinterpret_cast<IntFn>(dl::sym(lib, "cuDeviceGetCount"));
   int v = 0, n = 0, rc = -1;
   if (version && version(&v) == 0) o.Set("version", v);
   if (init && count && (rc = init(0)) == 0 && count(&n) == 0)

@@ -1,6 +1,5 @@
 #include "mpi.h"
 
-#include <dlfcn.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -10,6 +9,7 @@
 
 #include "../mpi/mpi_api.h"
 #include "args.h"
+#include "dl.h"
 #include "job.h"
 #include "plugin.h"
 
@@ -56,10 +56,15 @@ Napi::Value MpiLoad(const Napi::CallbackInfo& info) {
     std::string tried;
     void* mpi = nullptr;
     for (const char* name : {"libmpi.so.40", "libmpi.so.12", "libmpi.so"}) {
-      mpi = dlopen(name, RTLD_NOW | RTLD_GLOBAL);
+      mpi = dl::open(name, true);
       if (mpi) break;
-      tried += std::string(tried.empty() ? "" : "; ") + dlerror();
+      tried += std::string(tried.empty() ? "" : "; ") + dl::error();
     }
+#ifdef _WIN32
+    if (!mpi) {
+      g_mpi.reason = "the mpi transport is built on Linux only (OpenMPI and mpicxx); on Windows clusters run as 'sim'";
+    }
+#else
     if (!mpi) {
       g_mpi.reason = "no MPI library (" + tried + "); install OpenMPI (Debian: apt-get install openmpi-bin libopenmpi-dev) and rebuild fp8kit";
     } else {
@@ -75,6 +80,7 @@ Napi::Value MpiLoad(const Napi::CallbackInfo& info) {
         g_mpi.reason = tried.empty() ? "libfp8kit_mpi.so is not built (looked for " + missing + "); build it with `node scripts/build-mpi.cjs` (needs mpicxx)"
                                      : "libfp8kit_mpi.so failed to load: " + tried;
     }
+#endif
   }
   Napi::Object o = Napi::Object::New(env);
   o.Set("available", g_mpi.api != nullptr);

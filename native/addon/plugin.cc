@@ -1,7 +1,8 @@
 #include "plugin.h"
 
-#include <dlfcn.h>
 #include <sys/stat.h>
+
+#include "dl.h"
 
 namespace fp8k::addon {
 
@@ -18,18 +19,18 @@ const void* open_first(const std::vector<std::string>& paths, const char* entry,
       continue;
     }
     // RTLD_LOCAL: a plugin's static runtime (cudart) stays private to it.
-    void* lib = dlopen(p.c_str(), RTLD_NOW | RTLD_LOCAL);
+    void* lib = dl::open(p, false);
     if (!lib) {
-      tried += (tried.empty() ? "" : "; ") + p + ": " + dlerror();
+      tried += (tried.empty() ? "" : "; ") + p + ": " + dl::error();
       continue;
     }
     using EntryFn = const void* (*)(void);
-    auto fn = reinterpret_cast<EntryFn>(dlsym(lib, entry));
+    auto fn = reinterpret_cast<EntryFn>(dl::sym(lib, entry));
     const void* table = fn ? fn() : nullptr;
     const std::string why = table ? refuse(table) : std::string("no ") + entry + " entry point";
     if (why.empty()) return table;  // kept loaded for the life of the process
     tried += (tried.empty() ? "" : "; ") + p + ": " + why;
-    dlclose(lib);
+    dl::close(lib);
   }
   return nullptr;
 }
@@ -48,9 +49,14 @@ void load_plugin(PluginSlot& slot, const std::vector<std::string>& paths) {
     slot.reason.clear();
     return;
   }
+#ifdef _WIN32
+  if (tried.empty())
+    slot.reason = "the " + slot.name + " plugin is built on Linux only (looked for " + missing + "); on Windows fp8kit runs ref and cpu";
+#else
   if (tried.empty())
     slot.reason = "the " + slot.name + " plugin is not built (looked for " + missing + "); build it in the fp8kit package directory (node_modules/fp8kit in a project) with `npm run build:" +
                   slot.name + "` (needs nvcc, cmake and the cmake-js package: npm install cmake-js), or point FP8KIT_CUDA_PLUGIN at a built fp8kit_cuda.so";
+#endif
   else
     slot.reason = "the " + slot.name + " plugin failed to load: " + tried;
 }

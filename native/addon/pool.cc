@@ -1,7 +1,6 @@
 #include "pool.h"
 
 #include <stdlib.h>
-#include <sys/mman.h>
 
 #include <chrono>
 #include <list>
@@ -9,6 +8,8 @@
 #include <new>
 #include <system_error>
 #include <thread>
+
+#include "pages.h"
 
 namespace fp8k::addon {
 
@@ -34,7 +35,7 @@ struct Mapping {
   void* ptr;
   size_t capacity;
   int64_t cached_at = 0;  // steady-clock ns
-  bool lazy = false;      // MADV_FREE given
+  bool lazy = false;      // discard_pages given
 };
 
 // A cached buffer unused for this long becomes the kernel's to reclaim under memory pressure.
@@ -47,28 +48,6 @@ int64_t now_ns() {
 size_t size_class(size_t bytes) {
   const size_t step = bytes >= kHuge ? kHuge : kPooled;
   return (bytes + step - 1) & ~(step - 1);
-}
-
-// A mapping of `capacity` bytes; from 2 MiB (then a multiple of 2 MiB) at a 2 MiB boundary: over-map,
-// trim both ends.
-void* map_aligned(size_t capacity) {
-  if (capacity < kHuge) {
-    void* p = mmap(nullptr, capacity, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    return p == MAP_FAILED ? nullptr : p;
-  }
-  void* raw = mmap(nullptr, capacity + kHuge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (raw == MAP_FAILED) return nullptr;
-  uintptr_t base = reinterpret_cast<uintptr_t>(raw), aligned = (base + kHuge - 1) & ~(kHuge - 1);
-  if (aligned > base) munmap(raw, aligned - base);
-  if (size_t tail = base + kHuge - aligned) munmap(reinterpret_cast<void*>(aligned + capacity), tail);
-  void* p = reinterpret_cast<void*>(aligned);
-  // castTranspose's transposed writes touch 16 pages 4 KiB apart per 64 x 16 piece; on 4 KiB pages each
-  // is a TLB miss (castTranspose 0.86-0.96 of the time on huge pages). Linux's default THP mode is
-  // madvise; where the advice is refused nothing changes.
-#ifdef MADV_HUGEPAGE
-  madvise(p, capacity, MADV_HUGEPAGE);
-#endif
-  return p;
 }
 
 // Most recently cached first; a buffer is handed only to a request of exactly its size class.
@@ -87,9 +66,9 @@ class Pool {
         }
       misses_++;
     }
-    if (void* p = map_aligned(capacity)) return p;
+    if (void* p = map_pages(capacity)) return p;
     release();  // out of address space or memory: what the cache holds goes first
-    return map_aligned(capacity);
+    return map_pages(capacity);
   }
 
   void give(void* p, size_t capacity) {
@@ -108,8 +87,8 @@ class Pool {
         }
       }
     }
-    if (p) munmap(p, capacity);
-    for (const Mapping& m : evicted) munmap(m.ptr, m.capacity);
+    if (p) unmap_pages(p, capacity);
+    for (const Mapping& m : evicted) unmap_pages(m.ptr, m.capacity);
   }
 
   // Pages of buffers cached for a while stay resident but become the kernel's to reclaim under memory
@@ -117,13 +96,11 @@ class Pool {
   // Not at once: re-dirtying freshly advised pages made a new-output quantize loop 7% slower.
   // Holding mu_.
   void idle(int64_t now) {
-#ifdef MADV_FREE
     for (Mapping& m : cached_)
       if (!m.lazy && now - m.cached_at > kIdleNs) {
-        madvise(m.ptr, m.capacity, MADV_FREE);
+        discard_pages(m.ptr, m.capacity);
         m.lazy = true;
       }
-#endif
   }
 
   // A thread that gives idle buffers the advice once a second while the process lives (the library
@@ -153,7 +130,7 @@ class Pool {
       bytes = cached_bytes_;
       cached_bytes_ = 0;
     }
-    for (const Mapping& m : all) munmap(m.ptr, m.capacity);
+    for (const Mapping& m : all) unmap_pages(m.ptr, m.capacity);
     return bytes;
   }
 
@@ -187,8 +164,8 @@ HostBuffer::HostBuffer(size_t bytes) : ptr_(nullptr), bytes_(bytes), capacity_(0
     if (bytes > SIZE_MAX - 2 * kHuge) throw std::bad_alloc();
     capacity_ = size_class(bytes);
     ptr_ = pool().take(capacity_);
-  } else if (posix_memalign(&ptr_, 64, bytes ? bytes : 64) != 0) {
-    ptr_ = nullptr;
+  } else {
+    ptr_ = aligned_malloc(bytes);
   }
   if (!ptr_) throw std::bad_alloc();
 }
@@ -197,7 +174,7 @@ HostBuffer::~HostBuffer() {
   if (capacity_)
     pool().give(ptr_, capacity_);
   else
-    free(ptr_);
+    aligned_free(ptr_);
 }
 
 }  // namespace fp8k::addon

@@ -54,6 +54,7 @@ FP8K_TARGET_AVX512_BF16 float dpbf16(long n) {
   return _mm512_cvtss_f32(s);
 }
 
+#if FP8K_HAVE_AMX
 // 4 accumulator tiles from 2 A and 2 B tiles loaded once: the 2 × 2 micro-kernel's inner loop without its loads.
 FP8K_TARGET_AMX float amx(long n) {
   const TileConfig cfg = tiles_16x64();
@@ -79,6 +80,7 @@ FP8K_TARGET_AMX float amx(long n) {
   _tile_release();
   return out[0];
 }
+#endif
 
 }  // namespace
 
@@ -89,7 +91,9 @@ double fp8k_cpu_peak_gflops(int kind) {
   if (kind == FP8K_PEAK_FMA && level >= FP8K_SIMD_AVX512) fn = fma512, flops = 12 * 32;
   else if (kind == FP8K_PEAK_FMA && level >= FP8K_SIMD_AVX2 && __builtin_cpu_supports("fma")) fn = fma256, flops = 12 * 16;
   else if (kind == FP8K_PEAK_BF16 && level >= FP8K_SIMD_AVX512_BF16) fn = dpbf16, flops = 12 * 64;
+#if FP8K_HAVE_AMX
   else if (kind == FP8K_PEAK_AMX && level >= FP8K_SIMD_AMX) fn = amx, flops = 4.0 * 16 * 16 * 32 * 2 / 16;
+#endif
   if (!fn) return 0;
   const int threads = fp8k_parallel_threads();
   std::atomic<float> sink{0};

@@ -1,8 +1,10 @@
 #include "simd.h"
 
 #include <cpuid.h>
+#ifdef __linux__
 #include <sys/syscall.h>
 #include <unistd.h>
+#endif
 
 #include <atomic>
 #include <stdlib.h>

@@ -28,6 +28,14 @@ const char* fp8k_cpu_simd_name(int level);
 }
 #endif
 
+// The amx tier is built where the tile state can be asked for (Linux's arch_prctl); elsewhere the level
+// stops at avx512bf16, and GCC 12's tile intrinsics pass a 32-bit stride on Windows (long) anyway.
+#if defined(__linux__) && defined(__x86_64__)
+#define FP8K_HAVE_AMX 1
+#else
+#define FP8K_HAVE_AMX 0
+#endif
+
 // Target attributes for the per-tier kernels: the portable build never uses -march.
 #define FP8K_TARGET_AVX2 __attribute__((target("avx2")))
 #define FP8K_TARGET_AVX512 __attribute__((target("avx2,avx512f,avx512bw,avx512vl")))

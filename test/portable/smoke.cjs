@@ -47,4 +47,4 @@ for (const backend of ['ref', 'cpu']) {
   const l = fp8.dispatchLayoutSync(g.topkIdx, 256, { nodes: 2, gpusPerNode: 2 }, o);
   r.dispatchLayout = digest(l.tokensPerRank, l.tokensPerNode, l.tokensPerExpert, l.isTokenInRank);
 }
-console.log(JSON.stringify({ arch: process.arch, node: process.version, backends: fp8.backends().map((b) => `${b.name}${b.available ? '' : ' (unavailable)'}`), digests: out }));
+console.log(JSON.stringify({ platform: process.platform, arch: process.arch, node: process.version, backends: fp8.backends().map((b) => `${b.name}${b.available ? '' : ' (unavailable)'}`), digests: out }));

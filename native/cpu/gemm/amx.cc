@@ -15,6 +15,8 @@
 #include "../amx_tiles.h"
 #include "bf16_widen.h"
 
+#if FP8K_HAVE_AMX || defined(FP8K_AMX_EMULATE)
+
 #ifdef FP8K_AMX_EMULATE
 #include FP8K_AMX_EMULATE
 #else
@@ -146,3 +148,5 @@ void promoted_amx(const fp8k_gemm* p, const uint8_t* a, const float* sa, const P
 }
 
 }  // namespace fp8k::cpu
+
+#endif  // FP8K_HAVE_AMX

@@ -21,6 +21,9 @@ constexpr size_t kAmxMinRows = 32;
 // first time it would run, a 40 × 40 × 200 GEMM through it must match the vdpbf16ps tier (calcDiff
 // < 1e-10, as SPEC's bar against 'exact'); if not, the process keeps to vdpbf16ps and gemm_path says why.
 bool amx_checked() {
+#if !FP8K_HAVE_AMX
+  return false;
+#else
   static const bool ok = [] {
     fp8k_gemm p{};
     p.m = 40, p.n = 40, p.k = 200;
@@ -44,6 +47,7 @@ bool amx_checked() {
     return sq > 0 && 1 - 2 * xy / sq < 1e-10;
   }();
   return ok;
+#endif
 }
 
 int tier(size_t m) {
@@ -109,7 +113,9 @@ int gemm(const uint8_t* a, const float* sa, const uint8_t* b, const float* sb, c
   }
   const PackedB pb(b, p);
   switch (tier(p->m)) {
+#if FP8K_HAVE_AMX
     case FP8K_SIMD_AMX: promoted_amx(p, a, sa, pb, c, d); break;
+#endif
     case FP8K_SIMD_AVX512_BF16: promoted_bf16(p, a, sa, pb, c, d); break;
     case FP8K_SIMD_AVX512_VBMI:
     case FP8K_SIMD_AVX512: promoted_fma(p, a, sa, pb, c, d); break;

@@ -1,0 +1,22 @@
+// The cuda-emu backend where the emulator is not built (Windows, scripts/sources.cjs): listed, with the
+// reason, and never usable. The emulator's fibers are a System V x86-64 switch or POSIX ucontext; a
+// Windows port would need the Win32 fiber API and its exception and stack bookkeeping.
+#include <stdio.h>
+
+#include "../../backend.h"
+
+static int probe(char* reason, size_t cap) {
+  snprintf(reason, cap, "the CUDA emulator is not built on this platform (its fibers are POSIX); it runs on Linux");
+  return 0;
+}
+
+extern "C" const fp8k_backend* fp8k_backend_cuda_emu(void) {
+  static const fp8k_backend table = [] {
+    fp8k_backend t = {};
+    t.abi_version = FP8K_ABI_VERSION;
+    t.name = "cuda-emu";
+    t.probe = probe;
+    return t;
+  }();
+  return &table;
+}
