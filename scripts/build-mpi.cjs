@@ -8,6 +8,10 @@ const path = require('path');
 const root = path.join(__dirname, '..');
 const cxx = process.env.MPICXX || 'mpicxx';
 const required = process.env.FP8KIT_MPI === '1' || process.env.FP8KIT_MPI === 'on';
+if (process.platform === 'win32') {
+  console.error('fp8kit: the mpi transport is built on Linux only; on Windows clusters run as sim');
+  process.exit(required ? 1 : 0);
+}
 if (spawnSync(cxx, ['--showme:version'], { stdio: 'ignore' }).status !== 0 && spawnSync(cxx, ['--version'], { stdio: 'ignore' }).status !== 0) {
   console.error(`fp8kit: ${cxx} not found: the mpi transport is not built (Debian: apt-get install openmpi-bin libopenmpi-dev)`);
   process.exit(required ? 1 : 0);

@@ -9,8 +9,8 @@
  * (The whole suite is not run there: vitest's esbuild has no binary for those platforms here, and it
  * would not fit CI's time.)
  */
-import { spawnSync, SpawnSyncReturns } from 'node:child_process';
-import { closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync, spawnSync, SpawnSyncReturns } from 'node:child_process';
+import { closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, expect, test } from 'vitest';
@@ -98,6 +98,18 @@ const wine = ['/usr/bin/wine64', '/usr/lib/wine/wine64'].find((w) => existsSync(
 const hasWine = !!wine && existsSync(path.join(winNode, 'node.exe')) && existsSync(path.join(winNode, 'prefix'));
 if (!hasWine) console.log(`wine64 or node.exe and its prefix in ${winNode} not found (scripts/win-node.sh ${winNode} sets them up): the win32-x64 run is skipped`);
 let win32: string | undefined;
+/** node.exe under Wine in `cwd`. Wine's pipes are not sockets (node's stdout on one fails with EBADF), so the output goes through files. */
+function wine64(args: string[], cwd: string, env: Record<string, string> = {}): SpawnSyncReturns<string> {
+  const [o, e] = [path.join(dir, 'win.out'), path.join(dir, 'win.err')];
+  const fo = openSync(o, 'w'), fe = openSync(e, 'w');
+  const wineEnv = { ...process.env, WINEPREFIX: path.join(winNode, 'prefix'), WINEDEBUG: '-all', WINEPATH: winPath(winNode), ...env };
+  const r = spawnSync(wine!, [path.join(winNode, 'node.exe'), ...args], { cwd, stdio: ['ignore', fo, fe], timeout: 300_000, env: wineEnv });
+  closeSync(fo), closeSync(fe);
+  return { ...r, stdout: readFileSync(o, 'utf8'), stderr: readFileSync(e, 'utf8') } as SpawnSyncReturns<string>;
+}
+/** A path here as Windows under Wine sees it (drive Z: is /). */
+const winPath = (p: string) => `Z:${p.replace(/\//g, '\\')}`;
+
 
 test.skipIf(!hasMingw)('the addon cross-compiles and links for win32-x64: every SIMD tier, no CUDA emulator, nothing needed beside Windows and node.exe', () => {
   const { sources, out } = crossBuild('win32-x64', 'x64', 'win32');
@@ -121,22 +133,47 @@ test.skipIf(!hasMingw)('the addon cross-compiles and links for win32-x64: every 
 test.skipIf(!hasMingw || !hasWine)('the win32-x64 prebuild loads and runs under Wine: the same bytes as here for every kind of operation, and fp8kit check passes', () => {
   expect(win32, 'the cross-compile above did not produce the addon').toBeDefined();
   const pkg = stagePackage('win32-x64', win32!);
-  // Wine's pipes are not sockets (node's stdout on one fails with EBADF), so the output goes through files.
-  const run = (args: string[], env: Record<string, string> = {}): SpawnSyncReturns<string> => {
-    const [o, e] = [path.join(dir, 'win.out'), path.join(dir, 'win.err')];
-    const fo = openSync(o, 'w'), fe = openSync(e, 'w');
-    const r = spawnSync(wine!, [path.join(winNode, 'node.exe'), ...args], { cwd: pkg, stdio: ['ignore', fo, fe], timeout: 300_000, env: { ...process.env, WINEPREFIX: path.join(winNode, 'prefix'), WINEDEBUG: '-all', ...env } });
-    closeSync(fo), closeSync(fe);
-    return { ...r, stdout: readFileSync(o, 'utf8'), stderr: readFileSync(e, 'utf8') } as SpawnSyncReturns<string>;
-  };
-  const r = expectSameBytesAndCheck(run, pkg, 'win32-x64', `Z:${pkg.replace(/\//g, '\\')}`);
+  const run = (args: string[], env: Record<string, string> = {}) => wine64(args, pkg, env);
+  const r = expectSameBytesAndCheck(run, pkg, 'win32-x64', winPath(pkg));
   // The SIMD tiers below the host's, forced: each gives the reference's bytes there too.
   for (const level of ['scalar', 'avx2', 'avx512']) {
-    const s = run([smoke, `Z:${pkg.replace(/\//g, '\\')}`], { FP8KIT_SIMD: level });
+    const s = run([smoke, winPath(pkg)], { FP8KIT_SIMD: level });
     expect(s.status, s.stderr).toBe(0);
     expect(JSON.parse(s.stdout).digests.cpu, level).toEqual(r.smoke.digests.ref);
   }
   expect(r.smoke.backends).toEqual(['ref', 'cpu', 'cuda-emu (unavailable)', 'cuda (unavailable)']);
   expect(r.info).toMatch(/cuda-emu +unavailable the CUDA emulator is not built on this platform/);
   expect(r.info).toMatch(/SIMD path: (avx2|avx512\w*|scalar)/);
+}, 600_000);
+
+test.skipIf(!hasMingw || !hasWine)('npm on Windows installs the packed tarball with its win32-x64 prebuild (no compiler there) and it computes', () => {
+  expect(win32, 'the cross-compile above did not produce the addon').toBeDefined();
+  // The tarball as npm pack makes it, with prebuilds/win32-x64/ in it.
+  const stage = path.join(dir, 'win-stage');
+  mkdirSync(stage);
+  const tgz = execFileSync('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', stage], { cwd: root, encoding: 'utf8' }).trim().split('\n').pop()!;
+  execFileSync('tar', ['-xzf', path.join(stage, tgz), '-C', stage]);
+  mkdirSync(path.join(stage, 'package', 'prebuilds', 'win32-x64'), { recursive: true });
+  cpSync(win32!, path.join(stage, 'package', 'prebuilds', 'win32-x64', 'fp8kit.node'));
+  const packed = path.join(dir, 'fp8kit-win32.tgz');
+  execFileSync('tar', ['-czf', packed, '-C', stage, 'package']);
+  const project = path.join(dir, 'win-consumer');
+  mkdirSync(project);
+  writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }));
+  // npm itself is JavaScript: the host's npm-cli.js under node.exe, offline from the host's cache (npm ci filled it with fp8kit's dependencies).
+  const npmCli = realpathSync(execFileSync('sh', ['-c', 'command -v npm'], { encoding: 'utf8' }).trim());
+  const cache = execFileSync('npm', ['config', 'get', 'cache'], { encoding: 'utf8' }).trim();
+  const deps = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')).dependencies as Record<string, string>;
+  execFileSync('npm', ['cache', 'add', ...Object.entries(deps).map(([n, v]) => `${n}@${v}`)], { stdio: 'ignore' });  // there already, unless npm ci ran from another cache
+  const install = wine64([winPath(npmCli), 'install', winPath(packed), '--offline', '--cache', winPath(cache), '--no-audit', '--no-fund', '--foreground-scripts'], project);
+  expect(install.status, install.stdout + install.stderr).toBe(0);
+  expect(install.stdout).toMatch(/> node scripts\/install\.cjs/);
+  const script = "const f = require('fp8kit'); const q = f.quantizeSync(f.tensor('f32', [2, 128], Float32Array.from({ length: 256 }, (_, i) => i - 128))); console.log(JSON.stringify({ scale: q.scales.data[0], code: q.data.data[5] }));";
+  const r = wine64(['-e', script], project);
+  expect(r.status, r.stderr).toBe(0);
+  // The 1×128 tile -128…-1: amax 128, scale 128/448; -123 · 448/128 = -430.5, between e4m3's 416 and 448
+  // (steps of 32 there), nearer 416 = 1.625 · 2^8: sign 1, exponent 8 + 7 = 1111b, mantissa 101b, 0xFD.
+  expect(JSON.parse(r.stdout)).toEqual({ scale: Math.fround(128 / 448), code: 0xfd });
+  const info = wine64([path.join('node_modules', 'fp8kit', 'dist', 'cli', 'main.js'), 'info'], project);
+  expect(info.stdout).toMatch(/^binary: prebuilt, .*node_modules\\fp8kit\\prebuilds\\win32-x64\\fp8kit\.node$/m);
 }, 600_000);
