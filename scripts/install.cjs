@@ -10,6 +10,11 @@ const path = require('path');
 const root = path.join(__dirname, '..');
 const run = (cmd, args) => spawnSync(cmd, args, { cwd: root, stdio: 'inherit', shell: false }).status;
 
+// Windows has the prebuild only (MinGW-built; binding.gyp's sources are not MSVC's dialect).
+if (process.platform === 'win32' && !fs.existsSync(path.join(root, 'prebuilds', `win32-${process.arch}`, 'fp8kit.node'))) {
+  console.error(`fp8kit: no prebuilt binary for win32-${process.arch}, and no source build on Windows: fp8kit ships win32-x64 only`);
+  process.exit(1);
+}
 const gypBuild = require.resolve('node-gyp-build/bin.js');
 const status = run(process.execPath, [gypBuild]);
 if (status !== 0) process.exit(status ?? 1);
