@@ -9,7 +9,14 @@
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
       "cflags": ["-O3", "-ffp-contract=off", "-fvisibility=hidden", "-Wall", "-Wno-unused-function"],
       "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti"],
-      "libraries": ["-ldl", "-lpthread"]
+      "libraries": ["-ldl", "-lpthread"],
+      "xcode_settings": {
+        "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
+        "GCC_ENABLE_CPP_RTTI": "YES",
+        "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
+        "MACOSX_DEPLOYMENT_TARGET": "11.0",
+        "OTHER_CFLAGS": ["-O3", "-ffp-contract=off", "-fvisibility=hidden", "-Wall", "-Wno-unused-function"]
+      }
     }
   ]
 }

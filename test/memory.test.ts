@@ -46,7 +46,6 @@ const cases: [string, number][] = [
   ['groupedGemmContiguousSync', 12],
   ['groupedGemmMaskedSync', 12],
   ['uploadSync', 24],
-  ['routePromise', 24],
   ['quantizePromise', 24],
   ['castToFp8Promise', 24],
   ['dequantizePromise', 24],

@@ -47,7 +47,6 @@ const cases = {
     const logits = f32([16384, 256]), bias = f32([256]);
     return [16384 * 8 * 8, () => fp8.routeSync(logits, { topk: 8, groups: 8, topkGroups: 4, bias, routeScale: 2.5 })];
   },
-  routePromise: () => { const logits = f32([16384, 256]); return [16384 * 8 * 8, () => fp8.route(logits, { topk: 8, groups: 8, topkGroups: 4 })]; },
   dispatchLayoutSync: () => {
     const T = 65536, R = 64, E = 256;
     const idx = fp8.tensor('i32', [T, 8], new Int32Array(T * 8).map((_, i) => ((i >> 3) * 37 + (i & 7) * 32) % E));

@@ -1,6 +1,7 @@
-// The cuda-emu backend where the emulator is not built (Windows, scripts/sources.cjs): listed, with the
-// reason, and never usable. The emulator's fibers are a System V x86-64 switch or POSIX ucontext; a
-// Windows port would need the Win32 fiber API and its exception and stack bookkeeping.
+// The cuda-emu backend where the emulator is not built (Windows, macOS: scripts/sources.cjs): listed,
+// with the reason, and never usable. The emulator's fibers are a System V x86-64 switch in ELF assembly
+// or ucontext; a Windows port would need the Win32 fiber API and its exception and stack bookkeeping,
+// a macOS one Mach-O assembly or a switch for arm64.
 #include <stdio.h>
 
 #include "../../backend.h"
