@@ -1,10 +1,12 @@
 // The addon for another platform, cross-compiled with a Debian cross compiler from the sources
 // scripts/sources.cjs lists for it, with binding.gyp's flags, two compiles at a time:
-//   node scripts/cross-build.cjs linux-arm64|win32-x64 OUT.node [--opt=-O1] [--strip]
+//   node scripts/cross-build.cjs linux-arm64|win32-x64|darwin-sources-clang OUT.node [--opt=-O1] [--strip]
 // linux-arm64 (g++-aarch64-linux-gnu): no x86-64 SIMD code, the cpu backend on the reference kernels.
 // win32-x64 (g++-mingw-w64-x86-64-posix): every SIMD tier, no CUDA emulator; it links against node.exe's
 // N-API exports through an import library made from node-api-headers' .def, and statically against the
 // C++ runtime, so the .node needs nothing beside Windows and node.exe.
+// darwin-sources-clang (clang): macOS's source set (no CUDA emulator) built by clang for this machine,
+// linux-x64, so that the code a Mac compiles, and the compiler family it uses, run and are checked here.
 // Used by `npm run prebuild` (prebuilds/<target>/) and test/portable.test.ts. Exits 1 with the
 // compiler's messages on failure.
 const { spawn, spawnSync } = require('child_process');
@@ -17,6 +19,7 @@ const root = path.join(__dirname, '..');
 const napiHeaders = path.join(root, 'node_modules', 'node-api-headers');
 const targets = {
   'linux-arm64': { cxx: 'aarch64-linux-gnu-g++', arch: 'arm64', os: 'linux', cflags: ['-fPIC', '-I/usr/include/node'], libs: ['-ldl', '-lpthread'] },
+  'darwin-sources-clang': { cxx: 'clang++', arch: 'x64', os: 'darwin', cflags: ['-fPIC', '-I/usr/include/node'], libs: ['-ldl', '-lpthread'] },
   'win32-x64': {
     cxx: 'x86_64-w64-mingw32-g++-posix',
     arch: 'x64',

@@ -177,3 +177,23 @@ test.skipIf(!hasMingw || !hasWine)('npm on Windows installs the packed tarball w
   const info = wine64([path.join('node_modules', 'fp8kit', 'dist', 'cli', 'main.js'), 'info'], project);
   expect(info.stdout).toMatch(/^binary: prebuilt, .*node_modules\\fp8kit\\prebuilds\\win32-x64\\fp8kit\.node$/m);
 }, 600_000);
+
+// ---- macOS's sources, built by clang ---------------------------------------------------------------
+// No Mac or macOS SDK here: what can be checked is that the source set a Mac compiles (no emulator)
+// builds with clang, the compiler family Apple ships, and gives the same bytes on every SIMD level.
+const hasClang = has('clang++');
+if (!hasClang) console.log('clang++ not found (Debian: apt-get install clang): the clang build of macOS\'s sources is skipped');
+
+test.skipIf(!hasClang)('macOS\'s source set built by clang runs here: the same bytes on every SIMD level, and fp8kit check passes', () => {
+  const { sources, out } = crossBuild('darwin-sources-clang', 'x64', 'darwin');
+  expect(sources).toContain('native/emu/absent/backend.cc');
+  const pkg = stagePackage('linux-x64', out);
+  const run = (args: string[], env: Record<string, string> = {}) => spawnSync(process.execPath, args, { cwd: pkg, encoding: 'utf8', timeout: 300_000, env: { ...process.env, ...env } });
+  const r = expectSameBytesAndCheck(run, pkg, 'linux-x64', pkg);
+  expect(r.smoke.backends).toContain('cuda-emu (unavailable)');
+  for (const level of ['scalar', 'avx2', 'avx512', 'avx512vbmi']) {
+    const s = run([smoke, pkg], { FP8KIT_SIMD: level });
+    expect(s.status, s.stderr).toBe(0);
+    expect(JSON.parse(s.stdout).digests.cpu, level).toEqual(r.smoke.digests.ref);
+  }
+}, 600_000);
