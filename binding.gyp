@@ -10,6 +10,12 @@
       "cflags": ["-O3", "-ffp-contract=off", "-fvisibility=hidden", "-Wall", "-Wno-unused-function"],
       "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti"],
       "libraries": ["-ldl", "-lpthread"],
+      "conditions": [
+        ["OS=='linux'", {
+          "cflags": ["-include", "<(module_root_dir)/native/addon/glibc_floor.h"],
+          "ldflags": ["<!@(node scripts/static-cxx.cjs)"]
+        }]
+      ],
       "xcode_settings": {
         "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
         "GCC_ENABLE_CPP_RTTI": "YES",

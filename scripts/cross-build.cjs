@@ -18,7 +18,13 @@ const { parseArgs } = require('util');
 const root = path.join(__dirname, '..');
 const napiHeaders = path.join(root, 'node_modules', 'node-api-headers');
 const targets = {
-  'linux-arm64': { cxx: 'aarch64-linux-gnu-g++', arch: 'arm64', os: 'linux', cflags: ['-fPIC', '-I/usr/include/node'], libs: ['-ldl', '-lpthread'] },
+  'linux-arm64': {
+    cxx: 'aarch64-linux-gnu-g++',
+    arch: 'arm64',
+    os: 'linux',
+    cflags: ['-fPIC', '-I/usr/include/node', '-include', path.join(root, 'native', 'addon', 'glibc_floor.h')],
+    libs: ['-ldl', '-lpthread', '-static-libstdc++', '-Wl,--exclude-libs,ALL'],
+  },
   'darwin-sources-clang': { cxx: 'clang++', arch: 'x64', os: 'darwin', cflags: ['-fPIC', '-I/usr/include/node'], libs: ['-ldl', '-lpthread'] },
   'win32-x64': {
     cxx: 'x86_64-w64-mingw32-g++-posix',

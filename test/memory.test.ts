@@ -11,7 +11,7 @@ import { describe, expect, test } from 'vitest';
 import { fp8, seed } from './helpers.js';
 
 const script = path.join(__dirname, 'memory', 'loops.cjs');
-const ITERATIONS = 2000;
+const ITERATIONS = 1200;
 
 interface LoopResult {
   warm: number;

@@ -79,6 +79,12 @@ test.skipIf(!hasArmCross)('the addon cross-compiles and links for linux-arm64', 
   const elf = readFileSync(out);
   expect(elf.subarray(0, 4).toString('latin1')).toBe('\x7fELF');
   expect(elf.readUInt16LE(18)).toBe(183);  // e_machine: EM_AARCH64
+  // as on x86-64 (test/glibc.test.ts): glibc 2.28 at most, no libstdc++
+  const dump = spawnSync('aarch64-linux-gnu-objdump', ['-T', '-p', out], { encoding: 'utf8' });
+  if (dump.status === 0) {
+    expect(dump.stdout).toMatch(/GLIBC_2\.17/);
+    expect(dump.stdout).not.toMatch(/GLIBC_2\.(29|[3-9]\d)|GLIBCXX_|NEEDED\s+libstdc\+\+/);
+  }
   arm64 = out;
 }, 600_000);
 

@@ -1,14 +1,16 @@
 #include "plugin.h"
 
-#include <sys/stat.h>
+#include <stdio.h>
 
 #include "dl.h"
 
 namespace fp8k::addon {
 
+// fopen rather than stat: glibc 2.33 gave stat a new symbol (glibc_floor.h).
 static bool exists(const std::string& p) {
-  struct stat st;
-  return stat(p.c_str(), &st) == 0;
+  FILE* f = fopen(p.c_str(), "rb");
+  if (f) fclose(f);
+  return f != nullptr;
 }
 
 const void* open_first(const std::vector<std::string>& paths, const char* entry, const std::function<std::string(const void*)>& refuse, std::string& missing,

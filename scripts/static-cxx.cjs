@@ -1,0 +1,9 @@
+// binding.gyp's Linux link flags: the C++ runtime linked in statically (its symbols hidden), so the
+// addon needs no newer libstdc++ than the machine it loads on has (native/addon/glibc_floor.h), where
+// the compiler has a static libstdc++ (Fedora/RHEL ship it apart, as libstdc++-static); else nothing.
+const { spawnSync } = require('child_process');
+const path = require('path');
+const cxx = process.env.CXX || 'g++';
+const r = spawnSync(cxx, ['-print-file-name=libstdc++.a'], { encoding: 'utf8' });
+const file = r.status === 0 ? r.stdout.trim() : '';
+console.log(path.isAbsolute(file) ? '-static-libstdc++ -Wl,--exclude-libs,ALL' : '');
