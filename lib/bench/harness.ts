@@ -75,7 +75,7 @@ export function copyOf(bytes: number, huge = false): { copy: () => void; copyByt
  * Times each of `fns` (moving `bytes` bytes) and the two copies of the same bytes (copyOf), in turn
  * `reps` times after one warm-up each, so that all of them see the same machine load.
  */
-function timeInTurn(bytes: number, reps: number, fns: (() => void)[], warmups = 1): { plain: number; huge: number; copyBytes: number; hugeBytes: number; t: number[]; all: number[][] } {
+function timeInTurn(bytes: number, reps: number, fns: (() => void)[], warmups = 1): { plain: number; huge: number; copyBytes: number; hugeBytes: number; t: number[][] } {
   collectGarbage();
   const plain = copyOf(bytes);
   const huge = copyOf(bytes, true);
@@ -90,7 +90,7 @@ function timeInTurn(bytes: number, reps: number, fns: (() => void)[], warmups = 
     h.push(timeMs(huge.copy));
     fns.forEach((fn, i) => t[i].push(timeMs(fn)));
   }
-  return { plain: median(c), huge: median(h), copyBytes: plain.copyBytes, hugeBytes: huge.copyBytes, t: t.map(median), all: t };
+  return { plain: median(c), huge: median(h), copyBytes: plain.copyBytes, hugeBytes: huge.copyBytes, t };
 }
 
 function row(name: string, bytes: number, times: number[], m: ReturnType<typeof timeInTurn>): BenchRow {
@@ -104,7 +104,7 @@ function row(name: string, bytes: number, times: number[], m: ReturnType<typeof 
 /** One case: `fn` next to a memory copy of the same bytes. */
 export function measure(name: string, bytes: number, reps: number, fn: () => void): BenchRow {
   const m = timeInTurn(bytes, reps, [fn]);
-  return row(name, bytes, m.all[0], m);
+  return row(name, bytes, m.t[0], m);
 }
 
 /**
@@ -114,7 +114,8 @@ export function measure(name: string, bytes: number, reps: number, fn: () => voi
 export function measurePair(name: string, bytes: number, reps: number, into: () => void, fresh: () => void): BenchRow[] {
   // Steady state: a few calls first, so the pool holds what the collector has taken back.
   const m = timeInTurn(bytes, reps, [into, fresh], 8);
-  return [row(name, bytes, m.all[0], m), { ...row(`${name} (new output)`, bytes, m.all[1], m), overInto: m.t[1] / m.t[0] }];
+  const [i, f] = [row(name, bytes, m.t[0], m), row(`${name} (new output)`, bytes, m.t[1], m)];
+  return [i, { ...f, overInto: f.medianMs / i.medianMs }];
 }
 
 export function formatTable(title: string, rows: BenchRow[]): string {

@@ -84,17 +84,16 @@ std::string symbol_of(const void* fn, std::string* module) {
   *module = path;
   const int fd = open(path.c_str(), O_RDONLY);
   if (fd < 0) return "";
-  // The size from lseek rather than fstat: glibc 2.33 gave fstat a new symbol (glibc_floor.h).
-  const off_t size = lseek(fd, 0, SEEK_END);
+  struct stat st {};
   std::string out;
-  if (size > 0 && (size_t)size > sizeof(ElfW(Ehdr))) {
-    void* m = mmap(nullptr, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
+  if (fstat(fd, &st) == 0 && (size_t)st.st_size > sizeof(ElfW(Ehdr))) {
+    void* m = mmap(nullptr, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
     if (m != MAP_FAILED) {
       const char* base = static_cast<const char*>(m);
       const auto* eh = reinterpret_cast<const ElfW(Ehdr)*>(base);
       const uintptr_t bias = eh->e_type == ET_DYN ? (uintptr_t)info.dli_fbase : 0;
       const uintptr_t want = (uintptr_t)fn - bias;
-      if (!memcmp(eh->e_ident, ELFMAG, SELFMAG) && eh->e_shoff && eh->e_shoff + (size_t)eh->e_shnum * sizeof(ElfW(Shdr)) <= (size_t)size) {
+      if (!memcmp(eh->e_ident, ELFMAG, SELFMAG) && eh->e_shoff && eh->e_shoff + (size_t)eh->e_shnum * sizeof(ElfW(Shdr)) <= (size_t)st.st_size) {
         const auto* sh = reinterpret_cast<const ElfW(Shdr)*>(base + eh->e_shoff);
         for (int i = 0; i < eh->e_shnum && out.empty(); ++i) {
           if (sh[i].sh_type != SHT_SYMTAB || sh[i].sh_link >= eh->e_shnum) continue;
@@ -107,7 +106,7 @@ std::string symbol_of(const void* fn, std::string* module) {
             }
         }
       }
-      munmap(m, (size_t)size);
+      munmap(m, st.st_size);
     }
   }
   close(fd);
