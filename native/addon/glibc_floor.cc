@@ -7,11 +7,14 @@
 
 #define FP8K_HIDDEN extern "C" __attribute__((visibility("hidden")))
 
-// name(params) → name@FIRST(args), for the pthread functions glibc 2.34 gave new versions.
-#define FP8K_OLD(ret, name, params, args)                                    \
-  extern "C" ret fp8k_glibc_##name params;                                   \
-  __asm__(".symver fp8k_glibc_" #name "," #name "@" FP8K_GLIBC_FIRST);       \
-  FP8K_HIDDEN ret name params { return fp8k_glibc_##name args; }
+// name(params) → old@FIRST(args): a function every glibc has, of the same name (FP8K_OLD) or not.
+#define FP8K_VIA(ret, name, params, old, old_params, args)               \
+  extern "C" ret fp8k_glibc_##old old_params;                           \
+  __asm__(".symver fp8k_glibc_" #old "," #old "@" FP8K_GLIBC_FIRST);    \
+  FP8K_HIDDEN ret name params { return fp8k_glibc_##old args; }
+#define FP8K_OLD(ret, name, params, args) FP8K_VIA(ret, name, params, name, params, args)
+
+// The pthread functions glibc 2.34 gave new versions.
 
 FP8K_OLD(int, pthread_create, (unsigned long* t, const void* attr, void* (*fn)(void*), void* arg), (t, attr, fn, arg))
 FP8K_OLD(int, pthread_detach, (unsigned long t), (t))
@@ -22,10 +25,12 @@ FP8K_OLD(int, pthread_key_delete, (unsigned key), (key))
 FP8K_OLD(void*, pthread_getspecific, (unsigned key), (key))
 FP8K_OLD(int, pthread_setspecific, (unsigned key, const void* v), (key, v))
 
-// fstat64 became a symbol in 2.33; before, it was __fxstat64 with the stat version.
-extern "C" int fp8k_glibc___fxstat64(int ver, int fd, void* st);
-__asm__(".symver fp8k_glibc___fxstat64,__fxstat64@" FP8K_GLIBC_FIRST);
-FP8K_HIDDEN int fstat64(int fd, void* st) { return fp8k_glibc___fxstat64(FP8K_GLIBC_STAT_VER, fd, st); }
+// The stat family became symbols in 2.33 (the 64 forms are what node-gyp's _FILE_OFFSET_BITS=64 calls);
+// before, they were __xstat and kin with the stat version.
+FP8K_VIA(int, stat, (const char* p, void* st), __xstat, (int, const char*, void*), (FP8K_GLIBC_STAT_VER, p, st))
+FP8K_VIA(int, stat64, (const char* p, void* st), __xstat64, (int, const char*, void*), (FP8K_GLIBC_STAT_VER, p, st))
+FP8K_VIA(int, fstat, (int fd, void* st), __fxstat, (int, int, void*), (FP8K_GLIBC_STAT_VER, fd, st))
+FP8K_VIA(int, fstat64, (int fd, void* st), __fxstat64, (int, int, void*), (FP8K_GLIBC_STAT_VER, fd, st))
 
 // arc4random (2.36; std::random_device): from getrandom (2.25), as glibc's own does.
 extern "C" long getrandom(void* buf, unsigned long n, unsigned flags);

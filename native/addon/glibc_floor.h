@@ -1,9 +1,10 @@
 // Force-included in every Linux build of the addon (binding.gyp, scripts/cross-build.cjs), so that a
 // prebuild made on a new glibc loads wherever Node 20 runs (glibc 2.28 and later), not only where it was
 // built. glibc 2.34 merged libdl and libpthread into libc and gave their functions new symbol versions,
-// and a link takes the newest, which older glibc lacks. The directives below bind the addon's own calls
-// to the versions every glibc since x86-64's and aarch64's first has (in 2.34+ the same functions);
-// glibc_floor.cc does the same for the C++ runtime, which is linked in statically (scripts/static-cxx.cjs).
+// and a link takes the newest, which older glibc lacks. The directives below bind the addon's own libdl
+// calls to the versions every glibc since x86-64's and aarch64's first has (in 2.34+ the same functions);
+// glibc_floor.cc defines, hidden, the others the addon or the C++ runtime (linked in statically,
+// scripts/static-cxx.cjs) calls, on top of the old versions: pthread's, the stat family, arc4random.
 // Checked by test/glibc.test.ts: the addon's symbol versions, and a run on Debian 11's glibc 2.31.
 #pragma once
 

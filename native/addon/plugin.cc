@@ -1,16 +1,14 @@
 #include "plugin.h"
 
-#include <stdio.h>
+#include <sys/stat.h>
 
 #include "dl.h"
 
 namespace fp8k::addon {
 
-// fopen rather than stat: glibc 2.33 gave stat a new symbol (glibc_floor.h).
 static bool exists(const std::string& p) {
-  FILE* f = fopen(p.c_str(), "rb");
-  if (f) fclose(f);
-  return f != nullptr;
+  struct stat st;
+  return stat(p.c_str(), &st) == 0;
 }
 
 const void* open_first(const std::vector<std::string>& paths, const char* entry, const std::function<std::string(const void*)>& refuse, std::string& missing,
