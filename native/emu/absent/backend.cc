@@ -7,7 +7,7 @@
 #include "../../backend.h"
 
 static int probe(char* reason, size_t cap) {
-  snprintf(reason, cap, "the CUDA emulator is not built on this platform (its fibers are POSIX); it runs on Linux");
+  snprintf(reason, cap, "the CUDA emulator is not built on this platform (its fiber switch is ELF assembly or ucontext); it runs on Linux");
   return 0;
 }
 
