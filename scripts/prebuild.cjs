@@ -26,9 +26,9 @@ for (const lib of [path.join(root, 'build', 'Release', 'libfp8kit_mpi.so'), path
 // linux-arm64 and win32-x64 too, cross-compiled where Debian's cross compilers are installed
 // (scripts/cross-build.cjs; no mpi library or CUDA plugin for them).
 const dirs = [dir];
-const cross = { 'linux-arm64': 'aarch64-linux-gnu-g++', 'win32-x64': 'x86_64-w64-mingw32-g++-posix' };
-for (const [target, cxx] of Object.entries(cross)) {
-  if (process.platform !== 'linux' || process.arch !== 'x64' || spawnSync(cxx, ['--version'], { stdio: 'ignore' }).status !== 0) continue;
+const { targets } = require('./cross-build.cjs');
+for (const [target, { cxx, prebuild }] of Object.entries(targets)) {
+  if (!prebuild || process.platform !== 'linux' || process.arch !== 'x64' || spawnSync(cxx, ['--version'], { stdio: 'ignore' }).status !== 0) continue;
   run(process.execPath, [path.join(__dirname, 'cross-build.cjs'), target, path.join(root, 'prebuilds', target, 'fp8kit.node'), '--strip']);
   dirs.push(path.join(root, 'prebuilds', target));
 }

@@ -11,6 +11,7 @@
  */
 import { execFileSync, spawnSync, SpawnSyncReturns } from 'node:child_process';
 import { closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, expect, test } from 'vitest';
@@ -19,15 +20,21 @@ const root = path.join(__dirname, '..');
 const dir = mkdtempSync(path.join(tmpdir(), 'fp8kit-portable-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const smoke = path.join(root, 'test', 'portable', 'smoke.cjs');
+let host: { digests: Record<string, Record<string, string>> } | undefined;
+/** The smoke script's digests on this machine's own build, computed once for all the targets. */
 const hostSmoke = () => {
-  const host = spawnSync(process.execPath, [smoke, root], { encoding: 'utf8' });
-  expect(host.status, host.stderr).toBe(0);
-  return JSON.parse(host.stdout);
+  if (host) return host;
+  const r = spawnSync(process.execPath, [smoke, root], { encoding: 'utf8' });
+  expect(r.status, r.stderr).toBe(0);
+  return (host = JSON.parse(r.stdout));
 };
 const has = (cmd: string, arg = '--version') => spawnSync(cmd, [arg], { stdio: 'ignore' }).status === 0;
 
-/** scripts/sources.cjs for a platform, and scripts/cross-build.cjs as npm run prebuild runs it (-O1 rather than -O3: kept short). */
-function crossBuild(target: string, arch: string, os: string): { sources: string[]; out: string } {
+const { targets } = createRequire(__filename)('../scripts/cross-build.cjs') as { targets: Record<string, { arch: string; os: string }> };
+
+/** scripts/sources.cjs for a target's platform, and scripts/cross-build.cjs as npm run prebuild runs it (-O1 rather than -O3: kept short). */
+function crossBuild(target: string): { sources: string[]; out: string } {
+  const { arch, os } = targets[target];
   const sources = spawnSync(process.execPath, [path.join(root, 'scripts', 'sources.cjs'), arch, os], { encoding: 'utf8' }).stdout.trim().split(/\s+/);
   const out = path.join(dir, target, 'fp8kit.node');
   const r = spawnSync(process.execPath, [path.join(root, 'scripts', 'cross-build.cjs'), target, out, '--opt=-O1'], { cwd: root, encoding: 'utf8' });
@@ -47,7 +54,7 @@ function stagePackage(target: string, binary: string): string {
 }
 
 /** What the smoke script, `info` and `check --quick` say on the other platform, against the host's digests. */
-function expectSameBytesAndCheck(run: (args: string[]) => SpawnSyncReturns<string>, pkg: string, target: string, pkgArg: string) {
+function expectSameBytesAndCheck(run: (args: string[]) => SpawnSyncReturns<string>, target: string, pkgArg: string) {
   const there = run([smoke, pkgArg]);
   expect(there.status, there.stderr).toBe(0);
   const t = JSON.parse(there.stdout), here = hostSmoke();
@@ -73,7 +80,7 @@ if (!hasQemu) console.log(`qemu-aarch64 or an arm64 node in ${arm64Root} not fou
 let arm64: string | undefined;
 
 test.skipIf(!hasArmCross)('the addon cross-compiles and links for linux-arm64', () => {
-  const { sources, out } = crossBuild('linux-arm64', 'arm64', 'linux');
+  const { sources, out } = crossBuild('linux-arm64');
   expect(sources).toContain('native/cpu/portable/backend.cc');
   expect(sources.filter((s) => /^native\/cpu\/[^/]+\.cc$|native\/cpu\/gemm\//.test(s))).toEqual([]);
   const elf = readFileSync(out);
@@ -92,7 +99,7 @@ test.skipIf(!hasArmCross || !hasQemu)('the linux-arm64 prebuild loads and runs u
   expect(arm64, 'the cross-compile above did not produce the addon').toBeDefined();
   const pkg = stagePackage('linux-arm64', arm64!);
   const run = (args: string[]) => spawnSync('qemu-aarch64', ['-L', arm64Root, path.join(arm64Root, 'usr', 'bin', 'node'), ...args], { cwd: pkg, encoding: 'utf8', timeout: 300_000 });
-  const r = expectSameBytesAndCheck(run, pkg, 'linux-arm64', pkg);
+  const r = expectSameBytesAndCheck(run, 'linux-arm64', pkg);
 }, 600_000);
 
 // ---- win32-x64 ------------------------------------------------------------------------------------
@@ -118,7 +125,7 @@ const winPath = (p: string) => `Z:${p.replace(/\//g, '\\')}`;
 
 
 test.skipIf(!hasMingw)('the addon cross-compiles and links for win32-x64: every SIMD tier, no CUDA emulator, nothing needed beside Windows and node.exe', () => {
-  const { sources, out } = crossBuild('win32-x64', 'x64', 'win32');
+  const { sources, out } = crossBuild('win32-x64');
   expect(sources).toContain('native/emu/absent/backend.cc');
   expect(sources).toContain('native/cpu/route.cc');
   expect(sources.filter((s) => /^native\/emu\/[^/]+\.cc$/.test(s))).toEqual([]);
@@ -140,7 +147,7 @@ test.skipIf(!hasMingw || !hasWine)('the win32-x64 prebuild loads and runs under 
   expect(win32, 'the cross-compile above did not produce the addon').toBeDefined();
   const pkg = stagePackage('win32-x64', win32!);
   const run = (args: string[], env: Record<string, string> = {}) => wine64(args, pkg, env);
-  const r = expectSameBytesAndCheck(run, pkg, 'win32-x64', winPath(pkg));
+  const r = expectSameBytesAndCheck(run, 'win32-x64', winPath(pkg));
   // The SIMD tiers below the host's, forced: each gives the reference's bytes there too.
   for (const level of ['scalar', 'avx2', 'avx512']) {
     const s = run([smoke, winPath(pkg)], { FP8KIT_SIMD: level });
@@ -191,11 +198,11 @@ const hasClang = has('clang++');
 if (!hasClang) console.log('clang++ not found (Debian: apt-get install clang): the clang build of macOS\'s sources is skipped');
 
 test.skipIf(!hasClang)('macOS\'s source set built by clang runs here: the same bytes on every SIMD level, and fp8kit check passes', () => {
-  const { sources, out } = crossBuild('darwin-sources-clang', 'x64', 'darwin');
+  const { sources, out } = crossBuild('darwin-sources-clang');
   expect(sources).toContain('native/emu/absent/backend.cc');
   const pkg = stagePackage('linux-x64', out);
   const run = (args: string[], env: Record<string, string> = {}) => spawnSync(process.execPath, args, { cwd: pkg, encoding: 'utf8', timeout: 300_000, env: { ...process.env, ...env } });
-  const r = expectSameBytesAndCheck(run, pkg, 'linux-x64', pkg);
+  const r = expectSameBytesAndCheck(run, 'linux-x64', pkg);
   expect(r.smoke.backends).toContain('cuda-emu (unavailable)');
   for (const level of ['scalar', 'avx2', 'avx512', 'avx512vbmi']) {
     const s = run([smoke, pkg], { FP8KIT_SIMD: level });
