@@ -1,6 +1,8 @@
 // One allocation loop per run, in a child process with a small V8 heap: `node loops.cjs CASE N`.
-// Prints {warm, peak, perCall} in bytes: resident memory after warm-up, its peak (VmHWM) at the end,
-// and the bytes of fresh output each iteration drops.
+// Prints {warm, peak, perCall, maxOutputs, maxBytes, afterGc}: resident memory after warm-up and its
+// peak (VmHWM) at the end, the bytes of fresh output each iteration drops, the most outputs and bytes
+// fp8kit held at once (outputs not yet collected plus the pool), and the outputs left after a full GC.
+// Run with --expose-gc.
 const fs = require('node:fs');
 const fp8 = require('../../dist/index.js');
 
@@ -85,8 +87,28 @@ const cases = {
 
 const rss = (field) => 1024 * Number(fs.readFileSync('/proc/self/status', 'utf8').match(new RegExp(`${field}:\\s+(\\d+)`))[1]);
 
+// What is held beyond the set-up's tensors: fp8kit's outputs and device tensors not yet collected, the
+// pool's freed buffers, and ArrayBuffers in V8's own memory.
+const holding = () => {
+  const m = fp8.memoryStats();
+  return { outputs: m.outputs.count + m.device.count, bytes: m.outputs.bytes + m.device.bytes + m.pool.bytes + process.memoryUsage().arrayBuffers };
+};
+const held = (base) => {
+  const h = holding();
+  return { outputs: h.outputs - base.outputs, bytes: h.bytes - base.bytes };
+};
+
 (async () => {
   const [perCall, step] = cases[name]();
+  let base;
+  // The most outputs (and bytes) alive at once between calls: V8 collects on its own schedule, which
+  // differs between machines, so the test bounds resident memory by what was measured here.
+  let maxOutputs = 0, maxBytes = 0;
+  const sample = () => {
+    const h = held(base);
+    maxOutputs = Math.max(maxOutputs, h.outputs);
+    maxBytes = Math.max(maxBytes, h.bytes);
+  };
   // Promise forms run 8 at a time, as a server with concurrent requests would; sync forms never yield.
   const run = async (k) => {
     for (let i = 0; i < k; i++) {
@@ -96,11 +118,22 @@ const rss = (field) => 1024 * Number(fs.readFileSync('/proc/self/status', 'utf8'
         for (let j = 1; j < 8 && i + 1 < k; j++, i++) batch.push(step());
         await Promise.all(batch);
       }
+      sample();
     }
   };
+  // Warm-up first: what the first calls keep for good (a cluster's buffers) belongs to the base.
+  base = holding();
   await run(Math.min(50, count));
+  global.gc();
+  base = holding();
   const warm = rss('VmRSS');
+  maxOutputs = maxBytes = 0;
   fs.writeFileSync('/proc/self/clear_refs', '5'); // resets VmHWM to the current RSS
   await run(count);
-  process.stdout.write(JSON.stringify({ warm, peak: rss('VmHWM'), perCall, stats: fp8.memoryStats() }) + '\n');
+  const peak = rss('VmHWM');
+  // After a full collection every dropped output is taken back: only the set-up's tensors stay.
+  global.gc();
+  await new Promise((r) => setImmediate(r));
+  const afterGc = held(base).outputs;
+  process.stdout.write(JSON.stringify({ warm, peak, perCall, maxOutputs, maxBytes, afterGc, stats: fp8.memoryStats() }) + '\n');
 })();
