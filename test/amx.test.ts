@@ -15,17 +15,20 @@ import { seed } from './helpers.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
-test('the AMX tier on emulated tiles matches exact: calcDiff < 1e-10 (f32 out), every case', () => {
+test('the AMX tier on emulated tiles matches exact: calcDiff < 1e-10 (f32 out), every case, and both B forms give the same bits', () => {
   const dir = mkdtempSync(join(tmpdir(), 'fp8kit-amx-'));
   try {
     const exe = join(dir, 'amx');
-    const sources = ['test/amx/driver.cc', 'native/cpu/gemm/pack.cc', 'native/cpu/parallel.cc', 'native/common/gemm_check.cc', 'native/common/gemm_packed.cc', 'native/common/status.cc'];
+    const sources = ['test/amx/driver.cc', 'native/cpu/gemm/pack.cc', 'native/cpu/gemm/widen_a.cc', 'native/cpu/gemm/widen_b.cc', 'native/cpu/simd.cc', 'native/cpu/parallel.cc', 'native/common/gemm_check.cc', 'native/common/gemm_packed.cc', 'native/common/status.cc'];
     execFileSync('g++', ['-O1', '-std=c++17', '-pthread', '-ffp-contract=off', '-fsanitize=address', '-Inative', ...sources, '-o', exe], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
     const out = execFileSync(exe, [String(seed('amx emulation'))], { encoding: 'utf8', env: { ...process.env, ASAN_OPTIONS: 'detect_leaks=0' } });
     const lines = out.trim().split('\n');
     expect(lines.filter((l) => l.startsWith('FAIL')), out).toEqual([]);
-    expect(lines.filter((l) => l.startsWith('ok')).length).toBe(28);
-    expect(lines.at(-1)).toMatch(/^amx: 28 cases, 0 failures, [1-9]\d* tile products$/);
+    // 11 shapes × 2 layouts × 2 B scalings; the B form and the scales' kind rotate through the cases.
+    expect(lines.filter((l) => l.startsWith('ok')).length).toBe(44);
+    for (const form of ['B bf16 tiles, scales promoted', 'B bf16 tiles, scales folded', 'B widened, scales promoted', 'B widened, scales folded'])
+      expect(lines.filter((l) => l.includes(form)).length, form).toBeGreaterThanOrEqual(8);
+    expect(lines.at(-1)).toMatch(/^amx: 44 cases, 0 failures, [1-9]\d* tile products$/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -109,10 +109,12 @@ describe('the fp8kit command', () => {
 
   test('bench gemm: every shape asked for, packed and unpacked, the path, its peak and (M <= 16) a copy; peers or how to get them', () => {
     const out = JSON.parse(execFileSync(process.execPath, [cli, 'bench', 'gemm', '--shape', '1x96x200,40x64x130', '--reps', '2', '--json'], { encoding: 'utf8' }));
-    const rows = out.results.gemm as { shape: number[]; path: string; packedMs: number; unpackedMs: number; packMs: number; gflops: number; peakGflops: number; ofPeak: number; ofCopy?: number; peers: { name: string; ms: number }[]; notes: string[] }[];
+    const rows = out.results.gemm as { shape: number[]; path: string; instruction?: string; packedMs: number; unpackedMs: number; packMs: number; gflops: number; peakGflops: number; ofPeak: number; ofCopy?: number; peers: { name: string; ms: number }[]; notes: string[] }[];
     expect(rows.map((r) => r.shape)).toEqual([[1, 96, 200], [40, 64, 130]]);
     for (const r of rows) {
       expect(r.path).toBe(addon.cpuSimd().gemm);
+      // Below 8 rows no tier runs the AMX tiles.
+      expect(r.instruction).toMatch(r.shape[0] < 8 ? /^(vdpbf16ps|fma)$/ : /^(amx|vdpbf16ps|fma)$/);
       for (const v of [r.packedMs, r.unpackedMs, r.packMs, r.gflops]) expect(v).toBeGreaterThan(0);
       const t = r as unknown as { packedMinMs: number; packedMaxMs: number };
       expect(t.packedMinMs).toBeLessThanOrEqual(r.packedMs);

@@ -38,6 +38,8 @@ export interface GemmBenchRow {
   shape: Shape;
   /** The GEMM path that ran (the cpu backend's tier). */
   path: string;
+  /** The instruction this shape's tier runs on (the cpu GEMM picks a tier by M); none for a device backend. */
+  instruction?: 'amx' | 'vdpbf16ps' | 'fma';
   packedMs: number;
   /** The fastest and slowest of the packed GEMM's timed calls. */
   packedMinMs: number;
@@ -63,7 +65,7 @@ function normal(n: number, seed: number): Float32Array {
 
 /** The peak instruction of the path the cpu GEMM takes for M rows, from its description. */
 export function peakKind(path: string, m: number): 'amx' | 'vdpbf16ps' | 'fma' {
-  if (path.startsWith('amx') && m >= 32) return 'amx';
+  if (path.startsWith('amx') && m >= 8) return 'amx';
   return path.startsWith('amx') || path.startsWith('avx512bf16') ? 'vdpbf16ps' : 'fma';
 }
 
@@ -116,7 +118,7 @@ export function benchGemm(o: GemmBenchOptions): GemmBenchRow[] {
     const kind = peakKind(simd.gemm, m);
     const top = device ? NaN : peak(kind);
     const path = device ? `${o.backend} gemm kernel` : simd.gemm;
-    const row: GemmBenchRow = { shape: [m, n, k], path, packedMs, packedMinMs: Math.min(...t), packedMaxMs: Math.max(...t), gflops, peakGflops: top, ofPeak: gflops / top, unpackedMs, packMs, peers: [], notes };
+    const row: GemmBenchRow = { shape: [m, n, k], path, instruction: device ? undefined : kind, packedMs, packedMinMs: Math.min(...t), packedMaxMs: Math.max(...t), gflops, peakGflops: top, ofPeak: gflops / top, unpackedMs, packMs, peers: [], notes };
     if (copy) {
       row.weightGbps = (n * k) / packedMs / 1e6;
       row.copyGbps = copy.copyBytes / median(c) / 1e6;
@@ -133,7 +135,7 @@ export function benchGemm(o: GemmBenchOptions): GemmBenchRow[] {
 export function formatGemm(rows: GemmBenchRow[], title: string): string {
   const peerNames = [...new Set(rows.flatMap((r) => r.peers.map((p) => p.name)))];
   const head =
-    `${'M x N x K'.padEnd(20)} ${'packed ms'.padStart(10)} ${'min-max ms'.padStart(15)} ${'GFLOP/s'.padStart(8)} ${'of peak'.padStart(8)} ${'weights GB/s'.padStart(12)} ${'of copy'.padStart(8)} ${'unpacked ms'.padStart(12)} ${'pack ms'.padStart(8)}` +
+    `${'M x N x K'.padEnd(20)} ${'on'.padEnd(9)} ${'packed ms'.padStart(10)} ${'min-max ms'.padStart(15)} ${'GFLOP/s'.padStart(8)} ${'of peak'.padStart(8)} ${'weights GB/s'.padStart(12)} ${'of copy'.padStart(8)} ${'unpacked ms'.padStart(12)} ${'pack ms'.padStart(8)}` +
     peerNames.map((p) => ` ${`${p} ms`.padStart(12)} ${'fp8kit x'.padStart(9)}`).join('');
   const body = rows.map((r) => {
     const peers = peerNames
@@ -143,13 +145,13 @@ export function formatGemm(rows: GemmBenchRow[], title: string): string {
       })
       .join('');
     return (
-      `${r.shape.join(' x ').padEnd(20)} ${r.packedMs.toFixed(2).padStart(10)} ${`${r.packedMinMs.toFixed(2)}-${r.packedMaxMs.toFixed(2)}`.padStart(15)} ${r.gflops.toFixed(0).padStart(8)} ${Number.isFinite(r.ofPeak) ? `${(100 * r.ofPeak).toFixed(0)}%`.padStart(8) : '-'.padStart(8)} ` +
+      `${r.shape.join(' x ').padEnd(20)} ${(r.instruction ?? '-').padEnd(9)} ${r.packedMs.toFixed(2).padStart(10)} ${`${r.packedMinMs.toFixed(2)}-${r.packedMaxMs.toFixed(2)}`.padStart(15)} ${r.gflops.toFixed(0).padStart(8)} ${Number.isFinite(r.ofPeak) ? `${(100 * r.ofPeak).toFixed(0)}%`.padStart(8) : '-'.padStart(8)} ` +
       `${r.weightGbps === undefined ? '-'.padStart(12) : r.weightGbps.toFixed(1).padStart(12)} ${r.ofCopy === undefined ? '-'.padStart(8) : `${(100 * r.ofCopy).toFixed(0)}%`.padStart(8)} ` +
       `${r.unpackedMs.toFixed(2).padStart(12)} ${Number.isFinite(r.packMs) ? r.packMs.toFixed(2).padStart(8) : '-'.padStart(8)}` +
       peers
     );
   });
-  const peaks = [...new Set(rows.map((r) => r.peakGflops.toFixed(0)))].join(' / ');
+  const peaks = [...new Map(rows.map((r) => [r.instruction, `${r.instruction} ${r.peakGflops.toFixed(0)}`])).values()].join(', ');
   const impls = [...new Set(rows.flatMap((r) => r.peers.map((p) => `${p.name}: ${p.impl}`)))];
   const copies = rows.filter((r) => r.copyGbps !== undefined).map((r) => r.copyGbps!);
   return [

@@ -96,6 +96,8 @@ extern "C" int fp8k_cpu_simd_level(void) {
   return level;
 }
 
+extern "C" int fp8k_cpu_hw_level(void) { return hw(); }
+
 extern "C" int fp8k_cpu_force_simd(int level) {
   const int h = hw();
   const int l = level < 0 ? default_level(h) : (level < h ? level : h);

@@ -14,6 +14,8 @@ enum { FP8K_SIMD_SCALAR = 0, FP8K_SIMD_AVX2 = 1, FP8K_SIMD_AVX512 = 2, FP8K_SIMD
 
 // The level in force: 0 scalar, 1 avx2, 2 avx512 (F+BW+VL), 3 avx512vbmi, 4 avx512bf16, 5 amx.
 int fp8k_cpu_simd_level(void);
+// The highest level this CPU (and OS) supports, whatever FP8KIT_SIMD or a forced level says.
+int fp8k_cpu_hw_level(void);
 // The level for kernels without bf16 or tile forms: the level in force, at most avx512vbmi.
 int fp8k_cpu_vector_level(void);
 // Why the default level is what it is, where a rule or the OS lowered it below what the CPU has ("" otherwise).

@@ -2,7 +2,9 @@
 // (tile shapes, strides, pair order, padding) can be checked on a CPU without AMX. Each instruction
 // checks what the hardware would fault on (no configuration, a tile used past its configured shape)
 // and aborts with a message. TDPBF16PS is computed as Intel's pseudocode states it: per k pair the
-// even product, then the odd one, added to the f32 accumulator with a rounding after each.
+// even product, then the odd one, added to the f32 accumulator with a rounding after each. The hardware
+// does not round after every product (on the Intel machine 1 + two products of 2^-24 gave 1 + 2^-23,
+// this emulation 1), so this checks layouts and SPEC's bar, not the hardware's bits.
 #pragma once
 #include <stdint.h>
 #include <stdio.h>

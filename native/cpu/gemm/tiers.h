@@ -20,18 +20,32 @@ constexpr const char* kPackTag = "cp1";
 // 32+8L…32+8L+7 in its high half.
 inline size_t pair_byte(size_t e) { return e < 32 ? (e / 8) * 16 + e % 8 : ((e - 32) / 8) * 16 + 8 + (e - 32) % 8; }
 
+// On a CPU with AMX the packing also holds B widened to bf16 as the tiles take it (widen_b), after the
+// scales: a 64-byte header (whether the scales were folded in) and [panels][steps of 16 pairs][16
+// pairs][128 bytes]: 2 bytes a weight more, for tiles that would otherwise widen B again and again.
 struct PackedB {
-  size_t n, k, panels, kpairs, kbs;
+  size_t n, k, panels, kpairs, kbs, steps;
   const uint8_t* codes;  // [panels][kpairs][64]
   const float* scales;   // [panels][kbs][32]
+  const uint16_t* bf16 = nullptr;  // the tiles' form, or none
+  bool folded = false;             // bf16 holds each weight times its scale (all powers of two)
   PackedB(const uint8_t* packed, const fp8k_gemm* p);
   static size_t codes_offset() { return 64; }
   static size_t scales_offset(const fp8k_gemm* p) { return codes_offset() + fp8k_cdiv(p->n, kPanelCols) * fp8k_cdiv(p->k, 2) * kPairBytes; }
+  static size_t bf16_offset(const fp8k_gemm* p);  // where the bf16 form's header starts
+  static size_t bf16_bytes(const fp8k_gemm* p) { return 64 + fp8k_cdiv(p->n, kPanelCols) * fp8k_cdiv(p->k, 32) * 16 * 128; }
+  // The bf16 tiles of pairs [16 s, 16 s + 16) of panel pn.
+  const uint16_t* bf16_step(size_t pn, size_t s) const { return bf16 + (pn * steps + s) * 16 * 64; }
   const uint8_t* pair(size_t panel, size_t kp) const { return codes + (panel * kpairs + kp) * kPairBytes; }
   const float* panel_scales(size_t panel, size_t kb) const { return scales + (panel * kbs + kb) * kPanelCols; }
   uint8_t code(size_t col, size_t kk) const { return pair(col / kPanelCols, kk / 2)[pair_byte((col % kPanelCols) * 2 + kk % 2)]; }
   float scale(size_t col, size_t kb) const { return panel_scales(col / kPanelCols, kb)[col % kPanelCols]; }
 };
+
+// The packed size with or without the bf16 form; pack_b_bytes adds it where the CPU has AMX.
+size_t packed_bytes(const fp8k_gemm* p, bool bf16);
+int pack_b_as(const uint8_t* b, const float* sb, const fp8k_gemm* p, uint8_t* packed, bool bf16, fp8k_call* call);
+bool amx_hardware();
 
 // The f32 value of every code of a format: exact, subnormals included.
 struct Widen {
@@ -69,8 +83,9 @@ inline void over_panels(const fp8k_gemm* p, size_t width, const std::function<vo
 }
 
 // SPEC §4 'promoted' over the whole output from a packed B, one function per tier. The portable and
-// fma tiers equal ref bit for bit (lanes across columns, each block sum over k in order); the bf16 and
-// amx tiers sum each k pair as vdpbf16ps / TDPBF16PS do.
+// fma tiers equal ref bit for bit (lanes across columns, each block sum over k in order); the bf16 tier
+// sums each k pair as vdpbf16ps does (two f32 roundings); the amx tier's TDPBF16PS rounds less often
+// than after every product, so its sums follow no simple f32 order (deterministic all the same).
 void promoted_portable(const fp8k_gemm* p, const uint8_t* a, const float* sa, const PackedB& b, const float* c, void* d);
 void promoted_fma(const fp8k_gemm* p, const uint8_t* a, const float* sa, const PackedB& b, const float* c, void* d);
 void promoted_bf16(const fp8k_gemm* p, const uint8_t* a, const float* sa, const PackedB& b, const float* c, void* d);
