@@ -102,6 +102,21 @@ FP8K_TARGET_AMX void promote(Pending& q, size_t upto) {
   if (q.done == q.rows) q.part = nullptr;
 }
 
+// Step j (32 of K) of a 32-row A tile (at) × a B slice (bs) into tmm0-1, and tmm2-3 when the tile has
+// more than 16 rows.
+FP8K_TARGET_AMX inline void step(const uint16_t* at, const uint16_t* bs, size_t j, bool two) {
+  amx_load(4, at + j * kStepK, kPitch * 2);
+  amx_load(6, bs + j * kStepPairs * 64, 128);
+  amx_load(7, bs + j * kStepPairs * 64 + 32, 128);
+  amx_dp(0, 4, 6);
+  amx_dp(1, 4, 7);
+  if (two) {
+    amx_load(5, at + kTile * kPitch + j * kStepK, kPitch * 2);
+    amx_dp(2, 5, 6);
+    amx_dp(3, 5, 7);
+  }
+}
+
 // One 32-row tile of A (at, rows valid) × a chunk of `steps` steps of B (bs) into the acc tile, the
 // partial sums of each block promoted while the next block runs.
 FP8K_TARGET_AMX void chunk_promoted(const Plan& pl, const uint16_t* at, const uint16_t* bs, size_t steps, size_t kb0, size_t m0, size_t rows,
@@ -116,16 +131,7 @@ FP8K_TARGET_AMX void chunk_promoted(const Plan& pl, const uint16_t* at, const ui
       amx_zero(3);
     }
     for (size_t j = s; j < e; j++) {
-      amx_load(4, at + j * kStepK, kPitch * 2);
-      amx_load(6, bs + j * kStepPairs * 64, 128);
-      amx_load(7, bs + j * kStepPairs * 64 + 32, 128);
-      amx_dp(0, 4, 6);
-      amx_dp(1, 4, 7);
-      if (two) {
-        amx_load(5, at + kTile * kPitch + j * kStepK, kPitch * 2);
-        amx_dp(2, 5, 6);
-        amx_dp(3, 5, 7);
-      }
+      step(at, bs, j, two);
       promote(q, (j - s + 1) * (kRows / kBlockSteps));
     }
     promote(q, kRows);
@@ -153,18 +159,7 @@ FP8K_TARGET_AMX void chunk_folded(const uint16_t* at, const uint16_t* bs, size_t
     amx_load(2, acc + kTile * kPanelCols, kPanelCols * 4);
     amx_load(3, acc + kTile * kPanelCols + kTile, kPanelCols * 4);
   }
-  for (size_t j = 0; j < steps; j++) {
-    amx_load(4, at + j * kStepK, kPitch * 2);
-    amx_load(6, bs + j * kStepPairs * 64, 128);
-    amx_load(7, bs + j * kStepPairs * 64 + 32, 128);
-    amx_dp(0, 4, 6);
-    amx_dp(1, 4, 7);
-    if (two) {
-      amx_load(5, at + kTile * kPitch + j * kStepK, kPitch * 2);
-      amx_dp(2, 5, 6);
-      amx_dp(3, 5, 7);
-    }
-  }
+  for (size_t j = 0; j < steps; j++) step(at, bs, j, two);
   amx_store(0, acc, kPanelCols * 4);
   amx_store(1, acc + kTile, kPanelCols * 4);
   if (two) {
