@@ -114,11 +114,20 @@ let win32: string | undefined;
 /** node.exe under Wine in `cwd`. Wine's pipes are not sockets (node's stdout on one fails with EBADF), so the output goes through files. */
 function wine64(args: string[], cwd: string, env: Record<string, string> = {}): SpawnSyncReturns<string> {
   const [o, e] = [path.join(dir, 'win.out'), path.join(dir, 'win.err')];
-  const fo = openSync(o, 'w'), fe = openSync(e, 'w');
-  const wineEnv = { ...process.env, WINEPREFIX: path.join(winNode, 'prefix'), WINEDEBUG: '-all', WINEPATH: winPath(winNode), ...env };
-  const r = spawnSync(wine!, [path.join(winNode, 'node.exe'), ...args], { cwd, stdio: ['ignore', fo, fe], timeout: 300_000, env: wineEnv });
-  closeSync(fo), closeSync(fe);
-  return { ...r, stdout: readFileSync(o, 'utf8'), stderr: readFileSync(e, 'utf8') } as SpawnSyncReturns<string>;
+  const once = () => {
+    const fo = openSync(o, 'w'), fe = openSync(e, 'w');
+    const wineEnv = { ...process.env, WINEPREFIX: path.join(winNode, 'prefix'), WINEDEBUG: '-all', WINEPATH: winPath(winNode), ...env };
+    const r = spawnSync(wine!, [path.join(winNode, 'node.exe'), ...args], { cwd, stdio: ['ignore', fo, fe], timeout: 300_000, env: wineEnv });
+    closeSync(fo), closeSync(fe);
+    return { ...r, stdout: readFileSync(o, 'utf8'), stderr: readFileSync(e, 'utf8') } as SpawnSyncReturns<string>;
+  };
+  const r = once();
+  // A failure with no output at all is Wine's, not node's (node prints why it failed): said, and tried once more.
+  if (r.status !== 0 && !r.stdout && !r.stderr) {
+    console.log(`wine64 node.exe ${args.join(' ')}: exit ${r.status}, signal ${r.signal}, ${r.error ?? 'no error'} and no output; run again`);
+    return once();
+  }
+  return r;
 }
 /** A path here as Windows under Wine sees it (drive Z: is /). */
 const winPath = (p: string) => `Z:${p.replace(/\//g, '\\')}`;
@@ -188,6 +197,7 @@ test.skipIf(!hasMingw || !hasWine)('npm on Windows installs the packed tarball w
   // (steps of 32 there), nearer 416 = 1.625 · 2^8: sign 1, exponent 8 + 7 = 1111b, mantissa 101b, 0xFD.
   expect(JSON.parse(r.stdout)).toEqual({ scale: Math.fround(128 / 448), code: 0xfd });
   const info = wine64([path.join('node_modules', 'fp8kit', 'dist', 'cli', 'main.js'), 'info'], project);
+  expect(info.status, `${info.error ?? ''}\n${info.stdout}${info.stderr}`).toBe(0);
   expect(info.stdout).toMatch(/^binary: prebuilt, .*node_modules\\fp8kit\\prebuilds\\win32-x64\\fp8kit\.node$/m);
 }, 600_000);
 

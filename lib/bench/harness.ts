@@ -109,13 +109,15 @@ export function measure(name: string, bytes: number, reps: number, fn: () => voi
 
 /**
  * One case both ways: `into` writes into outputs made once, `fresh` gets new outputs on every call (from
- * fp8kit's pool once the collector has returned earlier ones). Timed in turn, so the ratio is fair.
+ * fp8kit's pool once the collector has returned earlier ones); `asUser`, where given, as a user calls it,
+ * on an input made in JavaScript with a new output. Timed in turn, so the ratios are fair.
  */
-export function measurePair(name: string, bytes: number, reps: number, into: () => void, fresh: () => void): BenchRow[] {
+export function measurePair(name: string, bytes: number, reps: number, into: () => void, fresh: () => void, asUser?: () => void): BenchRow[] {
   // Steady state: a few calls first, so the pool holds what the collector has taken back.
-  const m = timeInTurn(bytes, reps, [into, fresh], 8);
-  const [i, f] = [row(name, bytes, m.t[0], m), row(`${name} (new output)`, bytes, m.t[1], m)];
-  return [i, { ...f, overInto: f.medianMs / i.medianMs }];
+  const m = timeInTurn(bytes, reps, asUser ? [into, fresh, asUser] : [into, fresh], 8);
+  const i = row(name, bytes, m.t[0], m);
+  const others = [`${name} (new output)`, `${name} (JS input, new output)`].slice(0, m.t.length - 1);
+  return [i, ...others.map((n, j) => { const r = row(n, bytes, m.t[j + 1], m); return { ...r, overInto: r.medianMs / i.medianMs }; })];
 }
 
 export function formatTable(title: string, rows: BenchRow[]): string {

@@ -13,11 +13,11 @@ namespace fp8k::addon {
 
 namespace {
 
-constexpr size_t kUnreportedLimit = size_t(256) << 20;
+// See Registry::credit.
+constexpr size_t kCreditLimit = size_t(256) << 20;
 
 struct Registry;
 struct Tracked;
-void report(napi_env env, Tracked* t, size_t bytes);
 
 // One ArrayBuffer or device External handed to JavaScript.
 struct Tracked {
@@ -25,7 +25,7 @@ struct Tracked {
   napi_ref weak = nullptr;
   std::unique_ptr<HostBuffer> host;
   DeviceMem* device = nullptr;  // owned; deleted by the finalizer
-  int64_t external = 0;         // bytes reported to V8 with napi_adjust_external_memory
+  int64_t external = 0;         // bytes added to V8's count (napi_adjust_external_memory); negative: an output's credit
   bool released = false;
 };
 
@@ -37,39 +37,50 @@ struct Registry {
   // Weak-reference reclamation is sound only while JavaScript cannot detach our buffers (a detached
   // buffer's memory would live on in the ArrayBuffer it moved to). Decided once per environment.
   bool reclaim = true;
-  // Output bytes not yet reported to V8 (see report_outputs).
-  size_t unreported = 0;
+  // Bytes of the outputs alive or uncollected, and of those hidden from V8's count (see credit).
+  size_t output_bytes = 0;
+  size_t credited = 0;
 
   void release(napi_env env, Tracked* t) {
     if (t->released) return;
     t->released = true;
     live.erase(t);
-    if (t->host && !t->external) unreported -= t->host->bytes();
     if (t->host) {
-      outputs.erase(t->host->data());
+      if (outputs.erase(t->host->data())) output_bytes -= t->host->bytes();
       t->host.reset();
     }
     if (t->device) {
       devices.erase(t->device);
       t->device->release();
     }
-    if (t->external) {
-      int64_t ignored;
-      napi_adjust_external_memory(env, -t->external, &ignored);
-    }
+    adjust(env, t, 0);
   }
 
-  // V8 counts external ArrayBuffers but does not collect for them. Young outputs need no help: the
-  // young generation is collected when its ArrayBuffers hold enough (see nudge), and a loop that drops
-  // its results runs on that alone, with no full collections (a full one every other call, concurrent
-  // marking included, made a new-output quantize loop 1.9-2.4 times slower than one with into).
-  // Outputs that outlive it are collected only by full collections, which V8 schedules from the bytes
-  // reported to it: whenever more than kUnreportedLimit of outputs not yet reported are alive or
-  // uncollected, all of those are reported (and stay so until released).
-  void report_outputs(napi_env env) {
-    for (auto& [p, t] : outputs)
-      if (!t->external) report(env, t, t->host->bytes());
-    unreported = 0;
+  // V8 counts every ArrayBuffer's bytes, ours included, as external memory, and starts a full
+  // collection whenever that count has grown by 64 MiB since the last one: a loop that drops a 29 MiB
+  // result per call ran one every three or four calls (17 in 60 calls of bf16 [4096, 7168] quantize),
+  // while the young-generation collections V8 runs for the same bytes (see nudge) need no help. On two
+  // cores each full collection's marking threads stall fp8kit's two threads: a new output per call took
+  // 1.5-2 times as long as `into`. So a new output's bytes are subtracted from V8's count (credited)
+  // while all outputs alive or uncollected hold at most kCreditLimit. Past that every credit is
+  // withdrawn and new outputs count in full, so V8 sees them pile up and collects them as it would
+  // its own (a single withdrawal only starts incremental marking, which a loop of calls that allocate
+  // little in JavaScript advances slowly: 419 outputs, 6.5 GB, were alive before it finished).
+  void credit(napi_env env, Tracked* t) {
+    const size_t bytes = t->host->bytes();
+    output_bytes += bytes;
+    if (output_bytes <= kCreditLimit) return adjust(env, t, -static_cast<int64_t>(bytes));
+    if (!credited) return;
+    for (auto& [p, o] : outputs)
+      if (o->external < 0) adjust(env, o, 0);
+  }
+
+  // Sets what `t` adds to V8's count of external memory.
+  static void adjust(napi_env env, Tracked* t, int64_t external) {
+    int64_t ignored;
+    if (external != t->external) napi_adjust_external_memory(env, external - t->external, &ignored);
+    if (t->registry) t->registry->credited += (t->external < 0 ? t->external : 0) - (external < 0 ? external : 0);
+    t->external = external;
   }
 
   // Takes back the memory of every tracked object the collector has found dead.
@@ -84,8 +95,8 @@ struct Registry {
       napi_value v = nullptr;
       if (napi_get_reference_value(env, t->weak, &v) == napi_ok && v == nullptr) dead.push_back(t);
     }
-    napi_close_handle_scope(env, scope);
     for (Tracked* t : dead) release(env, t);
+    napi_close_handle_scope(env, scope);
   }
 };
 
@@ -145,13 +156,6 @@ void track(napi_env env, napi_value value, Tracked* t) {
   t->registry->live.insert(t);
 }
 
-// Tells V8 about `bytes` more of external memory, taken back in Registry::release.
-void report(napi_env env, Tracked* t, size_t bytes) {
-  int64_t ignored;
-  t->external = static_cast<int64_t>(bytes);
-  napi_adjust_external_memory(env, t->external, &ignored);
-}
-
 // V8 runs a young-generation collection when the ArrayBuffers of the young generation hold enough
 // memory, but checks that only when it allocates a backing store itself, which it never does for ours.
 // A one-byte ArrayBuffer gives it that chance.
@@ -195,8 +199,7 @@ Napi::Value AllocOutput(const Napi::CallbackInfo& info) {
   Tracked* raw = t.release();  // the finalizer owns it now
   r->outputs[data] = raw;
   track(env, ab, raw);
-  r->unreported += bytes;
-  if (r->unreported > kUnreportedLimit) r->report_outputs(env);
+  r->credit(env, raw);
   return Napi::Value(env, ab);
 }
 
@@ -219,7 +222,7 @@ Napi::Value device_external(Napi::Env env, DeviceMem* m) {
   Tracked* raw = t.release();
   r->devices[m] = raw;
   track(env, ext, raw);
-  report(env, raw, m->bytes());
+  Registry::adjust(env, raw, static_cast<int64_t>(m->bytes()));  // V8 does not see device memory
   return Napi::Value(env, ext);
 }
 

@@ -1,6 +1,7 @@
 // Memory handed to JavaScript: output ArrayBuffers over pooled host buffers, and device allocations
-// behind Externals. V8 is told about all of it (napi_adjust_external_memory), so that dropping results
-// triggers collections.
+// behind Externals. V8 is told about device memory (napi_adjust_external_memory), so that dropping
+// results triggers collections; it counts ArrayBuffers itself, and young outputs are hidden from that
+// count up to a limit (alloc.cc, Registry::credit_outputs).
 //
 // Node runs the finalizers of external ArrayBuffers and Externals from the event loop, so a
 // synchronous loop of calls would never free anything. Each allocation therefore also holds a weak

@@ -37,7 +37,7 @@ const cases = {
   castToFp8Promise: () => { const x = f32([4096 * 1024]); return [4096 * 1024, () => fp8.castToFp8(x)]; },
   dequantizePromise: () => { const q = fp8.quantizeSync(bf16(small)); return [4 * n(small), () => fp8.dequantize(q)]; },
   // Outputs of a few MiB, as for the other cases: much smaller ones stay alive by the hundred until V8
-  // next collects (fp8kit reports them to V8 only once 256 MiB are unreported), which is by design.
+  // next collects (fp8kit hides up to 256 MiB of young outputs from V8's count), which is by design.
   gemmSync: () => {
     const a = fp8.quantizeSync(bf16([256, 256]));
     const b = fp8.packWeightsSync(fp8.quantizeSync(bf16([4096, 256]), { tile: [128, 128] }));
