@@ -299,14 +299,38 @@ describe('eplbRebalance', () => {
     }
   });
 
+  test('the global policy (nodes do not divide groups) ignores groups and nodes, as the reference does', () => {
+    const s = seed('eplb global preconditions');
+    const u = uniform(rng(s));
+    // groups that divide neither the experts nor anything else, and nodes that do not divide the GPUs
+    for (const o of [
+      { replicas: 12, groups: 5, nodes: 2, gpus: 3 },
+      { replicas: 8, groups: 3, nodes: 2, gpus: 4 },
+      { replicas: 10, groups: 7, nodes: 4, gpus: 5 },
+    ]) {
+      const load = Array.from({ length: 2 }, () => Array.from({ length: 6 }, () => Math.floor(u() * 100)));
+      const want = pyRebalanceExperts(load, o.replicas, o.groups, o.nodes, o.gpus);
+      const got = fp8.eplbRebalance(load, o);
+      expect(list(got.phy2log), JSON.stringify(o)).toEqual(want.phy2log.flat());
+      expect(list(got.log2phy), JSON.stringify(o)).toEqual(want.log2phy.flat());
+      expect(list(got.logcnt)).toEqual(want.logcnt.flat());
+    }
+    // what the global policy still needs
+    expectFp8kitError(() => fp8.eplbRebalance([[1, 2, 3, 4, 5, 6]], { replicas: 7, groups: 5, nodes: 2, gpus: 3 }), 'ERR_ARGUMENT', /options\.gpus \(3\) must divide options\.replicas \(7\)/);
+    expectFp8kitError(() => fp8.eplbRebalance([[1, 2, 3, 4, 5, 6]], { replicas: 3, groups: 5, nodes: 2, gpus: 3 }), 'ERR_ARGUMENT', /options\.replicas \(3\) must be at least the 6 experts/);
+  });
+
   test('arguments are checked, each error naming what is wrong', () => {
     const load = [[1, 2, 3, 4]];
     const ok = { replicas: 4, groups: 2, nodes: 1, gpus: 2 };
     const bad = (o: object, code: string, text: RegExp) => expectFp8kitError(() => fp8.eplbRebalance(load, { ...ok, ...o } as typeof ok), code, text);
     bad({ replicas: 5 }, 'ERR_ARGUMENT', /options\.gpus \(2\) must divide options\.replicas \(5\)/);
     bad({ replicas: 2, gpus: 1 }, 'ERR_ARGUMENT', /options\.replicas \(2\) must be at least the 4 experts/);
-    bad({ groups: 3 }, 'ERR_ARGUMENT', /options\.groups \(3\) must divide the 4 experts/);
-    bad({ nodes: 3, gpus: 2 }, 'ERR_ARGUMENT', /options\.nodes \(3\) must divide options\.gpus \(2\)/);
+    // Hierarchical (nodes divide groups): groups must divide the experts and nodes the GPUs.
+    bad({ groups: 3 }, 'ERR_ARGUMENT', /options\.groups \(3\) must divide the 4 experts of load \(the hierarchical policy runs/);
+    bad({ groups: 3, nodes: 3, gpus: 2 }, 'ERR_ARGUMENT', /options\.groups \(3\) must divide the 4 experts/);
+    bad({ groups: 6, nodes: 3, gpus: 2 }, 'ERR_ARGUMENT', /options\.groups \(6\) must divide the 4 experts/);
+    bad({ nodes: 2, gpus: 3, replicas: 6 }, 'ERR_ARGUMENT', /options\.nodes \(2\) must divide options\.gpus \(3\) \(the hierarchical policy runs/);
     bad({ gpus: 0 }, 'ERR_ARGUMENT', /options\.gpus must be a positive integer; got 0/);
     bad({ replicas: 4.5 }, 'ERR_ARGUMENT', /options\.replicas must be a positive integer; got 4\.5/);
     bad({ groups: '2' }, 'ERR_ARGUMENT', /options\.groups must be a positive integer; got '2'/);

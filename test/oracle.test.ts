@@ -46,7 +46,10 @@ function cpuTargets(): string[] {
     // not Linux: only the scalar level is certain
   }
   if (flags.has('avx2')) targets.push('cpu/avx2');
-  if (['avx512f', 'avx512bw', 'avx512vl'].every((f) => flags.has(f))) targets.push('cpu/avx512');
+  if (['avx512f', 'avx512bw', 'avx512vl'].every((f) => flags.has(f))) {
+    targets.push('cpu/avx512');
+    if (flags.has('avx512vbmi')) targets.push('cpu/avx512vbmi');  // the casts' top level (fp8k_cpu_vector_level)
+  }
   return targets;
 }
 

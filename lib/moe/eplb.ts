@@ -17,7 +17,7 @@ import { checkTensor, Tensor } from '../tensor.js';
 export interface EplbOptions {
   /** Physical expert slots per layer (the reference's num_replicas): at least E, a multiple of `gpus`. */
   replicas: number;
-  /** Expert groups of the model (DeepSeek-V3: 8); E must be a multiple. */
+  /** Expert groups of the model (DeepSeek-V3: 8); E must be a multiple when the hierarchical policy runs. */
   groups: number;
   /** Server nodes; the hierarchical policy is used when they divide `groups`. */
   nodes: number;
@@ -76,14 +76,17 @@ function loadRows(load: unknown): { L: number; E: number; w: Float32Array } {
 }
 
 /**
- * The reference's asserts, as errors naming the option. It checks E % groups and gpus % nodes only on the
- * hierarchical path (the global one runs with groups = nodes = 1); fp8kit checks them on both, since they
- * describe the model and the cluster whichever policy applies.
+ * The reference's asserts for the policy that runs, as errors naming the option. The hierarchical one
+ * (`groups % nodes == 0`) needs E % groups and gpus % nodes; the global one runs the same code with
+ * groups = nodes = 1, so it asserts neither and ignores both. Both need whole GPUs of slots and a slot
+ * per expert.
  */
 function checkCounts(E: number, o: EplbOptions): void {
   const { replicas, groups, nodes, gpus } = o;
-  if (E % groups) throw new Fp8kitError('ERR_ARGUMENT', `${FN}: options.groups (${groups}) must divide the ${E} experts of load`);
-  if (gpus % nodes) throw new Fp8kitError('ERR_ARGUMENT', `${FN}: options.nodes (${nodes}) must divide options.gpus (${gpus})`);
+  if (groups % nodes === 0) {
+    if (E % groups) throw new Fp8kitError('ERR_ARGUMENT', `${FN}: options.groups (${groups}) must divide the ${E} experts of load (the hierarchical policy runs: nodes ${nodes} divide groups)`);
+    if (gpus % nodes) throw new Fp8kitError('ERR_ARGUMENT', `${FN}: options.nodes (${nodes}) must divide options.gpus (${gpus}) (the hierarchical policy runs: nodes divide groups ${groups})`);
+  }
   if (replicas % gpus) throw new Fp8kitError('ERR_ARGUMENT', `${FN}: options.gpus (${gpus}) must divide options.replicas (${replicas})`);
   if (replicas < E) throw new Fp8kitError('ERR_ARGUMENT', `${FN}: options.replicas (${replicas}) must be at least the ${E} experts of load`);
 }

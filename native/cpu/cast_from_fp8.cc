@@ -167,10 +167,111 @@ FP8K_TARGET_AVX512 void from_avx512(const uint8_t* q, void* y, size_t n, bool st
   }
 }
 
+// ---- AVX-512 VBMI: a byte table lookup per byte of the result, 64 codes per step. ----
+// Byte j of the result for code c is planes[j][c]; vpermt2b looks up 128 entries of a plane with the
+// code's low 7 bits, and the code's sign picks the positive or the negative half. The lookups run over
+// the 64 codes in a permuted order that the byte interleaves (vpunpck*, which work per 128-bit lane)
+// then put back in order: one shuffle for 64 codes where the 32-bit path spends about ten per 16.
+
+struct BytePlanes {
+  alignas(64) uint8_t plane[4][256];  // byte j of the f32 (or, for j < 2, the bf16) bits of code c
+};
+
+template <int FMT, bool BF16>
+const BytePlanes& byte_planes() {
+  static const BytePlanes t = [] {
+    BytePlanes p{};
+    for (int c = 0; c < 256; c++) {
+      const float v = fp8k_to_f32((uint8_t)c, FMT);
+      const uint32_t bits = BF16 ? fp8k_bf16_from_f32(v) : fp8k_f32_bits(v);
+      for (int j = 0; j < 4; j++) p.plane[j][c] = (uint8_t)(bits >> (8 * j));
+    }
+    return p;
+  }();
+  return t;
+}
+
+struct Plane {
+  __m512i pos_lo, pos_hi, neg_lo, neg_hi;  // codes 0-63, 64-127, 128-191, 192-255
+};
+
+FP8K_TARGET_AVX512_VBMI inline Plane load_plane(const uint8_t* t) {
+  return {_mm512_load_si512(t), _mm512_load_si512(t + 64), _mm512_load_si512(t + 128), _mm512_load_si512(t + 192)};
+}
+
+FP8K_TARGET_AVX512_VBMI inline __m512i look_up(const Plane& p, __m512i q, __mmask64 negative) {
+  return _mm512_mask_blend_epi8(negative, _mm512_permutex2var_epi8(p.pos_lo, q, p.pos_hi),
+                                _mm512_permutex2var_epi8(p.neg_lo, q, p.neg_hi));
+}
+
+template <bool BF16>
+struct DecodeVbmi {
+  static constexpr int kPlanes = BF16 ? 2 : 4;
+  static constexpr size_t kOut = BF16 ? 2 : 4;
+  Plane planes[kPlanes];
+
+  // Up to 64 codes at q (count of them) to y; non-temporal stores when `stream` (full steps only).
+  FP8K_TARGET_AVX512_VBMI void step(const uint8_t* q, void* y, size_t count, bool stream) const {
+    const __mmask64 k = count >= 64 ? ~0ull : (1ull << count) - 1;
+    const __m512i raw = _mm512_maskz_loadu_epi8(k, q);
+    __m512i v[4];
+    if (BF16) {
+      // Lane L's low 8 bytes must hold codes 8L..8L+7 and its high 8 bytes codes 32+8L..32+8L+7.
+      const __m512i c = _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 4, 1, 5, 2, 6, 3, 7), raw);
+      const __mmask64 neg = _mm512_movepi8_mask(c);
+      const __m512i b0 = look_up(planes[0], c, neg), b1 = look_up(planes[kPlanes - 1], c, neg);
+      v[0] = _mm512_unpacklo_epi8(b0, b1);
+      v[1] = _mm512_unpackhi_epi8(b0, b1);
+    } else {
+      // Dword 4L + k of the permuted codes must hold codes 16k + 4L..+3: a 4 x 4 transpose of dwords.
+      const __m512i c = _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), raw);
+      const __mmask64 neg = _mm512_movepi8_mask(c);
+      __m512i b[4];
+      for (int j = 0; j < 4; j++) b[j] = look_up(planes[j % kPlanes], c, neg);
+      const __m512i w01lo = _mm512_unpacklo_epi8(b[0], b[1]), w01hi = _mm512_unpackhi_epi8(b[0], b[1]);
+      const __m512i w23lo = _mm512_unpacklo_epi8(b[2], b[3]), w23hi = _mm512_unpackhi_epi8(b[2], b[3]);
+      v[0] = _mm512_unpacklo_epi16(w01lo, w23lo);
+      v[1] = _mm512_unpackhi_epi16(w01lo, w23lo);
+      v[2] = _mm512_unpacklo_epi16(w01hi, w23hi);
+      v[3] = _mm512_unpackhi_epi16(w01hi, w23hi);
+    }
+    char* out = static_cast<char*>(y);
+    constexpr size_t per = 64 / kOut;  // elements per vector
+    for (size_t j = 0; j < 64 / per; j++) {
+      __m512i* p = (__m512i*)(out + j * 64);
+      if (stream) _mm512_stream_si512(p, v[j]);
+      else if (count >= (j + 1) * per) _mm512_storeu_si512(p, v[j]);
+      else if (count > j * per) {
+        const size_t c = count - j * per;
+        if (BF16) _mm512_mask_storeu_epi16(p, (__mmask32)((1ull << c) - 1), v[j]);
+        else _mm512_mask_storeu_epi32(p, (__mmask16)((1u << c) - 1), v[j]);
+      }
+    }
+  }
+};
+
+template <int FMT, bool BF16>
+FP8K_TARGET_AVX512_VBMI void from_vbmi(const uint8_t* q, void* y, size_t n, bool stream) {
+  DecodeVbmi<BF16> d;
+  for (int j = 0; j < DecodeVbmi<BF16>::kPlanes; j++) d.planes[j] = load_plane(byte_planes<FMT, BF16>().plane[j]);
+  const size_t out = DecodeVbmi<BF16>::kOut;
+  char* yb = static_cast<char*>(y);
+  size_t i = 0;
+  if (stream && ((uintptr_t)y % out) == 0) {
+    // One masked step up to a 64-byte aligned output, then full lines, streamed.
+    size_t head = ((size_t)(-(uintptr_t)y) & 63) / out;
+    if (head > n) head = n;
+    if (head) d.step(q, yb, head, false);
+    for (i = head; i + 64 <= n; i += 64) d.step(q + i, yb + i * out, 64, true);
+    _mm_sfence();
+  }
+  for (; i < n; i += 64) d.step(q + i, yb + i * out, n - i < 64 ? n - i : 64, false);
+}
+
 template <int FMT, bool BF16>
 Kernel kernel_for(int level) {
   switch (level) {
-    case FP8K_SIMD_AVX512_VBMI:
+    case FP8K_SIMD_AVX512_VBMI: return from_vbmi<FMT, BF16>;
     case FP8K_SIMD_AVX512: return from_avx512<FMT, BF16>;
     case FP8K_SIMD_AVX2: return from_avx2<FMT, BF16>;
     default: return from_scalar<FMT, BF16>;

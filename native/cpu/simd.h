@@ -41,5 +41,6 @@ const char* fp8k_cpu_simd_name(int level);
 // Target attributes for the per-tier kernels: the portable build never uses -march.
 #define FP8K_TARGET_AVX2 __attribute__((target("avx2")))
 #define FP8K_TARGET_AVX512 __attribute__((target("avx2,avx512f,avx512bw,avx512vl")))
+#define FP8K_TARGET_AVX512_VBMI __attribute__((target("avx2,avx512f,avx512bw,avx512vl,avx512vbmi")))
 #define FP8K_TARGET_AVX512_BF16 __attribute__((target("avx2,avx512f,avx512bw,avx512vl,avx512vbmi,avx512bf16")))
 #define FP8K_TARGET_AMX __attribute__((target("avx2,avx512f,avx512bw,avx512vl,avx512vbmi,avx512bf16,amx-tile,amx-bf16")))

@@ -210,7 +210,7 @@ int main() {
     }
     const bool device = b->mem_alloc != nullptr;
     if (!strcmp(b->name, "cpu")) {
-      for (int level = FP8K_SIMD_AVX512; level >= FP8K_SIMD_SCALAR; level--)
+      for (int level = FP8K_SIMD_AVX512_VBMI; level >= FP8K_SIMD_SCALAR; level--)
         if (fp8k_cpu_force_simd(level) == level)
           targets.push_back({std::string("cpu/") + fp8k_cpu_simd_name(level), b, level, device});
       fp8k_cpu_force_simd(-1);

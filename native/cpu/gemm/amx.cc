@@ -226,7 +226,7 @@ void promoted_amx(const fp8k_gemm* p, const uint8_t* a, const float* sa, const P
                 fp8k_cdiv(b.panels, kGroupPanels), p->m < kTile ? p->m : kTile};
   const size_t blocks = fp8k_cdiv(p->m, block_rows) * pl.groups;
   const double work = (double)p->m * p->n * p->k;
-  fp8k_parallel_chunks(blocks, 1, work >= 1e6 ? FP8K_PARALLEL_MIN : 0, [&](const fp8k_next_chunk& next) { worker(pl, next); });
+  fp8k_parallel_chunks(blocks, 1, work >= 1e6 ? size_t(FP8K_PARALLEL_MIN) : size_t(0), [&](const fp8k_next_chunk& next) { worker(pl, next); });
 }
 
 }  // namespace fp8k::cpu
