@@ -76,10 +76,10 @@ struct Registry {
   }
 
   // Sets what `t` adds to V8's count of external memory.
-  static void adjust(napi_env env, Tracked* t, int64_t external) {
+  void adjust(napi_env env, Tracked* t, int64_t external) {
     int64_t ignored;
     if (external != t->external) napi_adjust_external_memory(env, external - t->external, &ignored);
-    if (t->registry) t->registry->credited += (t->external < 0 ? t->external : 0) - (external < 0 ? external : 0);
+    credited += (t->external < 0 ? t->external : 0) - (external < 0 ? external : 0);
     t->external = external;
   }
 
@@ -95,8 +95,8 @@ struct Registry {
       napi_value v = nullptr;
       if (napi_get_reference_value(env, t->weak, &v) == napi_ok && v == nullptr) dead.push_back(t);
     }
-    for (Tracked* t : dead) release(env, t);
     napi_close_handle_scope(env, scope);
+    for (Tracked* t : dead) release(env, t);
   }
 };
 
@@ -222,7 +222,7 @@ Napi::Value device_external(Napi::Env env, DeviceMem* m) {
   Tracked* raw = t.release();
   r->devices[m] = raw;
   track(env, ext, raw);
-  Registry::adjust(env, raw, static_cast<int64_t>(m->bytes()));  // V8 does not see device memory
+  r->adjust(env, raw, static_cast<int64_t>(m->bytes()));  // V8 does not see device memory
   return Napi::Value(env, ext);
 }
 

@@ -215,11 +215,11 @@ struct DecodeVbmi {
     const __mmask64 k = count >= 64 ? ~0ull : (1ull << count) - 1;
     const __m512i raw = _mm512_maskz_loadu_epi8(k, q);
     __m512i v[4];
-    if (BF16) {
+    if constexpr (BF16) {
       // Lane L's low 8 bytes must hold codes 8L..8L+7 and its high 8 bytes codes 32+8L..32+8L+7.
       const __m512i c = _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 4, 1, 5, 2, 6, 3, 7), raw);
       const __mmask64 neg = _mm512_movepi8_mask(c);
-      const __m512i b0 = look_up(planes[0], c, neg), b1 = look_up(planes[kPlanes - 1], c, neg);
+      const __m512i b0 = look_up(planes[0], c, neg), b1 = look_up(planes[1], c, neg);
       v[0] = _mm512_unpacklo_epi8(b0, b1);
       v[1] = _mm512_unpackhi_epi8(b0, b1);
     } else {
@@ -227,7 +227,7 @@ struct DecodeVbmi {
       const __m512i c = _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), raw);
       const __mmask64 neg = _mm512_movepi8_mask(c);
       __m512i b[4];
-      for (int j = 0; j < 4; j++) b[j] = look_up(planes[j % kPlanes], c, neg);
+      for (int j = 0; j < 4; j++) b[j] = look_up(planes[j], c, neg);
       const __m512i w01lo = _mm512_unpacklo_epi8(b[0], b[1]), w01hi = _mm512_unpackhi_epi8(b[0], b[1]);
       const __m512i w23lo = _mm512_unpacklo_epi8(b[2], b[3]), w23hi = _mm512_unpackhi_epi8(b[2], b[3]);
       v[0] = _mm512_unpacklo_epi16(w01lo, w23lo);
@@ -243,7 +243,7 @@ struct DecodeVbmi {
       else if (count >= (j + 1) * per) _mm512_storeu_si512(p, v[j]);
       else if (count > j * per) {
         const size_t c = count - j * per;
-        if (BF16) _mm512_mask_storeu_epi16(p, (__mmask32)((1ull << c) - 1), v[j]);
+        if constexpr (BF16) _mm512_mask_storeu_epi16(p, (__mmask32)((1ull << c) - 1), v[j]);
         else _mm512_mask_storeu_epi32(p, (__mmask16)((1u << c) - 1), v[j]);
       }
     }
